@@ -1,0 +1,70 @@
+"""Data sets registered by name, and the two ways a run uses one.
+
+``load_trial_data`` gives the sweep its stratified train/validation split (the test
+split is never read); ``load_test`` gives the report the held-out test split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from trainables.datasets import folder, mnist_like
+from trainables.datasets.base import DataSpec, Labeled, TrialData
+from trainables.datasets.split import stratified_split, stratified_subset
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    name: str
+    summary: str
+    load: Callable[[DataSpec, str], Labeled]        # part: train | val | test
+    class_names: Callable[[DataSpec], tuple[str, ...]]
+
+
+def _idx(source: mnist_like.IdxSource, summary: str) -> DatasetSource:
+    return DatasetSource(
+        source.name, summary,
+        load=lambda spec, part: (mnist_like.load(source, spec, part) if part != "val"
+                                 else Labeled(np.zeros((0,), np.uint8), np.zeros((0,), np.int64))),
+        class_names=lambda spec: source.class_names)
+
+
+DATASETS: dict[str, DatasetSource] = {
+    "fashion_mnist": _idx(mnist_like.FASHION_MNIST, "Fashion-MNIST, 28x28 grayscale, 10 clothing classes"),
+    "mnist": _idx(mnist_like.MNIST, "MNIST handwritten digits, 28x28 grayscale"),
+    "folder": DatasetSource("folder", "images in one subfolder per class (data_dir)",
+                            load=folder.load, class_names=folder.class_names),
+}
+
+
+def get_dataset(name: str) -> DatasetSource:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})") from None
+
+
+def _take(data: Labeled, idx: np.ndarray) -> Labeled:
+    return Labeled(data.x[idx], data.y[idx])
+
+
+def load_trial_data(spec: DataSpec) -> TrialData:
+    """Train and validation splits for a sweep, subset as the sweep asks."""
+    source = get_dataset(spec.name)
+    names = source.class_names(spec)
+    pool = source.load(spec, "train")
+    val = source.load(spec, "val")
+    if len(val) == 0:
+        keep, held = stratified_split(pool.y, spec.val_fraction, spec.seed)
+        pool, val = _take(pool, keep), _take(pool, held)
+    train = _take(pool, stratified_subset(pool.y, spec.train_size, spec.seed, "dataset.train_size"))
+    val = _take(val, stratified_subset(val.y, spec.val_size, spec.seed + 1, "dataset.val_size"))
+    return TrialData(train=train, val=val, class_names=tuple(names))
+
+
+def load_test(spec: DataSpec) -> tuple[Labeled, tuple[str, ...]]:
+    """The held-out test split, for the report only."""
+    source = get_dataset(spec.name)
+    return source.load(spec, "test"), tuple(source.class_names(spec))

@@ -1,0 +1,50 @@
+"""Build a ``cnn`` family model."""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from trainables.families.layers import activation, classifier, image_input, regularizer
+
+
+def block_filters(config: dict[str, Any]) -> list[int]:
+    """Filters of each block: ``filters`` then times ``filter_growth``, at least 1."""
+    out, f = [], float(config["filters"])
+    for _ in range(int(config["blocks"])):
+        out.append(max(1, int(round(f))))
+        f *= float(config["filter_growth"])
+    return out
+
+
+def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    inputs, x = image_input(config, input_shape)
+    reg = regularizer(config)
+    pool = layers.MaxPooling2D if config["pooling"] == "max" else layers.AveragePooling2D
+    for filters in block_filters(config):
+        for _ in range(int(config["convs_per_block"])):
+            x = layers.Conv2D(filters, config["kernel_size"], padding=config["padding"],
+                              kernel_initializer=config["initializer"], kernel_regularizer=reg,
+                              use_bias=not config["batch_norm"])(x)
+            if config["batch_norm"]:
+                x = layers.BatchNormalization()(x)
+            x = activation(config["activation"])(x)
+        if x.shape[1] >= 2 and x.shape[2] >= 2:  # never pool a 1x1 map away
+            x = pool(2)(x)
+        if config["dropout"] > 0:
+            drop = layers.SpatialDropout2D if config["spatial_dropout"] else layers.Dropout
+            x = drop(config["dropout"])(x)
+    if config["global_pooling"] == "avg":
+        x = layers.GlobalAveragePooling2D()(x)
+    elif config["global_pooling"] == "max":
+        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = layers.Flatten()(x)
+    if config["dense_units"] > 0:
+        x = layers.Dense(config["dense_units"], kernel_initializer=config["initializer"],
+                         kernel_regularizer=reg)(x)
+        x = activation(config["activation"])(x)
+    if config["head_dropout"] > 0:
+        x = layers.Dropout(config["head_dropout"])(x)
+    return keras.Model(inputs, classifier(x, num_classes), name="cnn")

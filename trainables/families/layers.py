@@ -1,0 +1,52 @@
+"""Keras building blocks every family shares (backend-neutral Keras 3 only)."""
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+
+def regularizer(config: dict[str, Any]):
+    l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
+    if l1 == 0 and l2 == 0:
+        return None
+    return keras.regularizers.L1L2(l1=l1, l2=l2)
+
+
+def activation(name: str):
+    if name == "leaky_relu":
+        return layers.LeakyReLU()
+    return layers.Activation(name)
+
+
+def augmentation(config: dict[str, Any], channels: int) -> list[layers.Layer]:
+    """Random augmentation layers; they act only while training. All off by default."""
+    out: list[layers.Layer] = []
+    if config.get("aug_flip", "none") != "none":
+        out.append(layers.RandomFlip(config["aug_flip"]))
+    if config.get("aug_rotation", 0.0) > 0:
+        out.append(layers.RandomRotation(config["aug_rotation"], fill_mode="constant"))
+    if config.get("aug_zoom", 0.0) > 0:
+        out.append(layers.RandomZoom(config["aug_zoom"], fill_mode="constant"))
+    if config.get("aug_translation", 0.0) > 0:
+        t = config["aug_translation"]
+        out.append(layers.RandomTranslation(t, t, fill_mode="constant"))
+    if config.get("aug_contrast", 0.0) > 0:
+        out.append(layers.RandomContrast(config["aug_contrast"], value_range=(0.0, 1.0)))
+    if config.get("aug_brightness", 0.0) > 0:
+        out.append(layers.RandomBrightness(config["aug_brightness"], value_range=(0.0, 1.0)))
+    return out
+
+
+def image_input(config: dict[str, Any], input_shape: tuple[int, ...]):
+    """Raw pixels (0..255) in, scaled to 0..1 and augmented; returns (inputs, tensor)."""
+    inputs = keras.Input(shape=input_shape, name="pixels")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    for layer in augmentation(config, input_shape[-1]):
+        x = layer(x)
+    return inputs, x
+
+
+def classifier(x, num_classes: int):
+    return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)

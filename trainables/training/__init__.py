@@ -1,0 +1,1 @@
+"""The loop a trial runs, and the pure pieces it is made of."""

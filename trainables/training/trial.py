@@ -1,0 +1,137 @@
+"""The one function trainable every family runs.
+
+It builds the family's model, trains epoch by epoch, scores the validation split,
+reports each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric)
+for the report. A non-finite loss ends the trial as ``diverged``; a model over the
+sweep's ``max_params`` ends it as ``over_budget`` before any training.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from trainables.datasets.base import TrialData
+from trainables.training import runtime
+from trainables.training.evaluation import score
+from trainables.training.schedule import LearningRate
+from trainables.training.settings import DIVERGED, OVER_BUDGET, RUNNING, TrialSettings
+
+MODEL_FILE = "model.keras"
+META_FILE = "checkpoint.json"
+_trials_in_process = 0
+
+
+def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> None:
+    global _trials_in_process
+    entered = time.perf_counter()
+    _trials_in_process += 1
+    imported_before = runtime._configured
+    runtime.configure_backend(settings.cpus)
+    import keras
+    from ray import tune
+
+    from trainables.families import get_family
+    from trainables.training.optim import compile_model
+
+    keras.backend.clear_session()  # a reused worker drops the previous trial's state
+    keras.utils.set_random_seed(int(config["seed"]))
+    model = get_family(config["model"]).build(config, data.input_shape, data.num_classes)
+    params = int(model.count_params())
+    base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
+            "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
+    if settings.max_params is not None and params > settings.max_params:
+        tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET,
+                     "setup_seconds": time.perf_counter() - entered})
+        return
+    compile_model(model, config, settings.jit_compile)
+    y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
+    loop = _reporter_class()(data, settings, config, base, entered)
+    model.fit(data.train.x, y_train, batch_size=int(config["batch_size"]), epochs=settings.max_epochs,
+              shuffle=True, verbose=0, callbacks=[loop])
+
+
+@functools.cache
+def _reporter_class():
+    """The Keras callback class, defined on first use so importing this module is light."""
+    import keras
+
+    class EpochReporter(keras.callbacks.Callback):
+        def __init__(self, data: TrialData, settings: TrialSettings, config: dict[str, Any],
+                     base: dict[str, Any], entered: float):
+            super().__init__()
+            self.data, self.settings, self.base, self.entered = data, settings, base, entered
+            self.schedule = LearningRate(config, settings.max_epochs)
+            self.best: float | None = None
+            self.best_epoch = 0
+            self.epoch_start = 0.0
+            self.setup_seconds: float | None = None
+
+        def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            if self.setup_seconds is None:
+                self.setup_seconds = time.perf_counter() - self.entered
+            self.lr = self.schedule.rate(epoch)
+            self.model.optimizer.learning_rate.assign(self.lr)
+            self.epoch_start = time.perf_counter()
+
+        def on_train_batch_end(self, batch: int, logs=None) -> None:
+            loss = (logs or {}).get("loss")
+            if runtime.stop_requested() or (loss is not None and not math.isfinite(float(loss))):
+                self.model.stop_training = True
+
+        def on_epoch_end(self, epoch: int, logs=None) -> None:
+            from ray import tune
+
+            logs = logs or {}
+            train_seconds = time.perf_counter() - self.epoch_start
+            train_loss = float(logs.get("loss", float("nan")))
+            if runtime.stop_requested():
+                return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
+            probs = self.model.predict(self.data.val.x, batch_size=self.settings.eval_batch_size, verbose=0)
+            val = score(self.data.val.y, probs)
+            diverged = not math.isfinite(train_loss) or not math.isfinite(val.loss)
+            metrics = {
+                **self.base,
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_accuracy": float(logs.get("accuracy", float("nan"))),
+                "val_loss": val.loss, "val_accuracy": val.accuracy,
+                "val_macro_f1": val.macro_f1, "val_auc": val.auc,
+                "lr": float(self.lr),
+                "epoch_seconds": time.perf_counter() - self.epoch_start,
+                "train_seconds": train_seconds,
+                "setup_seconds": float(self.setup_seconds or 0.0),
+                "trial_status": DIVERGED if diverged else RUNNING,
+            }
+            if diverged:
+                for key in ("val_loss", "val_accuracy", "val_macro_f1", "val_auc"):
+                    metrics.pop(key)  # a diverged epoch has no meaningful validation score
+                self.model.stop_training = True
+                tune.report(metrics)
+                return
+            self.schedule.observe(val.loss)
+            value = metrics[self.settings.metric]
+            improved = self.settings.better(value, self.best)
+            if improved:
+                self.best, self.best_epoch = value, epoch + 1
+            metrics.update(is_best=improved, best_epoch=self.best_epoch, best_metric=self.best)
+            if improved:
+                folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
+                try:
+                    self.model.save(os.path.join(folder, MODEL_FILE))
+                    with open(os.path.join(folder, META_FILE), "w") as f:
+                        json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value}, f)
+                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+            else:
+                tune.report(metrics)
+
+    return EpochReporter
