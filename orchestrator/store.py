@@ -1,0 +1,120 @@
+"""The Parquet store of one run folder.
+
+Layout of ``results/<sweep>/<run id>/``::
+
+    sweep.yaml          frozen copy of the sweep file
+    run.json            run metadata (status, metric, times, versions, command)
+    metrics/part-*.parquet   one row per trial-epoch, appended in parts
+    trials.parquet      one row per trial, rewritten as trials progress
+    ray/                Ray Tune's experiment state and the best checkpoints
+
+Every file is written to a hidden temporary name and renamed into place, so a reader
+(or a crash) never sees half a file; Parquet readers skip the hidden names.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from orchestrator import schema as S
+
+SWEEP_FILE, RUN_FILE, METRICS_DIR, TRIALS_FILE, RAY_DIR = (
+    "sweep.yaml", "run.json", "metrics", "trials.parquet", "ray")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_table(path: Path, table: pa.Table) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunStore:
+    """Writes one run folder. Metric rows are buffered and written as new part files."""
+
+    def __init__(self, run_dir: Path, params: list[tuple[str, str]]):
+        self.run_dir = Path(run_dir)
+        self.metrics_schema = S.metrics_schema(params)
+        self.trials_schema = S.trials_schema(params)
+        self._buffer: list[dict[str, Any]] = []
+        (self.run_dir / METRICS_DIR).mkdir(parents=True, exist_ok=True)
+        self._part = 1 + max((int(p.stem.split("-")[1]) for p in (self.run_dir / METRICS_DIR).glob("part-*.parquet")),
+                             default=0)
+
+    def write_sweep_copy(self, text: str) -> None:
+        atomic_write_bytes(self.run_dir / SWEEP_FILE, text.encode("utf-8"))
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_bytes(self.run_dir / RUN_FILE, json.dumps(meta, indent=2, default=str).encode())
+
+    def append_metrics(self, rows: Iterable[dict[str, Any]]) -> None:
+        self._buffer.extend(rows)
+
+    def flush_metrics(self) -> int:
+        if not self._buffer:
+            return 0
+        table = _table(self._buffer, self.metrics_schema)
+        atomic_write_table(self.run_dir / METRICS_DIR / f"part-{self._part:06d}.parquet", table)
+        self._part += 1
+        n, self._buffer = len(self._buffer), []
+        return n
+
+    def write_trials(self, rows: list[dict[str, Any]]) -> None:
+        atomic_write_table(self.run_dir / TRIALS_FILE, _table(rows, self.trials_schema))
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    columns = {f.name: [_coerce(r.get(f.name), f.type) for r in rows] for f in schema}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def _coerce(value: Any, typ: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if pa.types.is_floating(typ) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if pa.types.is_integer(typ) and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if pa.types.is_string(typ) and not isinstance(value, str):
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return value
+
+
+def read_metrics(run_dir: str | Path):
+    """All trial-epoch rows of a run as a DataFrame (empty with the right columns if none)."""
+    folder = Path(run_dir) / METRICS_DIR
+    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    if not parts:
+        import pandas as pd
+
+        return pd.DataFrame()
+    tables = [pq.read_table(p) for p in parts]
+    return pa.concat_tables(tables, promote_options="default").to_pandas()
+
+
+def read_trials(run_dir: str | Path):
+    path = Path(run_dir) / TRIALS_FILE
+    if not path.exists():
+        import pandas as pd
+
+        return pd.DataFrame()
+    return pq.read_table(path).to_pandas()
+
+
+def read_meta(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / RUN_FILE).read_text())
