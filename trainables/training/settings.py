@@ -1,10 +1,12 @@
 """What a trial needs to know about its sweep besides its own config."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Values of the ``trial_status`` a trial reports.
 RUNNING, DIVERGED, OVER_BUDGET = "running", "diverged", "over_budget"
+DIVERGENCE_FACTOR = 100.0
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,14 @@ class TrialSettings:
     cpus: float = 1.0
     eval_batch_size: int = 1024
     jit_compile: bool = False
+
+    def diverged(self, loss: float, num_classes: int) -> bool:
+        """A non-finite training loss, or one above 100x the loss of a uniform guess.
+
+        Large learning rates often blow the loss up to 1e17 without ever producing NaN,
+        so NaN alone misses most divergence.
+        """
+        return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(max(2, num_classes))
 
     def better(self, value: float, best: float | None) -> bool:
         if value != value:  # NaN never wins

@@ -2,7 +2,7 @@
 
 It builds the family's model, trains epoch by epoch, scores the validation split,
 reports each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric)
-for the report. A non-finite loss ends the trial as ``diverged``; a model over the
+for the report. A runaway loss (see ``TrialSettings.diverged``) ends the trial as ``diverged``; a model over the
 sweep's ``max_params`` ends it as ``over_budget`` before any training.
 """
 from __future__ import annotations
@@ -83,7 +83,8 @@ def _reporter_class():
 
         def on_train_batch_end(self, batch: int, logs=None) -> None:
             loss = (logs or {}).get("loss")
-            if runtime.stop_requested() or (loss is not None and not math.isfinite(float(loss))):
+            if runtime.stop_requested() or (
+                    loss is not None and self.settings.diverged(float(loss), self.data.num_classes)):
                 self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
@@ -96,7 +97,8 @@ def _reporter_class():
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
             probs = self.model.predict(self.data.val.x, batch_size=self.settings.eval_batch_size, verbose=0)
             val = score(self.data.val.y, probs)
-            diverged = not math.isfinite(train_loss) or not math.isfinite(val.loss)
+            diverged = (self.settings.diverged(train_loss, self.data.num_classes)
+                        or not math.isfinite(val.loss))
             metrics = {
                 **self.base,
                 "epoch": epoch + 1,
