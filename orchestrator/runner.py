@@ -32,6 +32,7 @@ class SweepOptions:
     progress: bool = True
     sweep_text: str | None = None      # the sweep file as written, frozen into the run
     command: str = ""
+    extra_callbacks: tuple = ()        # more Ray Tune callbacks, e.g. your own logger
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _check_resources(spec: SweepSpec) -> None:
 
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
     from ray import tune
 
     from orchestrator.callback import RunRecorder
@@ -154,7 +155,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                 reuse_actors=options.reuse_workers,
                 trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(
-                name=RAY_DIR, storage_path=str(run_dir), verbose=0, callbacks=[recorder],
+                name=RAY_DIR, storage_path=str(run_dir), verbose=0, callbacks=[recorder, *options.extra_callbacks],
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(
                     num_to_keep=1, checkpoint_score_attribute=spec.metric,

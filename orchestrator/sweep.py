@@ -18,7 +18,8 @@ from orchestrator.errors import SweepFileError
 from orchestrator.metrics import SELECTABLE
 from orchestrator.reader import Node
 from orchestrator.yaml_loader import MAX_BYTES, load_yaml
-from orchestrator.spaces import Choice, Constant, Grid, Space, parse_space, values_to_check
+from orchestrator.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
+                                 values_to_check)
 from trainables.datasets.base import DataSpec
 
 SEARCHERS = ("random", "grid")
@@ -171,7 +172,7 @@ def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:
         family_name = entry.take_str("family", label)
         if family_name not in family_names():
             raise entry.error(f"unknown model family '{family_name}' (known: {', '.join(family_names())})",
-                              None if entry.has("family") else None)
+                              "family" if entry.has("family") else None)
         family = get_family(family_name)
         num_samples = entry.take_int("num_samples", 1, minimum=1)
         params = entry.node("params", {})
@@ -195,14 +196,14 @@ def _param(params: Node, key: str, family, search: str) -> Space:
         raise params.error(str(e), key) from None
     if search == "grid" and not isinstance(space, (Constant, Choice, Grid)):
         raise params.error("search: grid needs constants, choice or grid values", key)
+    if isinstance(space, RandInt) and spec.kind != "int":
+        raise params.error(f"randint is for integer parameters; '{key}' is {spec.kind}", key)
+    if isinstance(space, (Uniform, LogUniform)) and spec.kind != "float":
+        raise params.error(f"{type(space).__name__.lower()} is for float parameters; '{key}' is {spec.kind}", key)
     for value in values_to_check(space):
         problem = spec.check(value)
         if problem:
             raise params.error(problem, key)
-    if type(space).__name__ == "RandInt" and spec.kind != "int":
-        raise params.error(f"randint is for integer parameters; '{key}' is {spec.kind}", key)
-    if type(space).__name__ in ("Uniform", "LogUniform") and spec.kind != "float":
-        raise params.error(f"{type(space).__name__.lower()} is for float parameters; '{key}' is {spec.kind}", key)
     return space
 
 

@@ -42,6 +42,17 @@ def class_names(spec: DataSpec) -> tuple[str, ...]:
     return names
 
 
+def first_image_size(spec: DataSpec) -> tuple[int, int]:
+    from PIL import Image
+
+    root = _root(spec)
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            with Image.open(path) as img:
+                return img.height, img.width
+    raise DatasetError(f"{root}: no images found")
+
+
 def read_images(folder: Path, names: tuple[str, ...], spec: DataSpec) -> Labeled:
     from PIL import Image
 

@@ -46,6 +46,18 @@ def get_dataset(name: str) -> DatasetSource:
         raise KeyError(f"unknown dataset '{name}' (known: {', '.join(sorted(DATASETS))})") from None
 
 
+def input_signature(spec: DataSpec) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """(input shape, class names) without loading the data set (for previews)."""
+    if spec.name != "folder":
+        return (28, 28, 1), tuple(get_dataset(spec.name).class_names(spec))
+    names = folder.class_names(spec)
+    channels = 1 if spec.color_mode == "grayscale" else 3
+    if spec.image_size is not None:
+        return (*spec.image_size, channels), names
+    first = folder.first_image_size(spec)
+    return (*first, channels), names
+
+
 def _take(data: Labeled, idx: np.ndarray) -> Labeled:
     return Labeled(data.x[idx], data.y[idx])
 

@@ -1,7 +1,9 @@
 """Per-process set-up of the Keras backend, done once per worker, and Ray session hooks."""
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 
 _configured = False
@@ -55,3 +57,21 @@ def stop_requested() -> bool:
         return bool(session is not None and session.stop_event.is_set())
     except Exception:
         return False
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Hide what native code writes straight to fd 2 (TensorFlow's start-up log lines,
+    which ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21). For CLI paths that build models on
+    the driver; Python exceptions still surface after the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,41 @@
+"""Preview a sweep without training: a few sampled configs per family and their size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.sweep import SweepSpec
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    family: str
+    index: int
+    params: int
+    over_budget: bool
+    searched: dict[str, Any]
+
+
+def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dict[str, int]]:
+    """Sample ``per_family`` configs of each family and build each model to count its parameters.
+
+    Returns the rows and the number of trials each family will run.
+    """
+    from orchestrator.ray_space import expand_family
+    from orchestrator.spaces import Constant
+    from trainables.datasets.registry import input_signature
+    from trainables.families import get_family
+    from trainables.training.runtime import native_stderr_silenced
+
+    shape, classes = input_signature(spec.dataset)
+    rows, totals = [], {}
+    for fam in spec.families:
+        totals[fam.label] = len(expand_family(fam, spec.search, spec.seed))
+        searched = [k for k, v in fam.space.items() if not isinstance(v, Constant)]
+        for i, config in enumerate(expand_family(fam, spec.search, spec.seed, limit=per_family)):
+            with native_stderr_silenced():
+                model = get_family(fam.family).build(config, shape, len(classes))
+            n = int(model.count_params())
+            rows.append(PreviewRow(fam.label, i + 1, n, spec.max_params is not None and n > spec.max_params,
+                                   {k: config[k] for k in searched}))
+    return rows, totals
