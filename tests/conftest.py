@@ -1,0 +1,43 @@
+"""Shared fixtures: seeded randomness and small data sets written in the real formats."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainables.datasets.idx import write_idx
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+
+
+def make_images(n: int, classes: int = 10, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable synthetic images: each class is a bright square at its own position."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    rng.shuffle(y)
+    x = rng.integers(0, 60, size=(n, size, size), dtype=np.uint8)
+    cell = max(1, size // 4)
+    for i, label in enumerate(y):
+        r, c = divmod(int(label) % 16, 4)
+        x[i, r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = 220
+    return x, y.astype(np.uint8)
+
+
+def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, classes: int = 10) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        x, y = make_images(n, classes, seed=seed)
+        write_idx(folder / f"{part}-images-idx3-ubyte.gz", x)
+        write_idx(folder / f"{part}-labels-idx1-ubyte.gz", y)
+    return folder
+
+
+@pytest.fixture
+def idx_dir(tmp_path) -> Path:
+    return write_idx_dataset(tmp_path / "idx")

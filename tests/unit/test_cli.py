@@ -1,0 +1,74 @@
+"""The CLI: one-line errors with exit code 2, every option documented (click's CliRunner)."""
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from trainables.families import family_names, get_family
+
+GOOD = "name: t\ndataset: {name: fashion_mnist}\nfamilies:\n  dense: {num_samples: 2, params: {lr: {grid: [0.1, 0.01]}}}\n"
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def write(tmp_path, text, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_validate_ok(runner, tmp_path):
+    result = runner.invoke(main, ["validate", write(tmp_path, GOOD)])
+    assert result.exit_code == 0, result.output
+    assert "ok. sweep 't' on fashion_mnist: 4 trials (dense 4)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "preview", "sweep"])
+def test_bad_sweep_file_is_one_line_on_stderr_and_exit_2(runner, tmp_path, command):
+    path = write(tmp_path, GOOD.replace("lr:", "lrr:"))
+    result = runner.invoke(main, [command, path, "--results", str(tmp_path / "res")] if command == "sweep"
+                           else [command, path])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"tunefm: error: {path}: families.dense.params.lrr: not a parameter")
+    assert not (tmp_path / "res").exists()
+
+
+def test_missing_dataset_stops_before_any_run_folder(runner, tmp_path):
+    text = "name: t\ndataset: {name: folder, data_dir: %s}\nfamilies: {dense: {}}\n" % (tmp_path / "nope")
+    result = runner.invoke(main, ["sweep", write(tmp_path, text), "--results", str(tmp_path / "res")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().endswith("does not exist") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "res").exists()
+
+
+def test_families_lists_every_parameter(runner):
+    result = runner.invoke(main, ["families"])
+    assert result.exit_code == 0
+    for name in family_names():
+        assert f"{name}: " in result.stdout
+        for p in get_family(name).all_params:
+            assert f"  {p.name} (" in result.stdout
+    one = runner.invoke(main, ["families", "cnn"])
+    assert "blocks (" in one.stdout and "dense:" not in one.stdout
+    bad = runner.invoke(main, ["families", "resnet"])
+    assert bad.exit_code == 2 and "unknown model family 'resnet' (known: cnn, dense)" in bad.stderr
+
+
+def test_every_command_and_option_is_documented():
+    for name, command in main.commands.items():
+        assert command.help and len(command.help) > 20, name
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "help":
+                assert param.help, f"tunefm {name} {param.opts[0]} has no help"
+
+
+def test_help_works_for_every_command(runner):
+    for name in [None, *main.commands]:
+        result = runner.invoke(main, ([name] if name else []) + ["--help"])
+        assert result.exit_code == 0 and "Usage:" in result.stdout

@@ -1,0 +1,164 @@
+"""Data sets on files the tests write in the real formats: IDX, Keras' npz, image folders."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from orchestrator.errors import DatasetError
+from tests.conftest import make_images, write_idx_dataset
+from trainables.datasets import DataSpec, load_test, load_trial_data
+from trainables.datasets import mnist_like
+from trainables.datasets.idx import read_idx, write_idx
+from trainables.datasets.split import stratified_split, stratified_subset
+
+
+@pytest.fixture(autouse=True)
+def no_system_data(monkeypatch, tmp_path):
+    """Keep the machine's own data (Debian package, Keras cache) out of these tests."""
+    monkeypatch.delenv("TUNEFM_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(mnist_like, "keras_cache_dirs", lambda: [tmp_path / "keras_home" / "datasets"])
+    for src in ("FASHION_MNIST", "MNIST"):
+        old = getattr(mnist_like, src)
+        monkeypatch.setattr(mnist_like, src, mnist_like.IdxSource(
+            old.name, str(tmp_path / "debian" / old.name), old.keras_subdir, old.keras_module,
+            old.class_names, old.hint))
+    from trainables.datasets import registry
+    monkeypatch.setitem(registry.DATASETS, "fashion_mnist", registry._idx(mnist_like.FASHION_MNIST, ""))
+    monkeypatch.setitem(registry.DATASETS, "mnist", registry._idx(mnist_like.MNIST, ""))
+    monkeypatch.setattr(mnist_like, "_download", _no_network)
+
+
+def _no_network(source, part):
+    raise ConnectionError("no network in tests")
+
+
+def test_idx_round_trip(tmp_path):
+    x = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "a.gz", x)
+    write_idx(tmp_path / "b", x)
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), x) and np.array_equal(read_idx(tmp_path / "b"), x)
+
+
+def test_truncated_idx_is_a_clear_error(tmp_path):
+    x = np.zeros((10, 28, 28), np.uint8)
+    write_idx(tmp_path / "x", x)
+    data = (tmp_path / "x").read_bytes()
+    (tmp_path / "short").write_bytes(data[:-100])
+    with pytest.raises(DatasetError, match=r"short: truncated or corrupt: header says 7840 bytes of data, file has 7740"):
+        read_idx(tmp_path / "short")
+    gz = gzip.compress(data)
+    (tmp_path / "short.gz").write_bytes(gz[: len(gz) // 2])
+    with pytest.raises(DatasetError, match=r"short.gz: cannot be read .*truncated or corrupt"):
+        read_idx(tmp_path / "short.gz")
+
+
+def test_idx_dataset_from_data_dir_loads_with_stratified_split(idx_dir):
+    data = load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir), val_fraction=0.2, seed=3))
+    assert data.train.x.shape == (480, 28, 28, 1) and data.val.x.shape == (120, 28, 28, 1)
+    assert data.train.x.dtype == np.uint8 and data.input_shape == (28, 28, 1)
+    assert data.class_names[0] == "T-shirt/top" and data.num_classes == 10
+    assert np.all(np.bincount(data.val.y, minlength=10) == 12)       # stratified
+    test, names = load_test(DataSpec("fashion_mnist", data_dir=str(idx_dir)))
+    assert len(test) == 200 and names == data.class_names
+
+
+def test_train_and_val_never_overlap_and_test_is_separate(idx_dir):
+    data = load_trial_data(DataSpec("mnist", data_dir=str(idx_dir)))
+    seen = {d.tobytes() for d in data.train.x}
+    assert not any(v.tobytes() in seen for v in data.val.x)
+    assert data.class_names == tuple("0123456789")
+
+
+def test_subsets_are_stratified_and_seeded(idx_dir):
+    spec = DataSpec("fashion_mnist", data_dir=str(idx_dir), train_size=100, val_size=50, seed=1)
+    a, b = load_trial_data(spec), load_trial_data(spec)
+    assert len(a.train) == 100 and len(a.val) == 50
+    assert np.all(np.bincount(a.train.y) == 10) and np.array_equal(a.train.x, b.train.x)
+    with pytest.raises(DatasetError, match="dataset.train_size asks for 5000 images but only 480"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir), train_size=5000))
+
+
+def test_env_dir_is_used_and_data_dir_wins(tmp_path, monkeypatch, idx_dir):
+    other = write_idx_dataset(tmp_path / "other", n_train=300)
+    monkeypatch.setenv("TUNEFM_DATA_DIR", str(other))
+    assert len(load_trial_data(DataSpec("fashion_mnist")).train) == 240
+    assert len(load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir))).train) == 480
+
+
+def test_debian_folder_then_keras_cache_npz(tmp_path):
+    write_idx_dataset(tmp_path / "debian" / "fashion_mnist", n_train=300)
+    assert len(load_trial_data(DataSpec("fashion_mnist")).train) == 240
+    cache = tmp_path / "keras_home" / "datasets"
+    cache.mkdir(parents=True)
+    x, y = make_images(100)
+    xt, yt = make_images(40, seed=5)
+    np.savez(cache / "mnist.npz", x_train=x, y_train=y, x_test=xt, y_test=yt)
+    assert len(load_trial_data(DataSpec("mnist")).train) == 80
+    test, _ = load_test(DataSpec("mnist"))
+    assert np.array_equal(test.x[..., 0], xt)
+
+
+def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):
+    with pytest.raises(DatasetError) as err:
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(tmp_path / "mine")))
+    msg = str(err.value)
+    assert "dataset 'fashion_mnist' not found" in msg and str(tmp_path / "mine") in msg
+    assert "debian" in msg and "keras_home" in msg and "no network in tests" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "\n" not in msg
+
+
+def _write_pngs(root: Path, classes=("cat", "dog", "frog"), per_class=10, size=12, mode="RGB"):
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            arr = np.full((size, size, 3), (c * 80, i * 10, 50), np.uint8)
+            Image.fromarray(arr).convert(mode).save(root / name / f"{i}.png")
+
+
+def test_folder_with_split_fraction_rgb_resized(tmp_path):
+    _write_pngs(tmp_path / "imgs")
+    spec = DataSpec("folder", data_dir=str(tmp_path / "imgs"), image_size=(8, 6), color_mode="rgb",
+                    test_fraction=0.2, val_fraction=0.25)
+    data = load_trial_data(spec)
+    test, names = load_test(spec)
+    assert names == ("cat", "dog", "frog") and data.class_names == names
+    assert data.input_shape == (8, 6, 3)
+    assert len(test) == 6 and len(data.train) + len(data.val) == 24 and len(data.val) == 6
+    assert np.all(np.bincount(test.y) == 2)
+    red = data.train.x[data.train.y == 2][0, 0, 0, 0]
+    assert red == 160                                         # pixel values survive
+
+
+def test_folder_with_train_test_val_grayscale(tmp_path):
+    for part, n in (("train", 8), ("val", 3), ("test", 4)):
+        _write_pngs(tmp_path / "imgs" / part, classes=("a", "b"), per_class=n)
+    spec = DataSpec("folder", data_dir=str(tmp_path / "imgs"))
+    data = load_trial_data(spec)
+    assert data.input_shape == (12, 12, 1)
+    assert (len(data.train), len(data.val), len(load_test(spec)[0])) == (16, 6, 8)
+
+
+def test_folder_errors(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_trial_data(DataSpec("folder", data_dir=str(tmp_path / "none")))
+    (tmp_path / "one" / "only").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="needs at least two class subfolders, found 1"):
+        load_trial_data(DataSpec("folder", data_dir=str(tmp_path / "one")))
+    _write_pngs(tmp_path / "bad", classes=("a", "b"), per_class=2)
+    (tmp_path / "bad" / "a" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match="broken.png: not a readable image"):
+        load_trial_data(DataSpec("folder", data_dir=str(tmp_path / "bad")))
+
+
+def test_split_helpers():
+    y = np.repeat(np.arange(4), 25)
+    keep, held = stratified_split(y, 0.2, 0)
+    assert len(held) == 20 and np.all(np.bincount(y[held]) == 5) and not set(keep) & set(held)
+    assert np.array_equal(stratified_split(y, 0.2, 0)[1], held)
+    assert not np.array_equal(stratified_split(y, 0.2, 1)[1], held)
+    assert len(stratified_subset(y, 8, 0, "x")) == 8 and len(stratified_subset(y, None, 0, "x")) == 100

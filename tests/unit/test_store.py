@@ -1,0 +1,85 @@
+"""The Parquet store: round trip, one schema for every part, atomic writes (real pyarrow)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator import schema as S
+from orchestrator import store as store_mod
+from orchestrator.store import RunStore, read_metrics, read_trials
+
+PARAMS = [("lr", "float"), ("layers", "int"), ("blocks", "int"), ("optimizer", "str"), ("batch_norm", "bool")]
+
+
+def metric_row(trial: str, family: str, epoch: int, acc: float, **config) -> dict:
+    return {S.RUN_ID: "r1", S.TRIAL_ID: trial, S.FAMILY: family, S.MODEL: family, S.EPOCH: epoch,
+            "val_accuracy": acc, "train_loss": 1.0 / epoch, "params": 1000, "is_best": True,
+            "wall_time": datetime(2026, 1, 1, tzinfo=timezone.utc),
+            **{S.CONFIG_PREFIX + k: v for k, v in config.items()}}
+
+
+def test_metrics_round_trip_across_parts_with_other_families_columns(tmp_path):
+    store = RunStore(tmp_path, PARAMS)
+    store.append_metrics([metric_row("a", "dense", 1, 0.5, lr=0.1, layers=2, optimizer="adam")])
+    assert store.flush_metrics() == 1
+    store.append_metrics([metric_row("b", "cnn", 1, 0.6, lr=1, blocks=3, batch_norm=True),
+                          metric_row("b", "cnn", 2, 0.7, lr=1, blocks=3, batch_norm=True)])
+    assert store.flush_metrics() == 2
+    assert store.flush_metrics() == 0
+    df = read_metrics(tmp_path)
+    assert len(df) == 3
+    assert list(df[S.TRIAL_ID]) == ["a", "b", "b"]
+    assert df.loc[0, "config_layers"] == 2 and df.loc[1, "config_blocks"] == 3
+    assert df["config_lr"].tolist() == [0.1, 1.0, 1.0]          # int 1 stored as float
+    assert df["config_blocks"].isna()[0] and df["config_layers"].isna()[2]
+    assert df["val_accuracy"].tolist() == [0.5, 0.6, 0.7]
+    schemas = {pq.read_schema(p) for p in (tmp_path / "metrics").glob("*.parquet")}
+    assert len(schemas) == 1
+
+
+def test_trials_table_round_trip(tmp_path):
+    store = RunStore(tmp_path, PARAMS)
+    rows = [{S.RUN_ID: "r1", S.TRIAL_ID: "a", S.FAMILY: "dense", S.STATUS: S.COMPLETED, "epochs": 3,
+             "best_metric": 0.9, "config_lr": 0.01, "error": None},
+            {S.RUN_ID: "r1", S.TRIAL_ID: "b", S.FAMILY: "cnn", S.STATUS: S.FAILED, "epochs": 0,
+             "error": "ValueError: boom"}]
+    store.write_trials(rows)
+    df = read_trials(tmp_path)
+    assert df[S.STATUS].tolist() == [S.COMPLETED, S.FAILED]
+    assert df.loc[1, "error"] == "ValueError: boom" and df.loc[0, "best_metric"] == 0.9
+
+
+def test_a_crash_mid_write_leaves_the_previous_file_readable(tmp_path, monkeypatch):
+    store = RunStore(tmp_path, PARAMS)
+    store.write_trials([{S.TRIAL_ID: "a", S.STATUS: S.RUNNING}])
+
+    def crash(table, where, **kw):
+        with open(where, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_mod.pq, "write_table", crash)
+    with pytest.raises(OSError):
+        store.write_trials([{S.TRIAL_ID: "a", S.STATUS: S.COMPLETED}])
+    with pytest.raises(OSError):
+        store.append_metrics([metric_row("a", "dense", 1, 0.5)])
+        store.flush_metrics()
+    monkeypatch.undo()
+    assert read_trials(tmp_path)[S.STATUS].tolist() == [S.RUNNING]
+    assert read_metrics(tmp_path).empty   # the half part file is hidden, not read
+
+
+def test_new_store_on_existing_folder_continues_part_numbers(tmp_path):
+    a = RunStore(tmp_path, PARAMS)
+    a.append_metrics([metric_row("a", "dense", 1, 0.5)])
+    a.flush_metrics()
+    b = RunStore(tmp_path, PARAMS)
+    b.append_metrics([metric_row("a", "dense", 2, 0.6)])
+    b.flush_metrics()
+    assert read_metrics(tmp_path)[S.EPOCH].tolist() == [1, 2]
+
+
+def test_reading_an_empty_run_gives_empty_frames(tmp_path):
+    assert read_metrics(tmp_path).empty and read_trials(tmp_path).empty

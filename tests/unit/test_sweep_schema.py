@@ -1,0 +1,160 @@
+"""Sweep file parsing: the good path, and one asserted message per rule."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from orchestrator.errors import SweepFileError
+from orchestrator.spaces import Choice, Constant, Grid, LogUniform, RandInt, Uniform
+from orchestrator.sweep import load_sweep, parse_sweep, with_overrides
+
+GOOD = """
+name: demo
+dataset: {name: fashion_mnist, train_size: 1000, val_size: 200}
+metric: val_loss
+families:
+  dense:
+    num_samples: 3
+    params:
+      lr: {loguniform: [1e-4, 1e-2]}
+      layers: {randint: [1, 3]}
+      dropout: {uniform: [0.0, 0.5]}
+      activation: {choice: [relu, tanh]}
+      batch_size: {grid: [64, 128]}
+      units: 64
+  small_cnn:
+    family: cnn
+    params: {filters: 8}
+scheduler: {kind: asha, max_epochs: 4, grace_period: 2, reduction_factor: 2, brackets: 1}
+resources: {cpus: 1, gpus: 0.25}
+max_params: 100000
+max_concurrent: 2
+time_budget_s: 60
+max_failures: 1
+"""
+
+
+def parse(text: str):
+    return parse_sweep(textwrap.dedent(text), "s.yaml")
+
+
+def test_good_file_becomes_typed_data():
+    spec = parse(GOOD)
+    assert spec.name == "demo" and spec.metric == "val_loss" and spec.mode == "min"
+    dense = spec.family("dense")
+    assert dense.num_samples == 3
+    assert dense.space == {
+        "lr": LogUniform(1e-4, 1e-2), "layers": RandInt(1, 3), "dropout": Uniform(0.0, 0.5),
+        "activation": Choice(("relu", "tanh")), "batch_size": Grid((64, 128)), "units": Constant(64)}
+    cnn = spec.family("small_cnn")
+    assert cnn.family == "cnn" and cnn.num_samples == 1
+    assert spec.scheduler.grace_period == 2 and spec.resources.gpus == 0.25
+    assert spec.dataset.train_size == 1000 and spec.max_params == 100000
+
+
+def test_exponent_floats_are_numbers():
+    spec = parse(GOOD)
+    assert isinstance(spec.family("dense").space["lr"].low, float)
+
+
+def test_overrides_apply_and_keep_grace_valid():
+    spec = with_overrides(parse(GOOD), num_samples=5, max_epochs=1)
+    assert all(f.num_samples == 5 for f in spec.families)
+    assert spec.scheduler.max_epochs == 1 and spec.scheduler.grace_period == 1
+
+
+BASE = "name: x\ndataset: {name: fashion_mnist}\nfamilies:\n  dense: {params: {PARAM}}\n"
+
+
+@pytest.mark.parametrize("params, message", [
+    ("{lr: {loguniform: [0, 0.1]}}",
+     "s.yaml: families.dense.params.lr: loguniform needs 0 < low < high, got low=0, high=0.1"),
+    ("{dropout: {uniform: [0.5, 0.1]}}",
+     "s.yaml: families.dense.params.dropout: uniform needs low <= high, got low=0.5, high=0.1"),
+    ("{layers: {randint: [1.5, 3]}}",
+     "s.yaml: families.dense.params.layers: randint needs integers low <= high, got low=1.5, high=3"),
+    ("{lr: {logunifrom: [1, 2]}}",
+     "s.yaml: families.dense.params.lr: unknown search-space type 'logunifrom' (known: choice, grid, uniform, "
+     "loguniform, randint)"),
+    ("{lr: {choice: []}}", "s.yaml: families.dense.params.lr: choice needs a non-empty list, got a list"),
+    ("{lr: fast}", "s.yaml: families.dense.params.lr: must be float, got 'fast'"),
+    ("{dropout: 1.5}", "s.yaml: families.dense.params.dropout: must be <= 0.95, got 1.5"),
+    ("{activation: {choice: [relu, swishy]}}", "s.yaml: families.dense.params.activation: must be one of"),
+    ("{blocks: 2}", "s.yaml: families.dense.params.blocks: not a parameter of family 'dense' (known: layers,"),
+    ("{dropout: {randint: [0, 1]}}",
+     "s.yaml: families.dense.params.dropout: randint is for integer parameters; 'dropout' is float"),
+    ("{layers: {uniform: [1, 3]}}",
+     "s.yaml: families.dense.params.layers: uniform is for float parameters; 'layers' is int"),
+    ("{batch_norm: 1}", "s.yaml: families.dense.params.batch_norm: must be bool, got 1"),
+])
+def test_parameter_errors_name_file_key_and_rule(params, message):
+    with pytest.raises(SweepFileError) as err:
+        parse(BASE.replace("{PARAM}", params))
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nshedule: {}\n",
+     "s.yaml: shedule: unknown key (allowed here:"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {resnet9: {}}\n",
+     "s.yaml: families.resnet9: unknown model family 'resnet9' (known: cnn, dense)"),
+    ("name: x\ndataset: {name: cifar100}\nfamilies: {dense: {}}\n",
+     "s.yaml: dataset.name: must be one of fashion_mnist, folder, mnist; got 'cifar100'"),
+    ("name: x\ndataset: {name: folder}\nfamilies: {dense: {}}\n",
+     "s.yaml: dataset.data_dir: is required for dataset 'folder'"),
+    ("name: x\ndataset: {name: fashion_mnist, val_fraction: 0}\nfamilies: {dense: {}}\n",
+     "s.yaml: dataset.val_fraction: must be > 0, got 0"),
+    ("dataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: is required"),
+    ("name: a/b\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: must be a non-empty name"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {}\n", "s.yaml: families: needs at least one model family"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {num_samples: 0}}\n",
+     "s.yaml: families.dense.num_samples: must be >= 1, got 0"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nmetric: test_accuracy\n",
+     "s.yaml: metric: must be one of val_accuracy, val_loss, val_macro_f1, val_auc; got 'test_accuracy'"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {max_epochs: 3, grace_period: 5}\n",
+     "s.yaml: scheduler.grace_period: must be <= max_epochs (3), got 5"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kind: pbt}\n",
+     "s.yaml: scheduler.kind: must be one of asha, fifo; got 'pbt'"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {reduction_factor: 1}\n",
+     "s.yaml: scheduler.reduction_factor: must be > 1, got 1"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nresources: {gpus: 1.5}\n",
+     "s.yaml: resources.gpus: fractional GPUs must be <= 1, got 1.5"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nmax_params: many\n",
+     "s.yaml: max_params: must be an integer, got a string"),
+    ("name: x\ndataset: {name: fashion_mnist}\nsearch: grid\nfamilies: {dense: {params: {lr: {uniform: [0.1, 0.2]}}}}\n",
+     "s.yaml: families.dense.params.lr: search: grid needs constants, choice or grid values"),
+    ("name: x\ndataset: [fashion_mnist]\nfamilies: {dense: {}}\n", "s.yaml: dataset: must be a mapping, got a list"),
+    ("- just\n- a list\n", "s.yaml: must be a mapping, got a list"),
+    ("", "s.yaml: is empty"),
+    ("name: [unclosed\n", "s.yaml: not valid YAML at line"),
+])
+def test_file_errors_name_file_key_and_rule(text, message):
+    with pytest.raises(SweepFileError) as err:
+        parse(text)
+    assert str(err.value).startswith(message), str(err.value)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(SweepFileError, match=r"nope.yaml: no such file"):
+        load_sweep(tmp_path / "nope.yaml")
+
+
+def test_python_object_tags_are_refused():
+    with pytest.raises(SweepFileError, match="not valid YAML"):
+        parse("name: !!python/object/apply:os.system ['echo hi']\n")
+
+
+def test_oversized_file_is_refused():
+    with pytest.raises(SweepFileError, match="is larger than"):
+        parse("name: x\n" + "# padding\n" * 200_000)
+
+
+def test_shipped_sweeps_are_valid():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).parents[2].joinpath("sweeps").glob("*.yaml"))
+    assert {f.name for f in files} >= {"quick.yaml", "fashion_baseline.yaml", "fashion_cnn.yaml",
+                                        "mnist_budget.yaml"}
+    for f in files:
+        assert load_sweep(f).name == f.stem

@@ -1,0 +1,83 @@
+"""LR schedules, divergence rule and validation scores (pure functions)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trainables.training.evaluation import crossentropy, macro_auc, score
+from trainables.training.schedule import LearningRate, PlateauTracker, scheduled_lr
+from trainables.training.settings import TrialSettings
+
+BASE = {"lr": 0.1, "lr_step_every": 2, "lr_step_factor": 0.5, "lr_min_factor": 0.0,
+        "lr_plateau_patience": 2, "lr_plateau_factor": 0.1}
+
+
+def test_constant_and_step():
+    assert [scheduled_lr({**BASE, "lr_schedule": "constant"}, e, 10) for e in (0, 9)] == [0.1, 0.1]
+    assert [scheduled_lr({**BASE, "lr_schedule": "step"}, e, 10) for e in range(5)] == [0.1, 0.1, 0.05, 0.05, 0.025]
+
+
+def test_cosine_runs_from_lr_to_floor():
+    cfg = {**BASE, "lr_schedule": "cosine", "lr_min_factor": 0.1}
+    lrs = [scheduled_lr(cfg, e, 5) for e in range(5)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] == pytest.approx(0.01)
+    assert lrs[2] == pytest.approx(0.055) and all(a > b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_plateau_reduces_after_patience_epochs_without_improvement():
+    sched = LearningRate({**BASE, "lr_schedule": "plateau"}, 10)
+    rates = []
+    for loss in [1.0, 0.9, 0.95, 0.95, 0.8, 0.85, 0.85]:
+        rates.append(sched.rate(len(rates)))
+        sched.observe(loss)
+    assert rates == pytest.approx([0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01])
+    assert sched.rate(7) == pytest.approx(0.001)
+
+
+def test_plateau_tracker_ignores_nothing_but_improvement():
+    t = PlateauTracker(factor=0.5, patience=1)
+    assert [t.update(v) for v in (1.0, 1.0, 0.5, 0.6)] == [1.0, 0.5, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("loss, diverged", [(2.3, False), (200.0, False), (231.0, True), (1e17, True),
+                                            (math.nan, True), (math.inf, True)])
+def test_divergence_rule_for_ten_classes(loss, diverged):
+    assert TrialSettings(max_epochs=1, metric="val_accuracy", mode="max").diverged(loss, 10) is diverged
+
+
+def test_better_respects_mode_and_nan():
+    up = TrialSettings(max_epochs=1, metric="val_accuracy", mode="max")
+    down = TrialSettings(max_epochs=1, metric="val_loss", mode="min")
+    assert up.better(0.5, None) and up.better(0.6, 0.5) and not up.better(0.5, 0.5)
+    assert down.better(0.4, 0.5) and not down.better(math.nan, None)
+
+
+def test_scores_against_hand_computed_values():
+    y = np.array([0, 0, 1, 2])
+    probs = np.array([[0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]])
+    s = score(y, probs)
+    assert s.accuracy == 0.75
+    assert s.loss == pytest.approx(-np.mean(np.log([0.8, 0.4, 0.7, 0.7])))
+    # per-class F1: class0 p=1 r=.5 -> 2/3; class1 p=.5 r=1 -> 2/3; class2 -> 1
+    assert s.macro_f1 == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    # class0 positives {.8,.4} vs negatives {.2,.1}: 1; class1 {.7} vs {.1,.5,.2}: 1; class2 {.7} vs {.1,.1,.1}: 1
+    assert s.auc == pytest.approx(1.0)
+
+
+def test_auc_skips_classes_without_positives_and_handles_ties():
+    y = np.array([0, 1, 0, 1])
+    probs = np.array([[0.6, 0.4, 0.0], [0.6, 0.4, 0.0], [0.9, 0.1, 0.0], [0.2, 0.8, 0.0]])
+    # class 0: positives {.6,.9} vs negatives {.6,.2}: pairs (0.6>0.6 tie .5, .6>.2 1, .9>.6 1, .9>.2 1) = 3.5/4
+    # class 1 is the mirror image: 3.5/4; class 2 has no positives and is skipped
+    assert macro_auc(y, probs) == pytest.approx(0.875)
+
+
+def test_scores_of_nonfinite_predictions_are_nan():
+    s = score(np.array([0, 1]), np.array([[np.nan, 0.5], [0.5, 0.5]]))
+    assert math.isnan(s.accuracy) and math.isnan(s.loss)
+
+
+def test_crossentropy_clips_zero_probability():
+    assert crossentropy(np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-math.log(1e-7))
