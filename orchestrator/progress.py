@@ -39,12 +39,20 @@ def progress_line(ledger: Ledger, elapsed: float) -> str:
 class ProgressPrinter:
     def __init__(self, ledger: Ledger, stream: TextIO | None = None, interval: float | None = None,
                  enabled: bool = True):
-        self.ledger, self.stream, self.enabled = ledger, stream or sys.stderr, enabled
+        self.ledger, self._stream, self.enabled = ledger, stream, enabled
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (1.0 if self.tty else 15.0)
         self.started = time.monotonic()
         self._last_print = 0.0
         self._last_line = ""
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
+
+    def __getstate__(self) -> dict:
+        # Ray pickles callbacks with the experiment state; streams do not pickle.
+        return {**self.__dict__, "_stream": None}
 
     def tick(self, force: bool = False) -> None:
         if not self.enabled:

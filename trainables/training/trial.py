@@ -48,7 +48,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
     if settings.max_params is not None and params > settings.max_params:
-        tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET,
+        tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET, settings.metric: float("nan"),
                      "setup_seconds": time.perf_counter() - entered})
         return
     compile_model(model, config, settings.jit_compile)
@@ -114,7 +114,7 @@ def _reporter_class():
             }
             if diverged:
                 for key in ("val_loss", "val_accuracy", "val_macro_f1", "val_auc"):
-                    metrics.pop(key)  # a diverged epoch has no meaningful validation score
+                    metrics[key] = float("nan")  # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
                 tune.report(metrics)
                 return

@@ -1,0 +1,162 @@
+"""Real sweeps on a real local Ray: two families, ASHA, divergence, over-budget, Parquet."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ray.tune import Callback
+
+from orchestrator import schema as S
+from orchestrator.runner import SweepOptions, run_sweep
+from orchestrator.store import read_meta, read_metrics, read_trials
+from orchestrator.sweep import parse_sweep
+from tests.conftest import write_idx_dataset
+
+SWEEP = """
+name: e2e
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 1200, val_size: 300}}
+metric: val_accuracy
+max_params: 200000
+seed: 5
+families:
+  dense:
+    params:
+      units: 32
+      lr: {{grid: [0.003, 0.00001, 0.00001, 0.003, 0.00001, 0.00001]}}
+  cnn:
+    num_samples: 2
+    params: {{filters: 4, dense_units: 16, lr: 0.003}}
+  exploding:
+    family: dense
+    params: {{optimizer: sgd, lr: 100.0, units: 32}}
+  huge:
+    family: dense
+    params: {{layers: 2, units: 2048}}
+scheduler: {{kind: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}}
+resources: {{cpus: 1}}
+"""
+
+
+class Recorder(Callback):
+    """An independent record of what trials reported, to check the Parquet against."""
+
+    def __init__(self):
+        self.results = []
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.results.append((trial.trial_id, dict(result)))
+
+
+@pytest.fixture(scope="module")
+def e2e_run(tmp_path_factory, local_ray):
+    root = tmp_path_factory.mktemp("e2e")
+    data = write_idx_dataset(root / "data", n_train=2000, n_test=300)
+    text = SWEEP.format(data=data)
+    recorder = Recorder()
+    summary = run_sweep(parse_sweep(text, "e2e.yaml"),
+                        SweepOptions(results_dir=str(root / "results"), progress=False, sweep_text=text,
+                                     extra_callbacks=(recorder,)))
+    return summary, recorder, text
+
+
+def test_sweep_finishes_and_records_every_trial(e2e_run):
+    summary, _, text = e2e_run
+    assert summary.status == "finished"
+    trials = read_trials(summary.run_dir)
+    assert len(trials) == 10
+    by_family = trials.groupby(S.FAMILY)[S.STATUS].apply(list).to_dict()
+    assert by_family["exploding"] == [S.DIVERGED]
+    assert by_family["huge"] == [S.OVER_BUDGET]
+    assert S.EARLY_STOPPED in by_family["dense"] and S.COMPLETED in by_family["dense"]
+    assert S.COMPLETED in by_family["cnn"]
+    assert not (trials[S.STATUS] == S.FAILED).any()
+    huge = trials[trials[S.FAMILY] == "huge"].iloc[0]
+    assert huge["params"] > 200000 and huge["epochs"] == 0
+    assert (Path(summary.run_dir) / "sweep.yaml").read_text() == text
+    meta = read_meta(summary.run_dir)
+    assert meta["status"] == "finished" and meta["counts"][S.DIVERGED] == 1
+
+
+def test_asha_stopped_only_slow_learners_early(e2e_run):
+    summary, _, _ = e2e_run
+    trials = read_trials(summary.run_dir)
+    dense = trials[trials[S.FAMILY] == "dense"]
+    stopped = dense[dense[S.STATUS] == S.EARLY_STOPPED]
+    assert (stopped["epochs"] < 3).all()
+    assert (dense[dense[S.STATUS] == S.COMPLETED]["epochs"] == 3).all()
+    best = dense.sort_values("best_metric").iloc[-1]
+    assert best["config_lr"] == pytest.approx(0.003) and best[S.STATUS] == S.COMPLETED
+
+
+def test_parquet_rows_match_what_trials_reported(e2e_run):
+    summary, recorder, _ = e2e_run
+    metrics = read_metrics(summary.run_dir)
+    reported = {(tid, r["epoch"]): r for tid, r in recorder.results if r.get("epoch", 0) >= 1}
+    stored = {(row.trial_id, row.epoch): row for row in metrics.itertuples()}
+    assert set(stored) == set(reported)
+    assert len(metrics) == len(stored)                        # no duplicate (trial, epoch)
+    for key, r in reported.items():
+        row = stored[key]
+        for col in ("train_loss", "val_accuracy", "val_loss", "val_auc", "lr", "params"):
+            assert getattr(row, col) == pytest.approx(r[col], nan_ok=True), (key, col)
+    trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
+    for tid, group in metrics.groupby(S.TRIAL_ID):
+        assert trials.loc[tid, "epochs"] == group[S.EPOCH].max()
+        assert group["config_lr"].nunique() == 1
+
+
+def test_divergence_is_recorded_on_its_epoch(e2e_run):
+    summary, _, _ = e2e_run
+    metrics = read_metrics(summary.run_dir)
+    rows = metrics[metrics[S.FAMILY] == "exploding"]
+    assert len(rows) == 1 and rows.iloc[0]["trial_status"] == S.DIVERGED
+    assert rows.iloc[0]["train_loss"] > 230 or np.isnan(rows.iloc[0]["train_loss"])
+    assert np.isnan(rows.iloc[0]["val_accuracy"])
+
+
+def test_best_checkpoint_is_the_best_epoch_and_loads(e2e_run):
+    import keras
+
+    summary, _, _ = e2e_run
+    trials = read_trials(summary.run_dir)
+    done = trials[trials[S.STATUS] == S.COMPLETED]
+    for row in done.itertuples():
+        ckpt = Path(row.checkpoint)
+        meta = json.loads((ckpt / "checkpoint.json").read_text())
+        assert meta["epoch"] == row.best_epoch and meta["value"] == pytest.approx(row.best_metric)
+    model = keras.models.load_model(Path(done.iloc[0]["checkpoint"]) / "model.keras")
+    assert model.count_params() == done.iloc[0]["params"]
+
+
+def test_workers_are_reused_between_trials(e2e_run):
+    summary, _, _ = e2e_run
+    metrics = read_metrics(summary.run_dir)
+    assert metrics["trials_in_worker"].max() >= 2
+    first = metrics[metrics["trials_in_worker"] == 1]
+    assert (first["import_seconds"] > 0).all()
+    assert (metrics[metrics["trials_in_worker"] > 1]["import_seconds"] == 0).all()
+
+
+def test_folder_dataset_rgb_sweep(tmp_path, local_ray):
+    from PIL import Image
+
+    for c, name in enumerate(("circle", "square")):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(30):
+            arr = np.zeros((20, 20, 3), np.uint8)
+            arr[..., c] = 200
+            arr[i % 20, :, 2] = 90
+            Image.fromarray(arr).save(tmp_path / "imgs" / name / f"{i}.png")
+    text = (f"name: folder\ndataset: {{name: folder, data_dir: {tmp_path / 'imgs'}, image_size: 16, "
+            "color_mode: rgb}\nfamilies:\n  cnn: {params: {filters: 4, blocks: 1, dense_units: 8}}\n"
+            "scheduler: {kind: fifo, max_epochs: 2}\n")
+    summary = run_sweep(parse_sweep(text, "f.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    meta = read_meta(summary.run_dir)
+    assert meta["data"]["input_shape"] == [16, 16, 3] and meta["data"]["classes"] == ["circle", "square"]
+    assert meta["data"]["train"] + meta["data"]["val"] == 48            # 60 images, 20% held out for test
+    trials = read_trials(summary.run_dir)
+    assert trials[S.STATUS].tolist() == [S.COMPLETED]
+    assert read_metrics(summary.run_dir)[S.EPOCH].tolist() == [1, 2]
