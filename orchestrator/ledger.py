@@ -38,6 +38,7 @@ class TrialRecord:
     params: int | None = None
     train_seconds: float = 0.0
     setup_seconds: float | None = None
+    startup_seconds: float | None = None
     started_at: datetime = field(default_factory=_now)
     ended_at: datetime | None = None
     checkpoint: str | None = None
@@ -76,6 +77,9 @@ class Ledger:
         rec.worker_pid = result.get("worker_pid", rec.worker_pid)
         if rec.setup_seconds is None and result.get("setup_seconds") is not None:
             rec.setup_seconds = float(result["setup_seconds"])
+        if rec.startup_seconds is None and result.get("first_epoch_at"):
+            # driver's trial start to the trial's first epoch: worker spawn, imports, model build
+            rec.startup_seconds = max(0.0, float(result["first_epoch_at"]) - rec.started_at.timestamp())
         rec.reported_status = result.get("trial_status", rec.reported_status)
         epoch = int(result.get("epoch") or 0)
         if epoch < 1:
@@ -130,7 +134,8 @@ class Ledger:
             row.update({S.CONFIG_PREFIX + k: v for k, v in rec.config.items() if k not in (FAMILY_KEY, MODEL_KEY)})
             row.update(status=rec.status, epochs=rec.epochs, best_epoch=rec.best_epoch, metric=self.metric,
                        best_metric=rec.best_metric, params=rec.params, train_seconds=rec.train_seconds,
-                       setup_seconds=rec.setup_seconds, started_at=rec.started_at, ended_at=rec.ended_at,
+                       setup_seconds=rec.setup_seconds, startup_seconds=rec.startup_seconds,
+                       started_at=rec.started_at, ended_at=rec.ended_at,
                        checkpoint=rec.checkpoint, error=rec.error, node_ip=rec.node_ip,
                        worker_pid=rec.worker_pid)
             rows.append(row)

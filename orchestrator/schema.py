@@ -59,7 +59,8 @@ TRIAL_FIELDS = [
     pa.field("best_metric", pa.float64()),
     pa.field("params", pa.int64()),
     pa.field("train_seconds", pa.float64()),
-    pa.field("setup_seconds", pa.float64()),
+    pa.field("setup_seconds", pa.float64()),      # trial entry to first epoch, inside the worker
+    pa.field("startup_seconds", pa.float64()),    # driver's trial start to first epoch (spawn included)
     pa.field("started_at", pa.timestamp("ms", tz="UTC")),
     pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
     pa.field("checkpoint", pa.string()),

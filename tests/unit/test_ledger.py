@@ -86,3 +86,13 @@ def test_interrupt_marks_running_as_stopped():
     feed(led, "a", [0.5])
     led.interrupt_running()
     assert led.trials["a"].status == S.STOPPED and led.trials["a"].ended_at is not None
+
+
+def test_startup_is_measured_from_driver_start_to_first_epoch():
+    led = Ledger("r", "val_accuracy", "max", max_epochs=3)
+    rec = led.start("t", CFG)
+    t0 = rec.started_at.timestamp()
+    led.result("t", CFG, {"epoch": 1, "val_accuracy": 0.5, "first_epoch_at": t0 + 2.5})
+    led.result("t", CFG, {"epoch": 2, "val_accuracy": 0.6, "first_epoch_at": t0 + 2.5})
+    assert led.trials["t"].startup_seconds == pytest.approx(2.5)
+    assert led.trial_rows()[0]["startup_seconds"] == pytest.approx(2.5)

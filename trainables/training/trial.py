@@ -77,6 +77,7 @@ def _reporter_class():
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
             if self.setup_seconds is None:
                 self.setup_seconds = time.perf_counter() - self.entered
+                self.base["first_epoch_at"] = time.time()  # the driver measures start-up from it
             self.lr = self.schedule.rate(epoch)
             self.model.optimizer.learning_rate.assign(self.lr)
             self.epoch_start = time.perf_counter()

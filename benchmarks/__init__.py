@@ -1,0 +1,1 @@
+"""Benchmarks: they print numbers; nothing here is asserted in tests."""
