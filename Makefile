@@ -36,7 +36,7 @@ data:
 	fi
 
 quickstart: setup
-	$(BIN)/tunefm sweep sweeps/quick.yaml
+	$(BIN)/tunefm sweep sweeps/quick.yaml --report
 
 test: setup
 	$(BIN)/python -m pytest

@@ -125,9 +125,10 @@ def families(name: str | None) -> None:
 @click.option("--reuse-workers/--no-reuse-workers", default=True, show_default=True,
               help="Run many trials per worker process (imports TensorFlow once per worker).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show the live progress line.")
+@click.option("--report", "make_report", is_flag=True, help="Write the report (tunefm report) when the sweep ends.")
 @_user_errors
 def sweep(sweep_file: Path, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
-          reuse_workers, progress) -> None:
+          reuse_workers, progress, make_report) -> None:
     """Run the sweep in SWEEP_FILE and write every epoch of every trial to Parquet.
 
     Trials run on the embedded local Ray unless --address names a cluster. When it
@@ -144,8 +145,72 @@ def sweep(sweep_file: Path, cpus, gpus, address, results_dir, run_name, num_samp
     summary = run_sweep(spec, options)
     for line in summary_lines(summary):
         click.echo(line)
+    if make_report and summary.best is not None:
+        _print_report(summary.run_dir, top_k=3, metric=None)
     if summary.status != "finished":
         sys.exit(130)
+
+
+RUN_DIR = click.Path(file_okay=False, path_type=Path)
+
+
+def _print_report(run_dir: Path, top_k: int, metric: str | None) -> None:
+    from orchestrator.report import build_report
+
+    result = build_report(run_dir, top_k=top_k, metric=metric)
+    test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
+    click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
+    click.echo(f"report: {result.report_dir / 'report.html'} ({len(result.figures)} figures, "
+               f"{result.seconds:.1f} s{'; sweep still running' if result.running else ''})")
+
+
+@main.command()
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Evaluate this many top trials overall on the test split (plus each family's best).")
+@click.option("--metric", help="Rank by this validation metric instead of the sweep's "
+                               "(val_accuracy, val_loss, val_macro_f1, val_auc).")
+@_user_errors
+def report(run_dir: Path, top_k: int, metric: str | None) -> None:
+    """Leaderboards, test-split evaluation of the winners, figures, report.md and report.html.
+
+    Reads RUN_DIR's Parquet (a consistent snapshot, also while the sweep runs) and
+    writes RUN_DIR/report/. The test split is loaded here and nowhere else.
+    """
+    _print_report(run_dir, top_k, metric)
+
+
+@main.command()
+@click.argument("run_dir", type=RUN_DIR)
+@click.option("--family", help="Show this family's board instead of the overall one.")
+@click.option("--top", default=20, show_default=True, type=click.IntRange(min=1), help="Rows to show.")
+@click.option("--metric", help="Rank by this validation metric instead of the sweep's.")
+@_user_errors
+def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None) -> None:
+    """Print RUN_DIR's leaderboard as an aligned table (nothing is written)."""
+    from orchestrator.leaderboard import OVERALL, board, leaderboards, searched_columns
+    from orchestrator.metrics import SELECTABLE
+    from orchestrator.snapshot import read_snapshot
+
+    snap = read_snapshot(run_dir)
+    if metric is not None and metric not in SELECTABLE:
+        raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
+    metric = metric or snap.spec.metric
+    mode = snap.spec.mode if metric == snap.spec.metric else SELECTABLE[metric]
+    cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
+    boards = leaderboards(snap.trials, snap.metrics, metric, mode, cols)
+    name = family or OVERALL
+    if name not in set(boards["board"]):
+        known = ", ".join(sorted(b for b in set(boards["board"]) if b != OVERALL)) or "none yet"
+        raise UserError(f"--family {name}: no such family in this run (families: {known})")
+    table = board(boards, name).head(top).drop(columns="board")
+    if family:
+        table = table.dropna(axis=1, how="all")
+    table = table.rename(columns={"score": metric, "score_epoch": "epoch",
+                                  **{c: c.removeprefix("config_") for c in cols}})
+    click.echo(f"{snap.spec.name} / {snap.run_dir.name}: {name} board by {metric} ({mode})"
+               + ("; sweep still running" if snap.running else ""))
+    click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
 
 
 if __name__ == "__main__":

@@ -130,6 +130,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
             "metric": spec.metric, "mode": spec.mode, "max_epochs": spec.scheduler.max_epochs,
             "trials": len(configs), "started_at": datetime.now(timezone.utc).isoformat(),
             "command": options.command, "reuse_workers": options.reuse_workers,
+            "address": options.address,
             "data": {"train": len(data.train), "val": len(data.val), "classes": list(data.class_names),
                      "input_shape": list(data.input_shape)},
             "versions": _versions(), "spec": dump_spec(spec),

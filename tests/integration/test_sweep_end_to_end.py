@@ -160,3 +160,117 @@ def test_folder_dataset_rgb_sweep(tmp_path, local_ray):
     trials = read_trials(summary.run_dir)
     assert trials[S.STATUS].tolist() == [S.COMPLETED]
     assert read_metrics(summary.run_dir)[S.EPOCH].tolist() == [1, 2]
+
+
+@pytest.fixture(scope="module")
+def e2e_report(e2e_run):
+    from orchestrator.report import build_report
+
+    summary, _, _ = e2e_run
+    return build_report(summary.run_dir, top_k=2)
+
+
+def _macro_f1_by_hand(y, pred, classes):
+    f1s = []
+    for c in range(classes):
+        tp = np.sum((pred == c) & (y == c))
+        fp = np.sum((pred == c) & (y != c))
+        fn = np.sum((pred != c) & (y == c))
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        f1s.append(2 * p * r / (p + r) if p + r else 0.0)
+    return float(np.mean(f1s))
+
+
+def test_report_test_metrics_match_an_independent_computation(e2e_run, e2e_report):
+    import keras
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from trainables.datasets import load_test
+
+    summary, _, text = e2e_run
+    table = pd.read_parquet(e2e_report.report_dir / "test_eval.parquet")
+    assert e2e_report.winner == table.iloc[0][S.TRIAL_ID]
+    assert {"top-k", "family best"} >= set(table["selected_as"]) and len(table) >= 2
+    assert set(table[S.FAMILY]) >= {"dense", "cnn"}           # each family's best is evaluated
+    test, _ = load_test(parse_sweep(text, "e2e.yaml").dataset)
+    trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
+    for row in table.itertuples():
+        model = keras.models.load_model(Path(trials.loc[row.trial_id, "checkpoint"]) / "model.keras")
+        probs = model.predict(test.x.astype("float32"), verbose=0)
+        pred = probs.argmax(1)
+        assert row.test_accuracy == pytest.approx(np.mean(pred == test.y))
+        assert row.test_f1_macro == pytest.approx(_macro_f1_by_hand(test.y, pred, 10))
+        assert row.test_auc_macro == pytest.approx(roc_auc_score(test.y, probs / probs.sum(1, keepdims=True),
+                                                                 multi_class="ovr"), abs=1e-6)
+        per_class = [np.mean(pred[test.y == c] == c) for c in range(10)]
+        assert list(row.test_per_class_accuracy) == pytest.approx(per_class)
+        assert row.val_test_gap == pytest.approx(row.val_accuracy - row.test_accuracy)
+        assert row.checkpoint_epoch == trials.loc[row.trial_id, "best_epoch"]
+
+
+def test_report_files_figures_and_html(e2e_report):
+    from html.parser import HTMLParser
+
+    import pandas as pd
+
+    out = e2e_report.report_dir
+    names = {p.name for p in e2e_report.figures}
+    assert names == {"learning_curves.png", "test_accuracy.png", "confusion_matrix.png", "roc.png",
+                     "hyperparameters.png", "parallel_coordinates.png", "asha.png", "best_per_family.png"}
+    for fig in e2e_report.figures:
+        data = fig.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, fig
+
+    class Collect(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.imgs, self.links, self.tables = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "img":
+                self.imgs.append(a)
+            elif tag == "a":
+                self.links.append(a.get("href"))
+            elif tag == "table":
+                self.tables += 1
+
+    page = Collect()
+    page.feed((out / "report.html").read_text())
+    assert {i["alt"] for i in page.imgs} == names
+    assert all(i["src"].startswith("data:image/png;base64,") for i in page.imgs)   # self-contained
+    assert {f"figures/{n}" for n in names} <= set(page.links) and page.tables >= 4
+    md = (out / "report.md").read_text()
+    assert all(f"figures/{n}" in md for n in names) and "T-shirt/top" in md
+    boards = pd.read_parquet(out / "leaderboard.parquet")
+    assert set(boards["board"]) == {"overall", "dense", "cnn", "exploding", "huge"}
+    assert boards[boards["board"] == "overall"].iloc[0][S.TRIAL_ID] == e2e_report.winner
+
+
+def test_report_of_a_still_running_sweep_is_a_snapshot(e2e_run, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from orchestrator.report import build_report
+
+    summary, _, _ = e2e_run
+    copy = tmp_path / "run"
+    shutil.copytree(summary.run_dir, copy, ignore=shutil.ignore_patterns("report"))
+    meta = read_meta(copy)
+    meta["status"] = "running"
+    (copy / "run.json").write_text(json.dumps(meta))
+    trials = read_trials(copy)
+    cnn = trials[trials[S.FAMILY] == "cnn"].index[0]
+    trials.loc[cnn, [S.STATUS, "epochs"]] = [S.RUNNING, 1]   # as if only its first epoch were recorded
+    schema = pq.read_schema(copy / "trials.parquet")
+    pq.write_table(pa.Table.from_pandas(trials, schema=schema, preserve_index=False), copy / "trials.parquet")
+    result = build_report(copy, top_k=1)
+    assert result.running
+    assert "still running" in (copy / "report" / "report.md").read_text()
+    boards = pq.read_table(copy / "report" / "leaderboard.parquet").to_pandas()
+    row = boards[(boards["board"] == "overall") & (boards[S.TRIAL_ID] == trials.loc[cnn, S.TRIAL_ID])].iloc[0]
+    assert row["score_epoch"] == 1 and row[S.STATUS] == S.RUNNING

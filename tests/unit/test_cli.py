@@ -72,3 +72,10 @@ def test_help_works_for_every_command(runner):
     for name in [None, *main.commands]:
         result = runner.invoke(main, ([name] if name else []) + ["--help"])
         assert result.exit_code == 0 and "Usage:" in result.stdout
+
+
+def test_report_and_leaderboard_of_a_non_run_are_one_line(runner, tmp_path):
+    for command in ("report", "leaderboard"):
+        result = runner.invoke(main, [command, str(tmp_path)])
+        assert result.exit_code == 2
+        assert result.stderr == f"tunefm: error: {tmp_path}: not a tunefm run folder (no run.json)\n"

@@ -45,3 +45,53 @@ def score(y: np.ndarray, probs: np.ndarray) -> Scores:
         macro_f1=float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
         auc=macro_auc(y, probs),
     )
+
+
+@dataclass(frozen=True)
+class HeldOutScores:
+    """Everything the report says about one model on the test split."""
+
+    loss: float
+    accuracy: float
+    precision_macro: float
+    recall_macro: float
+    f1_macro: float
+    precision_weighted: float
+    recall_weighted: float
+    f1_weighted: float
+    auc_macro: float
+    per_class_accuracy: list[float]
+    confusion: list[list[int]]
+
+
+def held_out_scores(y: np.ndarray, probs: np.ndarray) -> HeldOutScores:
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = np.arange(probs.shape[1])
+    pred = probs.argmax(axis=1)
+    pm, rm, fm, _ = precision_recall_fscore_support(y, pred, labels=labels, average="macro", zero_division=0)
+    pw, rw, fw, _ = precision_recall_fscore_support(y, pred, labels=labels, average="weighted", zero_division=0)
+    cm = confusion_matrix(y, pred, labels=labels)
+    support = cm.sum(axis=1)
+    per_class = np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+    return HeldOutScores(
+        loss=crossentropy(y, probs), accuracy=float(np.mean(pred == y)),
+        precision_macro=float(pm), recall_macro=float(rm), f1_macro=float(fm),
+        precision_weighted=float(pw), recall_weighted=float(rw), f1_weighted=float(fw),
+        auc_macro=macro_auc(y, probs), per_class_accuracy=[float(v) for v in per_class],
+        confusion=cm.tolist())
+
+
+def roc_curves(y: np.ndarray, probs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """One-vs-rest ROC (fpr, tpr, auc) per class; NaN AUC for a class without positives."""
+    from sklearn.metrics import auc, roc_curve
+
+    out = []
+    for c in range(probs.shape[1]):
+        positives = y == c
+        if 0 < positives.sum() < len(y):
+            fpr, tpr, _ = roc_curve(positives, probs[:, c])
+            out.append((fpr, tpr, float(auc(fpr, tpr))))
+        else:
+            out.append((np.array([0.0, 1.0]), np.array([0.0, 1.0]), float("nan")))
+    return out

@@ -1,0 +1,185 @@
+"""``tunefm report``: leaderboards, the winners on the test split, figures, Markdown and HTML.
+
+Writes ``RUN_DIR/report/``::
+
+    leaderboard.parquet   overall and per-family boards (column ``board``)
+    test_eval.parquet     the evaluated trials on the held-out test split
+    figures/*.png
+    report.md, report.html
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from orchestrator import figures as F
+from orchestrator import schema as S
+from orchestrator.errors import UserError
+from orchestrator.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
+from orchestrator.metrics import SELECTABLE
+from orchestrator.report_doc import ReportContent, write_html, write_markdown
+from orchestrator.snapshot import Snapshot, read_snapshot
+from orchestrator.store import atomic_write_table
+
+REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    report_dir: Path
+    winner: str
+    winner_family: str
+    winner_test_accuracy: float | None
+    figures: list[Path]
+    seconds: float
+    running: bool
+
+
+def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
+    if metric is None:
+        return snap.spec.metric, snap.spec.mode
+    if metric not in SELECTABLE:
+        raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
+    return metric, SELECTABLE[metric]
+
+
+def _no_result_error(snap: Snapshot) -> UserError:
+    counts = snap.trials[S.STATUS].value_counts().to_dict() if not snap.trials.empty else {}
+    said = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())) or "no trials yet"
+    errors = snap.trials["error"].dropna() if "error" in snap.trials else pd.Series(dtype=str)
+    first = f"; first error: {errors.iloc[0]}" if len(errors) else ""
+    return UserError(f"{snap.run_dir}: no trial has a validation result yet ({said}); nothing to report{first}")
+
+
+def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None) -> ReportResult:
+    started = time.monotonic()
+    snap = read_snapshot(run_dir)
+    metric, mode = _metric_and_mode(snap, metric)
+    config_cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
+    boards = leaderboards(snap.trials, snap.metrics, metric, mode, config_cols)
+    overall = board(boards)
+    if overall.empty or overall["rank"].isna().all():
+        raise _no_result_error(snap)
+
+    out = Path(snap.run_dir) / REPORT_DIR
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    chosen_ids = select_for_evaluation(boards, top_k)
+    top = set(overall[S.TRIAL_ID].head(top_k))
+    chosen = [(tid, "top-k" if tid in top else "family best") for tid in chosen_ids]
+
+    from orchestrator.holdout import evaluate
+
+    holdout = evaluate(snap, chosen)
+    ranks = overall.set_index(S.TRIAL_ID)["rank"]
+    evaluated = holdout.table
+    if not evaluated.empty:
+        evaluated.insert(1, "rank_overall", evaluated[S.TRIAL_ID].map(ranks).astype("Int64"))
+    atomic_write_table(out / "leaderboard.parquet", _arrow(boards))
+    atomic_write_table(out / "test_eval.parquet", _arrow(evaluated))
+
+    winner = overall.iloc[0]
+    figures = _draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures")
+    content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures)
+    write_markdown(content, out / "report.md")
+    write_html(content, out / "report.html")
+    w_eval = evaluated[evaluated[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not evaluated.empty else evaluated
+    return ReportResult(out, winner[S.TRIAL_ID], winner[S.FAMILY],
+                        float(w_eval["test_accuracy"].iloc[0]) if len(w_eval) else None,
+                        [p for _, p in figures], time.monotonic() - started, snap.running)
+
+
+def _arrow(df: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+
+
+def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path) -> list[tuple[str, Path]]:
+    overall = board(boards)
+    ranked = overall[overall["rank"].notna()]
+    figs: list[tuple[str, Path]] = []
+    top_ids = list(ranked[S.TRIAL_ID].head(max(top_k, 1)))
+    figs.append(("Learning curves of the top trials", F.learning_curves(snap.metrics, top_ids, fig_dir / "learning_curves.png")))
+    table = holdout.table
+    if not table.empty:
+        figs.append(("Validation and test accuracy of the evaluated trials",
+                     F.test_accuracy_bars(table, fig_dir / "test_accuracy.png")))
+        first = table[S.TRIAL_ID].iloc[0]
+        shown = ranked[S.TRIAL_ID].iloc[0] if ranked[S.TRIAL_ID].iloc[0] in holdout.probs else first
+        row = table[table[S.TRIAL_ID] == shown].iloc[0]
+        names = list(holdout.class_names)
+        figs.append((f"Confusion matrix of {shown} on the test split",
+                     F.confusion_matrix(row["confusion"], names, f"{shown} ({row[S.FAMILY]}), test split",
+                                        fig_dir / "confusion_matrix.png")))
+        from trainables.training.evaluation import roc_curves
+
+        figs.append((f"ROC curves of {shown} on the test split (one vs rest)",
+                     F.roc(roc_curves(holdout.y, holdout.probs[shown]), names,
+                           f"{shown} ({row[S.FAMILY]}), test split", fig_dir / "roc.png")))
+    figs.append((f"Best {metric} against each hyperparameter",
+                 F.hyperparameters(overall, config_cols, metric, fig_dir / "hyperparameters.png")))
+    figs.append(("Parallel coordinates of the searched hyperparameters",
+                 F.parallel_coordinates(overall, config_cols, metric, fig_dir / "parallel_coordinates.png")))
+    figs.append((f"{metric} of every trial by epoch: where ASHA stopped trials",
+                 F.asha(snap.metrics, snap.trials, metric, fig_dir / "asha.png")))
+    figs.append(("Best result per family", F.best_per_family(family_bests(boards), table, metric,
+                                                             fig_dir / "best_per_family.png")))
+    return figs
+
+
+def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures) -> ReportContent:
+    trials, meta = snap.trials, snap.meta
+    counts = trials[S.STATUS].value_counts()
+    count_text = ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in S.STATUSES if counts.get(s, 0))
+    data = meta.get("data", {})
+    summary = [
+        ("run", f"{snap.spec.name} / {snap.run_dir.name} ({meta.get('status', '?')})"),
+        ("data", f"{snap.spec.dataset.name}: {data.get('train', '?')} train, {data.get('val', '?')} validation images; "
+                 f"test split {len(holdout.y)} images, used only here"),
+        ("trials", f"{len(trials)}: {count_text}"),
+        ("training time", f"{trials['train_seconds'].fillna(0).sum():.0f} s over all trials"
+                          + (f"; sweep wall time {meta['wall_seconds']:.0f} s" if meta.get("wall_seconds") else "")),
+        ("selection", f"best {metric} ({mode}) on the validation split"),
+        ("winner", f"{winner[S.TRIAL_ID]} ({winner[S.FAMILY]}): {metric} {winner['score']:.4f} at epoch "
+                   f"{int(winner['score_epoch'])}, {int(winner['params']):,d} parameters"),
+    ]
+    notes = []
+    if snap.running:
+        notes.append("The sweep is still running: this report is a snapshot of the trials recorded so far.")
+    if metric != snap.spec.metric:
+        notes.append(f"Ranked by {metric}, but checkpoints hold each trial's best epoch by the sweep's "
+                     f"metric ({snap.spec.metric}).")
+    table = holdout.table
+    scores = {}
+    w = table[table[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not table.empty else table
+    if len(w):
+        r = w.iloc[0]
+        scores = {k: r[k] for k in ("test_accuracy", "test_loss", "test_precision_macro", "test_recall_macro",
+                                    "test_f1_macro", "test_precision_weighted", "test_recall_weighted",
+                                    "test_f1_weighted", "test_auc_macro", "val_accuracy", "val_test_gap")}
+        scores.update({f"accuracy: {n}": a for n, a in zip(r["class_names"], r["test_per_class_accuracy"])})
+    else:
+        notes.append("The winner has no checkpoint to evaluate (it may still be running its first epoch).")
+    wrow = trials.set_index(S.TRIAL_ID).loc[winner[S.TRIAL_ID]]
+    config = {"family": wrow[S.FAMILY], "model": wrow[S.MODEL]}
+    config.update({c.removeprefix(S.CONFIG_PREFIX): wrow[c] for c in trials.columns
+                   if c.startswith(S.CONFIG_PREFIX) and pd.notna(wrow[c])})
+    show = ["rank", S.TRIAL_ID, S.FAMILY, "score", "score_epoch", "params", "train_seconds", S.STATUS, *config_cols]
+    rename = {"score": metric, "score_epoch": "epoch", **{c: c.removeprefix(S.CONFIG_PREFIX) for c in config_cols}}
+    tables = [("Leaderboard: overall (top 20)", board(boards)[show].head(20).rename(columns=rename))]
+    for fam in sorted(b for b in boards["board"].unique() if b != OVERALL):
+        fam_board = board(boards, fam)
+        cols = [c for c in show if c == S.FAMILY or not c.startswith(S.CONFIG_PREFIX) or fam_board[c].notna().any()]
+        tables.append((f"Leaderboard: {fam} (top 10)", fam_board[cols].head(10).rename(columns=rename)))
+    if not table.empty:
+        tables.append(("Evaluated on the held-out test split", table[[
+            S.TRIAL_ID, "rank_overall", S.FAMILY, "selected_as", "checkpoint_epoch", "val_accuracy", "test_accuracy",
+            "test_f1_macro", "test_auc_macro", "val_test_gap"]]))
+    bad = trials[trials[S.STATUS].isin([S.FAILED, S.DIVERGED, S.OVER_BUDGET])]
+    if len(bad):
+        tables.append(("Trials that did not train to a result", bad[[S.TRIAL_ID, S.FAMILY, S.STATUS, "epochs",
+                                                                    "params", "error"]]))
+    return ReportContent(f"tunefm report: {snap.spec.name}", summary, config, scores, tables, figures, notes)
