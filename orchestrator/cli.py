@@ -79,8 +79,11 @@ def preview(sweep_file: Path, per_family: int) -> None:
     for label, total in totals.items():
         click.echo(f"{label}: {total} trials")
         for row in (r for r in rows if r.family == label):
-            flag = "  OVER max_params" if row.over_budget else ""
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in row.searched.items())
+            if row.error:
+                click.echo(f"  #{row.index}  does not build: {row.error.splitlines()[0]}  {values}")
+                continue
+            flag = "  OVER max_params" if row.over_budget else ""
             click.echo(f"  #{row.index}  {row.params:>10,d} params{flag}  {values}")
 
 

@@ -11,9 +11,10 @@ from orchestrator.sweep import SweepSpec
 class PreviewRow:
     family: str
     index: int
-    params: int
+    params: int | None
     over_budget: bool
     searched: dict[str, Any]
+    error: str | None = None
 
 
 def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dict[str, int]]:
@@ -33,9 +34,13 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
         totals[fam.label] = len(expand_family(fam, spec.search, spec.seed))
         searched = [k for k, v in fam.space.items() if not isinstance(v, Constant)]
         for i, config in enumerate(expand_family(fam, spec.search, spec.seed, limit=per_family)):
-            with native_stderr_silenced():
-                model = get_family(fam.family).build(config, shape, len(classes))
+            values = {k: config[k] for k in searched}
+            try:
+                with native_stderr_silenced():
+                    model = get_family(fam.family).build(config, shape, len(classes))
+            except Exception as e:  # the trial would fail the same way; show it, go on
+                rows.append(PreviewRow(fam.label, i + 1, None, False, values, f"{type(e).__name__}: {e}"))
+                continue
             n = int(model.count_params())
-            rows.append(PreviewRow(fam.label, i + 1, n, spec.max_params is not None and n > spec.max_params,
-                                   {k: config[k] for k in searched}))
+            rows.append(PreviewRow(fam.label, i + 1, n, spec.max_params is not None and n > spec.max_params, values))
     return rows, totals

@@ -34,6 +34,9 @@ families:
   huge:
     family: dense
     params: {{layers: 2, units: 2048}}
+  broken:
+    family: cnn
+    params: {{blocks: 4, padding: valid, kernel_size: 5, filters: 2, dense_units: 8}}
 scheduler: {{kind: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}}
 resources: {{cpus: 1}}
 """
@@ -65,13 +68,15 @@ def test_sweep_finishes_and_records_every_trial(e2e_run):
     summary, _, text = e2e_run
     assert summary.status == "finished"
     trials = read_trials(summary.run_dir)
-    assert len(trials) == 10
+    assert len(trials) == 11
     by_family = trials.groupby(S.FAMILY)[S.STATUS].apply(list).to_dict()
     assert by_family["exploding"] == [S.DIVERGED]
     assert by_family["huge"] == [S.OVER_BUDGET]
     assert S.EARLY_STOPPED in by_family["dense"] and S.COMPLETED in by_family["dense"]
     assert S.COMPLETED in by_family["cnn"]
-    assert not (trials[S.STATUS] == S.FAILED).any()
+    broken = trials[trials[S.FAMILY] == "broken"].iloc[0]
+    assert broken[S.STATUS] == S.FAILED and "Error" in broken["error"] and "\n" not in broken["error"]
+    assert (trials[S.STATUS] == S.FAILED).sum() == 1
     huge = trials[trials[S.FAMILY] == "huge"].iloc[0]
     assert huge["params"] > 200000 and huge["epochs"] == 0
     assert (Path(summary.run_dir) / "sweep.yaml").read_text() == text
@@ -245,7 +250,7 @@ def test_report_files_figures_and_html(e2e_report):
     md = (out / "report.md").read_text()
     assert all(f"figures/{n}" in md for n in names) and "T-shirt/top" in md
     boards = pd.read_parquet(out / "leaderboard.parquet")
-    assert set(boards["board"]) == {"overall", "dense", "cnn", "exploding", "huge"}
+    assert set(boards["board"]) == {"overall", "dense", "cnn", "exploding", "huge", "broken"}
     assert boards[boards["board"] == "overall"].iloc[0][S.TRIAL_ID] == e2e_report.winner
 
 
