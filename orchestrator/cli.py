@@ -115,6 +115,24 @@ def families(name: str | None) -> None:
 
 
 @main.command()
+@click.argument("backbones", nargs=-1)
+@_user_errors
+def weights(backbones: tuple[str, ...]) -> None:
+    """Download ImageNet weights of BACKBONES (default: all) into the Keras cache.
+
+    Run it on a machine with internet; it prints where each file is, so you can copy
+    the files into ~/.keras/models/ of an offline machine. Files already cached are
+    only listed.
+    """
+    from trainables.families.backbones import BACKBONES, download
+
+    for name in backbones or tuple(BACKBONES):
+        if name not in BACKBONES:
+            raise UserError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
+        click.echo(f"{name}: {download(name)}")
+
+
+@main.command()
 @click.argument("sweep_file", type=SWEEP_FILE)
 @click.option("--cpus", type=click.FloatRange(min=0, min_open=True),
               help="CPUs of the embedded Ray (default: all cores).")

@@ -37,6 +37,10 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarra
         configure_backend(cpus=0)
         import keras
 
+        from trainables.families.registry import import_builders
+
+        import_builders()
+
         out = []
         for ckpt in checkpoints:
             model = keras.models.load_model(Path(ckpt) / MODEL_FILE, compile=False)

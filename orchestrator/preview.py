@@ -18,7 +18,8 @@ class PreviewRow:
 
 
 def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dict[str, int]]:
-    """Sample ``per_family`` configs of each family and build each model to count its parameters.
+    """Sample ``per_family`` configs of each family and build each model to count its parameters
+    (pretrained weights are not loaded: the count is the same, and previews work offline).
 
     Returns the rows and the number of trials each family will run.
     """
@@ -37,7 +38,7 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
             values = {k: config[k] for k in searched}
             try:
                 with native_stderr_silenced():
-                    model = get_family(fam.family).build(config, shape, len(classes))
+                    model = get_family(fam.family).build(config, shape, len(classes), load_weights=False)
             except Exception as e:  # the trial would fail the same way; show it, go on
                 rows.append(PreviewRow(fam.label, i + 1, None, False, values, f"{type(e).__name__}: {e}"))
                 continue

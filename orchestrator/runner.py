@@ -82,11 +82,27 @@ def _check_resources(spec: SweepSpec) -> None:
 
     have = ray.cluster_resources()
     for key, name in (("CPU", "cpus"), ("GPU", "gpus")):
-        want = getattr(spec.resources, name)
+        want = getattr(spec.max_resources(), name)
         if want > have.get(key, 0):
             raise UserError(f"{spec.source}: resources.{name}: each trial asks for {want:g} {key}s but the "
                             f"Ray cluster has {have.get(key, 0):g}; lower it or start Ray with more "
                             f"(--{name})")
+
+
+def _preflight(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
+    """Family checks that need no worker (weights files exist ...), once per distinct config."""
+    from trainables.families import get_family
+
+    seen = set()
+    for config in configs:
+        key = tuple(sorted((k, str(v)) for k, v in config.items() if k != "seed"))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            get_family(config["model"]).check(config)
+        except UserError as e:
+            raise UserError(f"{spec.source}: families.{config['family']}: {e}") from None
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -97,18 +113,20 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     from orchestrator.callback import RunRecorder
     from orchestrator.ledger import Ledger
     from orchestrator.progress import ProgressPrinter
-    from orchestrator.ray_space import config_param_names, trial_configs
+    from orchestrator.ray_space import FAMILY_KEY, config_param_names, trial_configs
     from orchestrator.scheduler import build_scheduler
     from orchestrator.searcher import QueueSearcher
     from orchestrator.store import RAY_DIR, RunStore
     from trainables.datasets import load_trial_data
     from trainables.families import get_family
+    from trainables.training import feature_cache
     from trainables.training.settings import TrialSettings
     from trainables.training.trial import run_trial
 
     started = time.monotonic()
-    data = load_trial_data(spec.dataset)          # a missing data set stops us here, before any folder
     configs = trial_configs(spec)
+    _preflight(spec, configs)                           # e.g. missing transfer weights: before anything else
+    data = load_trial_data(spec.dataset)          # a missing data set stops us here, before any folder
     kinds = {}
     for fam in spec.families:
         for p in get_family(fam.family).all_params:
@@ -116,10 +134,13 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     params = [(name, kinds[name]) for name in config_param_names(spec)]
 
     we_started_ray = _init_ray(options)
+    cache = None
     try:
         _check_resources(spec)
         run_dir = new_run_dir(options.results_dir, spec.name, options.run_name)
         run_id = run_dir.name
+        if any(get_family(f.family).planner for f in spec.families):
+            cache = feature_cache.start(run_id)
         store = RunStore(run_dir, params)
         if options.sweep_text is not None:
             store.write_sweep_copy(options.sweep_text)
@@ -143,10 +164,12 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
         progress = ProgressPrinter(ledger, enabled=options.progress)
         recorder = RunRecorder(ledger, store, scheduler, progress)
         settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
-                                 max_params=spec.max_params, cpus=spec.resources.cpus)
+                                 max_params=spec.max_params, cpus=spec.max_resources().cpus,
+                                 feature_cache=feature_cache.actor_name(run_id) if cache else None)
+        per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
         trainable = tune.with_resources(
             tune.with_parameters(run_trial, data=data, settings=settings),
-            {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus})
+            lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -183,9 +206,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
             store.write_meta(meta)
         return RunSummary(run_dir, status, counts, best_info, time.monotonic() - started)
     finally:
-        if we_started_ray:
-            import ray
+        import ray
 
+        if cache is not None:
+            ray.kill(cache)
+        if we_started_ray:
             ray.shutdown()
 
 

@@ -42,6 +42,9 @@ METRIC_FIELDS = [
     pa.field("setup_seconds", pa.float64()),
     pa.field("import_seconds", pa.float64()),
     pa.field("params", pa.int64()),
+    pa.field("trainable_params", pa.int64()),
+    pa.field("feature_cache_hit", pa.bool_()),      # transfer, frozen: backbone features from the cache
+    pa.field("feature_seconds", pa.float64()),      # time to get (or compute) those features
     pa.field("is_best", pa.bool_()),
     pa.field("trial_status", pa.string()),
     pa.field("elapsed_seconds", pa.float64()),   # since the trial started (Ray's time_total_s)

@@ -28,6 +28,12 @@ COLOR_MODES = ("grayscale", "rgb")
 
 
 @dataclass(frozen=True)
+class Resources:
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+@dataclass(frozen=True)
 class FamilySweep:
     """One entry of ``families:``: a label, the registered model family, its space."""
 
@@ -35,6 +41,7 @@ class FamilySweep:
     family: str
     num_samples: int
     space: dict[str, Space] = field(default_factory=dict)
+    resources: Resources | None = None   # overrides the sweep's per-trial resources
 
 
 @dataclass(frozen=True)
@@ -44,12 +51,6 @@ class SchedulerSpec:
     grace_period: int = 1
     reduction_factor: float = 3.0
     brackets: int = 1
-
-
-@dataclass(frozen=True)
-class Resources:
-    cpus: float = 1.0
-    gpus: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class SweepSpec:
 
     def family(self, label: str) -> FamilySweep:
         return next(f for f in self.families if f.label == label)
+
+    def resources_of(self, label: str) -> Resources:
+        return self.family(label).resources or self.resources
+
+    def max_resources(self) -> Resources:
+        every = [self.resources_of(f.label) for f in self.families]
+        return Resources(cpus=max(r.cpus for r in every), gpus=max(r.gpus for r in every))
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -175,13 +183,14 @@ def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:
                               "family" if entry.has("family") else None)
         family = get_family(family_name)
         num_samples = entry.take_int("num_samples", 1, minimum=1)
+        resources = _resources(entry.node("resources")) if entry.has("resources") else None
         params = entry.node("params", {})
         space: dict[str, Space] = {}
         for key in params.keys():
             space[key] = _param(params, key, family, search)
         params.done()
         entry.done()
-        out.append(FamilySweep(label, family_name, num_samples, space))
+        out.append(FamilySweep(label, family_name, num_samples, space, resources))
     return tuple(out)
 
 

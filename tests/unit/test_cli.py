@@ -57,7 +57,7 @@ def test_families_lists_every_parameter(runner):
     one = runner.invoke(main, ["families", "cnn"])
     assert "blocks (" in one.stdout and "dense:" not in one.stdout
     bad = runner.invoke(main, ["families", "resnet"])
-    assert bad.exit_code == 2 and "unknown model family 'resnet' (known: cnn, dense)" in bad.stderr
+    assert bad.exit_code == 2 and "unknown model family 'resnet' (known: cnn, dense, transfer)" in bad.stderr
 
 
 def test_every_command_and_option_is_documented():

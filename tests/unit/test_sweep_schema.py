@@ -98,7 +98,7 @@ def test_parameter_errors_name_file_key_and_rule(params, message):
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nshedule: {}\n",
      "s.yaml: shedule: unknown key (allowed here:"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {resnet9: {}}\n",
-     "s.yaml: families.resnet9: unknown model family 'resnet9' (known: cnn, dense)"),
+     "s.yaml: families.resnet9: unknown model family 'resnet9' (known: cnn, dense, transfer)"),
     ("name: x\ndataset: {name: cifar100}\nfamilies: {dense: {}}\n",
      "s.yaml: dataset.name: must be one of fashion_mnist, folder, mnist; got 'cifar100'"),
     ("name: x\ndataset: {name: folder}\nfamilies: {dense: {}}\n",

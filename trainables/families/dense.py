@@ -18,7 +18,9 @@ def hidden_sizes(config: dict[str, Any]) -> list[int]:
     return sizes
 
 
-def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+          load_weights: bool = True) -> keras.Model:
+    """``load_weights`` is part of every builder's signature; this family has none to load."""
     inputs, x = image_input(config, input_shape)
     x = layers.Flatten()(x)
     for units in hidden_sizes(config):

@@ -20,7 +20,7 @@ def activation(name: str):
     return layers.Activation(name)
 
 
-def augmentation(config: dict[str, Any], channels: int) -> list[layers.Layer]:
+def augmentation(config: dict[str, Any], value_range: tuple[float, float] = (0.0, 1.0)) -> list[layers.Layer]:
     """Random augmentation layers; they act only while training. All off by default."""
     out: list[layers.Layer] = []
     if config.get("aug_flip", "none") != "none":
@@ -33,9 +33,9 @@ def augmentation(config: dict[str, Any], channels: int) -> list[layers.Layer]:
         t = config["aug_translation"]
         out.append(layers.RandomTranslation(t, t, fill_mode="constant"))
     if config.get("aug_contrast", 0.0) > 0:
-        out.append(layers.RandomContrast(config["aug_contrast"], value_range=(0.0, 1.0)))
+        out.append(layers.RandomContrast(config["aug_contrast"], value_range=value_range))
     if config.get("aug_brightness", 0.0) > 0:
-        out.append(layers.RandomBrightness(config["aug_brightness"], value_range=(0.0, 1.0)))
+        out.append(layers.RandomBrightness(config["aug_brightness"], value_range=value_range))
     return out
 
 
@@ -43,10 +43,14 @@ def image_input(config: dict[str, Any], input_shape: tuple[int, ...]):
     """Raw pixels (0..255) in, scaled to 0..1 and augmented; returns (inputs, tensor)."""
     inputs = keras.Input(shape=input_shape, name="pixels")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    for layer in augmentation(config, input_shape[-1]):
+    for layer in augmentation(config):
         x = layer(x)
     return inputs, x
 
 
 def classifier(x, num_classes: int):
     return layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+
+
+def has_augmentation(config: dict[str, Any]) -> bool:
+    return bool(augmentation(config))

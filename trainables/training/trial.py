@@ -1,9 +1,10 @@
 """The one function trainable every family runs.
 
-It builds the family's model, trains epoch by epoch, scores the validation split,
-reports each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric)
-for the report. A runaway loss (see ``TrialSettings.diverged``) ends the trial as ``diverged``; a model over the
-sweep's ``max_params`` ends it as ``over_budget`` before any training.
+It builds the family's model, asks the family for its training plan (by default: train
+that model in one phase), trains epoch by epoch, scores the validation split, reports
+each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric) for the
+report. A runaway loss (``TrialSettings.diverged``) ends the trial as ``diverged``; a
+model over the sweep's ``max_params`` ends it as ``over_budget`` before any training.
 """
 from __future__ import annotations
 
@@ -16,11 +17,10 @@ import tempfile
 import time
 from typing import Any
 
-import numpy as np
-
 from trainables.datasets.base import TrialData
 from trainables.training import runtime
 from trainables.training.evaluation import score
+from trainables.training.plan import TrainingPlan, default_plan, trainable_params
 from trainables.training.schedule import LearningRate
 from trainables.training.settings import DIVERGED, OVER_BUDGET, RUNNING, TrialSettings
 
@@ -43,7 +43,8 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
 
     keras.backend.clear_session()  # a reused worker drops the previous trial's state
     keras.utils.set_random_seed(int(config["seed"]))
-    model = get_family(config["model"]).build(config, data.input_shape, data.num_classes)
+    family = get_family(config["model"])
+    model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
@@ -51,11 +52,24 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET, settings.metric: float("nan"),
                      "setup_seconds": time.perf_counter() - entered})
         return
-    compile_model(model, config, settings.jit_compile)
+    planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
+    plan: TrainingPlan = planner(model, config, data, settings)
+    base.update(plan.info)
+    compile_model(plan.fit_model, config, settings.jit_compile)
     y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
-    loop = _reporter_class()(data, settings, config, base, entered)
-    model.fit(data.train.x, y_train, batch_size=int(config["batch_size"]), epochs=settings.max_epochs,
-              shuffle=True, verbose=0, callbacks=[loop])
+    reporter = _reporter_class()(data, settings, config, base, entered, plan)
+    start = 0
+    for phase in plan.phases:
+        if phase.prepare is not None:
+            phase.prepare()
+        if phase.recompile:
+            compile_model(plan.fit_model, config, settings.jit_compile)
+        reporter.lr_factor = phase.lr_factor
+        plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
+                           epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])
+        if reporter.halted:
+            break
+        start = phase.end_epoch
 
 
 @functools.cache
@@ -65,20 +79,22 @@ def _reporter_class():
 
     class EpochReporter(keras.callbacks.Callback):
         def __init__(self, data: TrialData, settings: TrialSettings, config: dict[str, Any],
-                     base: dict[str, Any], entered: float):
+                     base: dict[str, Any], entered: float, plan: TrainingPlan):
             super().__init__()
-            self.data, self.settings, self.base, self.entered = data, settings, base, entered
+            self.data, self.settings, self.base, self.entered, self.plan = data, settings, base, entered, plan
             self.schedule = LearningRate(config, settings.max_epochs)
+            self.lr_factor = 1.0
             self.best: float | None = None
             self.best_epoch = 0
             self.epoch_start = 0.0
             self.setup_seconds: float | None = None
+            self.halted = False
 
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
             if self.setup_seconds is None:
                 self.setup_seconds = time.perf_counter() - self.entered
                 self.base["first_epoch_at"] = time.time()  # the driver measures start-up from it
-            self.lr = self.schedule.rate(epoch)
+            self.lr = self.schedule.rate(epoch) * self.lr_factor
             self.model.optimizer.learning_rate.assign(self.lr)
             self.epoch_start = time.perf_counter()
 
@@ -95,8 +111,9 @@ def _reporter_class():
             train_seconds = time.perf_counter() - self.epoch_start
             train_loss = float(logs.get("loss", float("nan")))
             if runtime.stop_requested():
+                self.halted = True
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
-            probs = self.model.predict(self.data.val.x, batch_size=self.settings.eval_batch_size, verbose=0)
+            probs = self.model.predict(self.plan.val_x, batch_size=self.settings.eval_batch_size, verbose=0)
             val = score(self.data.val.y, probs)
             diverged = (self.settings.diverged(train_loss, self.data.num_classes)
                         or not math.isfinite(val.loss))
@@ -108,6 +125,7 @@ def _reporter_class():
                 "val_loss": val.loss, "val_accuracy": val.accuracy,
                 "val_macro_f1": val.macro_f1, "val_auc": val.auc,
                 "lr": float(self.lr),
+                "trainable_params": trainable_params(self.plan.save_model),
                 "epoch_seconds": time.perf_counter() - self.epoch_start,
                 "train_seconds": train_seconds,
                 "setup_seconds": float(self.setup_seconds or 0.0),
@@ -117,6 +135,7 @@ def _reporter_class():
                 for key in ("val_loss", "val_accuracy", "val_macro_f1", "val_auc"):
                     metrics[key] = float("nan")  # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
+                self.halted = True
                 tune.report(metrics)
                 return
             self.schedule.observe(val.loss)
@@ -125,16 +144,16 @@ def _reporter_class():
             if improved:
                 self.best, self.best_epoch = value, epoch + 1
             metrics.update(is_best=improved, best_epoch=self.best_epoch, best_metric=self.best)
-            if improved:
-                folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
-                try:
-                    self.model.save(os.path.join(folder, MODEL_FILE))
-                    with open(os.path.join(folder, META_FILE), "w") as f:
-                        json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value}, f)
-                    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-                finally:
-                    shutil.rmtree(folder, ignore_errors=True)
-            else:
+            if not improved:
                 tune.report(metrics)
+                return
+            folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
+            try:
+                self.plan.save_model.save(os.path.join(folder, MODEL_FILE))
+                with open(os.path.join(folder, META_FILE), "w") as f:
+                    json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value}, f)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
 
     return EpochReporter
