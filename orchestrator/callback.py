@@ -1,39 +1,100 @@
-"""The driver-side Ray Tune callback: feeds the ledger, writes Parquet, shows progress."""
+"""The driver-side Ray Tune callback: feeds the ledger, writes Parquet, shows progress.
+
+Ray pickles callbacks into the experiment state and gives them back on
+``Tuner.restore``; the recorder therefore keeps only plain settings across pickling
+and rebuilds its ledger from the run folder in ``setup``, so a resumed sweep carries
+on from exactly what the files say.
+"""
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ray.tune import Callback
 
-from orchestrator.ledger import Ledger
+from orchestrator.ledger import Ledger, from_tables
 from orchestrator.progress import ProgressPrinter
 from orchestrator.scheduler import PerFamilyScheduler
-from orchestrator.store import RunStore
+from orchestrator.store import TRIALS_FILE, RunStore, read_metrics, read_trials
 
 FLUSH_SECONDS = 5.0
 
 
 def error_reason(trial) -> str:
-    """The last line of the trial's traceback, e.g. ``ValueError: bad shape``."""
+    """The last line of the trial's latest traceback, e.g. ``ValueError: bad shape``."""
     text = ""
     try:
         if trial.error_file and Path(trial.error_file).exists():
             text = Path(trial.error_file).read_text(errors="replace")
     except OSError:
         pass
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("Failure #")]
+    blocks = text.split("Failure # ")
+    lines = [ln.strip() for ln in blocks[-1].splitlines()[1:] if ln.strip()]
     for line in reversed(lines):
         if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "^")):
             return line[:2000]
     return lines[-1][:2000] if lines else "the trial failed without an error message"
 
 
+def checkpoint_meta(checkpoint) -> dict:
+    """The trial's ``checkpoint.json`` (epoch, is_best), read through the checkpoint's filesystem."""
+    from trainables.training.trial import META_FILE
+
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{META_FILE}") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    run_dir: str
+    params: list[tuple[str, str]]
+    metric: str
+    mode: str
+    max_epochs: int
+    total: int
+
+
 class RunRecorder(Callback):
-    def __init__(self, ledger: Ledger, store: RunStore, scheduler: PerFamilyScheduler,
-                 progress: ProgressPrinter):
-        self.ledger, self.store, self.scheduler, self.progress = ledger, store, scheduler, progress
+    def __init__(self, settings: RunSettings, scheduler: PerFamilyScheduler, progress: bool = True):
+        self.settings, self.scheduler, self.show_progress = settings, scheduler, progress
+        self._runtime()
+
+    def _runtime(self) -> None:
+        self.ledger: Ledger | None = None
+        self.store: RunStore | None = None
+        self.progress: ProgressPrinter | None = None
         self._last_flush = time.monotonic()
+
+    def __getstate__(self) -> dict:
+        return {"settings": self.settings, "scheduler": self.scheduler, "show_progress": self.show_progress}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._runtime()
+
+    def relocate(self, run_dir: Path, progress: bool) -> None:
+        """After a restore: the run folder may have moved, the terminal may differ."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, run_dir=str(run_dir))
+        self.show_progress = progress
+
+    def setup(self, **info) -> None:
+        s = self.settings
+        run_dir = Path(s.run_dir)
+        if (run_dir / TRIALS_FILE).exists():
+            self.ledger = from_tables(run_dir.name, s.metric, s.mode, s.max_epochs,
+                                      read_trials(run_dir), read_metrics(run_dir))
+        else:
+            self.ledger = Ledger(run_dir.name, s.metric, s.mode, s.max_epochs)
+        self.ledger.total = s.total
+        self.store = RunStore(run_dir, s.params)
+        self.progress = ProgressPrinter(self.ledger, enabled=self.show_progress)
 
     def _persist(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
@@ -50,7 +111,12 @@ class RunRecorder(Callback):
             self.store.append_metrics([row])
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        self.ledger.checkpoint(trial.trial_id, checkpoint.path)
+        meta = checkpoint_meta(checkpoint)
+        self.ledger.checkpoint(trial.trial_id, checkpoint.path, meta.get("epoch"), bool(meta.get("is_best")))
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))
+        self._persist(force=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self.ledger.complete(trial.trial_id, trial.trial_id in self.scheduler.stopped_trials)
@@ -66,3 +132,13 @@ class RunRecorder(Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self._persist(force=True)
+
+    def finish(self) -> Ledger | None:
+        """Flush and close; returns the ledger (None if the experiment never set up)."""
+        if self.ledger is None:
+            return None
+        self.ledger.interrupt_running()
+        self.store.flush_metrics()
+        self.store.write_trials(self.ledger.trial_rows())
+        self.progress.close()
+        return self.ledger

@@ -132,12 +132,33 @@ def weights(backbones: tuple[str, ...]) -> None:
         click.echo(f"{name}: {download(name)}")
 
 
+def _cluster_options(func):
+    func = click.option("--address", help="Run on an existing Ray cluster: 'auto' or 'host:port'.")(func)
+    func = click.option("--gpus", type=click.FloatRange(min=0),
+                        help="GPUs of the embedded Ray (default: detected; more than exist is an error).")(func)
+    func = click.option("--cpus", type=click.FloatRange(min=0, min_open=True),
+                        help="CPUs of the embedded Ray (default: all cores).")(func)
+    func = click.option("--progress/--no-progress", default=True, show_default=True,
+                        help="Show the live progress line.")(func)
+    func = click.option("--report", "make_report", is_flag=True,
+                        help="Write the report (tunefm report) when the sweep ends.")(func)
+    return func
+
+
+def _finish(summary, make_report: bool) -> None:
+    from orchestrator.runner import summary_lines
+
+    for line in summary_lines(summary):
+        click.echo(line)
+    if make_report and summary.best is not None:
+        _print_report(summary.run_dir, top_k=3, metric=None)
+    if summary.status != "finished":
+        sys.exit(130)
+
+
 @main.command()
-@click.argument("sweep_file", type=SWEEP_FILE)
-@click.option("--cpus", type=click.FloatRange(min=0, min_open=True),
-              help="CPUs of the embedded Ray (default: all cores).")
-@click.option("--gpus", type=click.FloatRange(min=0), help="GPUs of the embedded Ray (default: detected).")
-@click.option("--address", help="Run on an existing Ray cluster: 'auto' or 'ray://host:port'.")
+@click.argument("sweep_file", type=SWEEP_FILE, required=False)
+@_cluster_options
 @click.option("--results", "results_dir", default="results", show_default=True,
               type=click.Path(file_okay=False), help="Folder that receives <sweep>/<run id>/.")
 @click.option("--name", "run_name", help="Run id (default: the start time, e.g. 20261121-093000).")
@@ -145,31 +166,50 @@ def weights(backbones: tuple[str, ...]) -> None:
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Override scheduler.max_epochs.")
 @click.option("--reuse-workers/--no-reuse-workers", default=True, show_default=True,
               help="Run many trials per worker process (imports TensorFlow once per worker).")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Show the live progress line.")
-@click.option("--report", "make_report", is_flag=True, help="Write the report (tunefm report) when the sweep ends.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Continue the interrupted run in this folder instead (same as tunefm resume).")
 @_user_errors
-def sweep(sweep_file: Path, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
-          reuse_workers, progress, make_report) -> None:
+def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
+          reuse_workers, progress, make_report, resume_dir) -> None:
     """Run the sweep in SWEEP_FILE and write every epoch of every trial to Parquet.
 
     Trials run on the embedded local Ray unless --address names a cluster. When it
-    ends, the run folder and the command that reports it are printed.
+    ends, the run folder and the command that reports it are printed. A first Ctrl-C
+    stops gracefully and prints the command that resumes the run.
     """
-    from orchestrator.runner import SweepOptions, run_sweep, summary_lines
+    from orchestrator.runner import SweepOptions, resume_sweep, run_sweep
     from orchestrator.sweep import load_sweep, with_overrides
 
-    spec = with_overrides(load_sweep(sweep_file), num_samples=num_samples, max_epochs=max_epochs)
+    if (sweep_file is None) == (resume_dir is None):
+        raise UserError("give a SWEEP_FILE to start a run, or --resume RUN_DIR to continue one")
+    if resume_dir is not None:
+        options = SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress)
+        _finish(resume_sweep(resume_dir, options), make_report)
+        return
+    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs)) if v is not None}
+    spec = with_overrides(load_sweep(sweep_file), **overrides)
     options = SweepOptions(cpus=cpus, gpus=gpus, address=address, results_dir=results_dir,
                            run_name=run_name, reuse_workers=reuse_workers, progress=progress,
-                           sweep_text=sweep_file.read_text(),
+                           sweep_text=sweep_file.read_text(), overrides=overrides,
                            command=shlex.join(["tunefm", *sys.argv[1:]]))
-    summary = run_sweep(spec, options)
-    for line in summary_lines(summary):
-        click.echo(line)
-    if make_report and summary.best is not None:
-        _print_report(summary.run_dir, top_k=3, metric=None)
-    if summary.status != "finished":
-        sys.exit(130)
+    _finish(run_sweep(spec, options), make_report)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@_cluster_options
+@_user_errors
+def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
+    """Continue the interrupted run in RUN_DIR (Ctrl-C, a killed driver, a reboot).
+
+    Finished trials are not run again; unfinished ones continue from their last
+    checkpoint; trials that never started start. The Parquet ends with exactly one
+    row per trial and epoch.
+    """
+    from orchestrator.runner import SweepOptions, resume_sweep
+
+    _finish(resume_sweep(run_dir, SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress)),
+            make_report)
 
 
 RUN_DIR = click.Path(file_okay=False, path_type=Path)

@@ -8,6 +8,11 @@ trial's final status:
 - ``early_stopped``: the scheduler stopped it;
 - ``failed``: it raised (the reason is kept);
 - ``stopped``: it ended otherwise (time budget, Ctrl-C).
+
+A trial that restarts from an earlier checkpoint (a retry, a resumed run) reports an
+epoch it reported before; the ledger rewinds to it, so best-so-far and epoch counts
+describe the run that finally happened. ``from_tables`` rebuilds a ledger from a run
+folder when a sweep is resumed.
 """
 from __future__ import annotations
 
@@ -41,10 +46,14 @@ class TrialRecord:
     startup_seconds: float | None = None
     started_at: datetime = field(default_factory=_now)
     ended_at: datetime | None = None
-    checkpoint: str | None = None
+    checkpoint: str | None = None          # the best epoch's checkpoint (the report evaluates it)
+    last_checkpoint: str | None = None     # the latest one (retries and resumes continue from it)
     error: str | None = None
+    failures: int = 0
     node_ip: str | None = None
+    node_id: str | None = None
     worker_pid: int | None = None
+    history: dict[int, float] = field(default_factory=dict)   # epoch -> metric value
 
     @property
     def family(self) -> str:
@@ -74,6 +83,7 @@ class Ledger:
         rec = self.trials.get(trial_id) or self.start(trial_id, config)
         rec.params = result.get("params", rec.params)
         rec.node_ip = result.get("node_ip", rec.node_ip)
+        rec.node_id = result.get("node_id", rec.node_id)
         rec.worker_pid = result.get("worker_pid", rec.worker_pid)
         if rec.setup_seconds is None and result.get("setup_seconds") is not None:
             rec.setup_seconds = float(result["setup_seconds"])
@@ -84,11 +94,13 @@ class Ledger:
         epoch = int(result.get("epoch") or 0)
         if epoch < 1:
             return None
-        rec.epochs = max(rec.epochs, epoch)
+        if epoch <= rec.epochs:
+            self._rewind(rec, epoch)
+        rec.epochs = epoch
         rec.train_seconds = float(result.get("time_total_s", rec.train_seconds))
         value = result.get(self.metric)
-        if self._better(value, rec.best_metric):
-            rec.best_metric, rec.best_epoch = float(value), epoch
+        rec.history[epoch] = float("nan") if value is None else float(value)
+        self._rebest(rec)
         row = {key: result.get(key) for key in _PER_EPOCH}
         row.update(self._keys(rec))
         row.update({S.CONFIG_PREFIX + k: v for k, v in rec.config.items() if k not in (FAMILY_KEY, MODEL_KEY)})
@@ -96,9 +108,33 @@ class Ledger:
         row["wall_time"] = datetime.fromtimestamp(result["timestamp"], timezone.utc) if result.get("timestamp") else _now()
         return row
 
-    def checkpoint(self, trial_id: str, path: str) -> None:
-        if trial_id in self.trials:
-            self.trials[trial_id].checkpoint = path
+    def _rewind(self, rec: TrialRecord, epoch: int) -> None:
+        """The trial restarted at ``epoch``: what it reported from there on is superseded."""
+        rec.history = {e: v for e, v in rec.history.items() if e < epoch}
+        if rec.best_epoch is not None and rec.best_epoch >= epoch:
+            rec.checkpoint = None
+        self._rebest(rec)
+
+    def _rebest(self, rec: TrialRecord) -> None:
+        rec.best_metric = rec.best_epoch = None
+        for epoch in sorted(rec.history):
+            if self._better(rec.history[epoch], rec.best_metric):
+                rec.best_metric, rec.best_epoch = rec.history[epoch], epoch
+
+    def checkpoint(self, trial_id: str, path: str, epoch: int | None, is_best: bool) -> None:
+        rec = self.trials.get(trial_id)
+        if rec is None:
+            return
+        rec.last_checkpoint = path
+        if is_best or (epoch is not None and epoch == rec.best_epoch):
+            rec.checkpoint = path
+
+    def recover(self, trial_id: str, config: dict[str, Any], reason: str) -> TrialRecord:
+        """The trial failed and Ray retries it from its last checkpoint."""
+        rec = self.trials.get(trial_id) or self.start(trial_id, config)
+        rec.failures += 1
+        rec.error = f"retry {rec.failures}: {reason}"
+        return rec
 
     def complete(self, trial_id: str, stopped_by_scheduler: bool) -> TrialRecord:
         rec = self.trials[trial_id]
@@ -115,6 +151,7 @@ class Ledger:
 
     def error(self, trial_id: str, config: dict[str, Any], message: str) -> TrialRecord:
         rec = self.trials.get(trial_id) or self.start(trial_id, config)
+        rec.failures += 1
         rec.status, rec.error, rec.ended_at = S.FAILED, message, _now()
         return rec
 
@@ -136,7 +173,8 @@ class Ledger:
                        best_metric=rec.best_metric, params=rec.params, train_seconds=rec.train_seconds,
                        setup_seconds=rec.setup_seconds, startup_seconds=rec.startup_seconds,
                        started_at=rec.started_at, ended_at=rec.ended_at,
-                       checkpoint=rec.checkpoint, error=rec.error, node_ip=rec.node_ip,
+                       checkpoint=rec.checkpoint, last_checkpoint=rec.last_checkpoint, error=rec.error,
+                       failures=rec.failures, node_ip=rec.node_ip, node_id=rec.node_id,
                        worker_pid=rec.worker_pid)
             rows.append(row)
         return rows
@@ -155,3 +193,38 @@ class Ledger:
             if rec.best_metric is not None and (best is None or self._better(rec.best_metric, best.best_metric)):
                 best = rec
         return best
+
+
+def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, metrics) -> Ledger:
+    """Rebuild a ledger from a run folder's trials table and metrics (for ``resume``)."""
+    import pandas as pd
+
+    ledger = Ledger(run_id, metric, mode, max_epochs)
+    history: dict[str, dict[int, float]] = {}
+    if not metrics.empty:
+        for row in metrics[[S.TRIAL_ID, S.EPOCH, metric]].itertuples(index=False):
+            history.setdefault(row[0], {})[int(row[1])] = float(row[2])
+
+    def value(row, key, default=None):
+        v = row.get(key, default)
+        return default if v is None or (not isinstance(v, str) and pd.isna(v)) else v
+
+    for row in trials.to_dict("records"):
+        config = {FAMILY_KEY: row[S.FAMILY], MODEL_KEY: row[S.MODEL]}
+        config.update({k[len(S.CONFIG_PREFIX):]: v for k, v in row.items()
+                       if k.startswith(S.CONFIG_PREFIX) and not (not isinstance(v, str) and pd.isna(v))})
+        rec = TrialRecord(row[S.TRIAL_ID], config, status=row[S.STATUS],
+                          epochs=int(value(row, "epochs", 0)), params=value(row, "params"),
+                          train_seconds=float(value(row, "train_seconds", 0.0)),
+                          setup_seconds=value(row, "setup_seconds"), startup_seconds=value(row, "startup_seconds"),
+                          started_at=value(row, "started_at", _now()), ended_at=value(row, "ended_at"),
+                          checkpoint=value(row, "checkpoint"), last_checkpoint=value(row, "last_checkpoint"),
+                          error=value(row, "error"), failures=int(value(row, "failures", 0)),
+                          node_ip=value(row, "node_ip"), node_id=value(row, "node_id"),
+                          worker_pid=value(row, "worker_pid"),
+                          history={e: v for e, v in history.get(row[S.TRIAL_ID], {}).items()
+                                   if e <= int(value(row, "epochs", 0))})
+        rec.reported_status = rec.status if rec.status in (S.DIVERGED, S.OVER_BUDGET) else S.RUNNING
+        ledger._rebest(rec)
+        ledger.trials[rec.trial_id] = rec
+    return ledger

@@ -1,10 +1,11 @@
-"""Run a sweep: load the data once, start (or join) Ray, run Tune, record everything.
+"""Run a sweep, or resume one: load the data once, start (or join) Ray, run Tune.
 
 Callable from Python as well as from the CLI::
 
-    from orchestrator.runner import SweepOptions, run_sweep
+    from orchestrator.runner import SweepOptions, run_sweep, resume_sweep
     from orchestrator.sweep import load_sweep
     summary = run_sweep(load_sweep("sweeps/quick.yaml"), SweepOptions(cpus=2))
+    summary = resume_sweep(summary.run_dir)   # after Ctrl-C, a kill or a reboot
 """
 from __future__ import annotations
 
@@ -32,21 +33,22 @@ class SweepOptions:
     progress: bool = True
     sweep_text: str | None = None      # the sweep file as written, frozen into the run
     command: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)   # CLI overrides, re-applied on resume
     extra_callbacks: tuple = ()        # more Ray Tune callbacks, e.g. your own logger
 
 
 @dataclass
 class RunSummary:
     run_dir: Path
-    status: str
+    status: str                        # finished | interrupted
     counts: dict[str, int]
     best: dict[str, Any] | None
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def new_run_dir(results_dir: str, sweep_name: str, run_name: str | None) -> Path:
-    base = Path(results_dir).expanduser().resolve() / sweep_name
+def new_run_dir(root: Path, sweep_name: str, run_name: str | None) -> Path:
+    base = root / sweep_name
     name = run_name or datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir, n = base / name, 1
     while run_dir.exists():
@@ -71,8 +73,15 @@ def _init_ray(options: SweepOptions) -> bool:
     common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                   runtime_env={"env_vars": env})
     if options.address:
-        ray.init(address=options.address, **common)
+        try:
+            ray.init(address=options.address, **common)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise UserError(f"--address {options.address}: cannot connect to a Ray cluster "
+                            f"({str(e).splitlines()[0]})") from None
     else:
+        from orchestrator.preflight import check_local_gpus
+
+        check_local_gpus(options.gpus)
         ray.init(num_cpus=options.cpus, num_gpus=options.gpus, **common)
     return True
 
@@ -84,9 +93,8 @@ def _check_resources(spec: SweepSpec) -> None:
     for key, name in (("CPU", "cpus"), ("GPU", "gpus")):
         want = getattr(spec.max_resources(), name)
         if want > have.get(key, 0):
-            raise UserError(f"{spec.source}: resources.{name}: each trial asks for {want:g} {key}s but the "
-                            f"Ray cluster has {have.get(key, 0):g}; lower it or start Ray with more "
-                            f"(--{name})")
+            raise UserError(f"{spec.source}: resources.{name}: a trial asks for {want:g} {key}s but the "
+                            f"Ray cluster has {have.get(key, 0):g}; lower it or give Ray more (--{name})")
 
 
 def _preflight(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
@@ -105,73 +113,91 @@ def _preflight(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
             raise UserError(f"{spec.source}: families.{config['family']}: {e}") from None
 
 
-def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
+def _param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
+    from orchestrator.ray_space import config_param_names
+    from trainables.families import get_family
+
+    kinds: dict[str, str] = {}
+    for fam in spec.families:
+        for p in get_family(fam.family).all_params:
+            kinds.setdefault(p.name, p.kind)
+    return [(name, kinds[name]) for name in config_param_names(spec)]
+
+
+def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool):
     from ray import tune
 
-    from orchestrator.callback import RunRecorder
-    from orchestrator.ledger import Ledger
-    from orchestrator.progress import ProgressPrinter
-    from orchestrator.ray_space import FAMILY_KEY, config_param_names, trial_configs
-    from orchestrator.scheduler import build_scheduler
-    from orchestrator.searcher import QueueSearcher
-    from orchestrator.store import RAY_DIR, RunStore
-    from trainables.datasets import load_trial_data
-    from trainables.families import get_family
+    from orchestrator.ray_space import FAMILY_KEY
     from trainables.training import feature_cache
     from trainables.training.settings import TrialSettings
     from trainables.training.trial import run_trial
 
+    settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
+                             max_params=spec.max_params, cpus=spec.max_resources().cpus,
+                             feature_cache=feature_cache.actor_name(run_id) if with_cache else None)
+    per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
+    return tune.with_resources(
+        tune.with_parameters(run_trial, data=data, settings=settings),
+        lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
+
+
+def _needs_feature_cache(spec: SweepSpec) -> bool:
+    from trainables.families import get_family
+
+    return any(get_family(f.family).planner for f in spec.families)
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Start a new run of ``spec``. Every check that can fail runs before the run folder exists."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
+    from ray import tune
+
+    from orchestrator.callback import RunRecorder, RunSettings
+    from orchestrator.preflight import check_results_dir
+    from orchestrator.ray_space import trial_configs
+    from orchestrator.scheduler import build_scheduler
+    from orchestrator.searcher import QueueSearcher
+    from orchestrator.store import RAY_DIR, RunStore
+    from trainables.datasets import load_trial_data
+    from trainables.training import feature_cache
+
     started = time.monotonic()
     configs = trial_configs(spec)
-    _preflight(spec, configs)                           # e.g. missing transfer weights: before anything else
-    data = load_trial_data(spec.dataset)          # a missing data set stops us here, before any folder
-    kinds = {}
-    for fam in spec.families:
-        for p in get_family(fam.family).all_params:
-            kinds.setdefault(p.name, p.kind)
-    params = [(name, kinds[name]) for name in config_param_names(spec)]
-
+    _preflight(spec, configs)                     # e.g. missing transfer weights
+    root = check_results_dir(options.results_dir, spec)
+    data = load_trial_data(spec.dataset)          # a missing data set stops here, before any folder
+    params = _param_kinds(spec)
     we_started_ray = _init_ray(options)
     cache = None
     try:
         _check_resources(spec)
-        run_dir = new_run_dir(options.results_dir, spec.name, options.run_name)
+        run_dir = new_run_dir(root, spec.name, options.run_name)
         run_id = run_dir.name
-        if any(get_family(f.family).planner for f in spec.families):
-            cache = feature_cache.start(run_id)
         store = RunStore(run_dir, params)
         if options.sweep_text is not None:
             store.write_sweep_copy(options.sweep_text)
         elif Path(spec.source).is_file():
             store.write_sweep_copy(Path(spec.source).read_text())
         meta: dict[str, Any] = {
-            "run_id": run_id, "sweep": spec.name, "source": spec.source, "status": "running",
+            "run_id": run_id, "sweep": spec.name, "source": str(Path(spec.source).resolve())
+            if Path(spec.source).is_file() else spec.source, "status": "running",
             "metric": spec.metric, "mode": spec.mode, "max_epochs": spec.scheduler.max_epochs,
             "trials": len(configs), "started_at": datetime.now(timezone.utc).isoformat(),
-            "command": options.command, "reuse_workers": options.reuse_workers,
+            "command": options.command, "overrides": options.overrides, "reuse_workers": options.reuse_workers,
             "address": options.address,
             "data": {"train": len(data.train), "val": len(data.val), "classes": list(data.class_names),
                      "input_shape": list(data.input_shape)},
             "versions": _versions(), "spec": dump_spec(spec),
         }
         store.write_meta(meta)
-
-        ledger = Ledger(run_id, spec.metric, spec.mode, spec.scheduler.max_epochs)
-        ledger.total = len(configs)
+        if _needs_feature_cache(spec):
+            cache = feature_cache.start(run_id)
         scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
-        progress = ProgressPrinter(ledger, enabled=options.progress)
-        recorder = RunRecorder(ledger, store, scheduler, progress)
-        settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
-                                 max_params=spec.max_params, cpus=spec.max_resources().cpus,
-                                 feature_cache=feature_cache.actor_name(run_id) if cache else None)
-        per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, data=data, settings=settings),
-            lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
+        recorder = RunRecorder(RunSettings(str(run_dir), params, spec.metric, spec.mode,
+                                           spec.scheduler.max_epochs, len(configs)), scheduler, options.progress)
         tuner = tune.Tuner(
-            trainable,
+            _trainable(spec, data, run_id, cache is not None),
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, search_alg=QueueSearcher(configs),
                 scheduler=scheduler, num_samples=len(configs),
@@ -179,39 +205,110 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                 reuse_actors=options.reuse_workers,
                 trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(
-                name=RAY_DIR, storage_path=str(run_dir), verbose=0, callbacks=[recorder, *options.extra_callbacks],
+                name=RAY_DIR, storage_path=str(run_dir), verbose=0,
+                callbacks=[recorder, *options.extra_callbacks],
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                # the best epoch (for the report) and, always, the latest (for resuming);
+                # trials rank their checkpoints so that ties keep the first best epoch
                 checkpoint_config=tune.CheckpointConfig(
-                    num_to_keep=1, checkpoint_score_attribute=spec.metric,
-                    checkpoint_score_order=spec.mode)),
+                    num_to_keep=1, checkpoint_score_attribute="checkpoint_rank",
+                    checkpoint_score_order="max")),
         )
-        status = "finished"
-        try:
-            tuner.fit()
-        except KeyboardInterrupt:
-            status = "interrupted"
-        finally:
-            ledger.interrupt_running()
-            store.flush_metrics()
-            store.write_trials(ledger.trial_rows())
-            progress.close()
-            counts = ledger.counts()
-            best = ledger.best()
-            best_info = None if best is None else {
-                "trial_id": best.trial_id, "family": best.family, "metric": spec.metric,
-                "value": best.best_metric, "epoch": best.best_epoch}
-            meta.update(status=status, ended_at=datetime.now(timezone.utc).isoformat(),
-                        wall_seconds=time.monotonic() - started,
-                        counts={k: v for k, v in counts.items() if v}, best=best_info)
-            store.write_meta(meta)
-        return RunSummary(run_dir, status, counts, best_info, time.monotonic() - started)
+        return _fit(tuner, recorder, store, meta, spec, started)
     finally:
-        import ray
+        _cleanup(cache, we_started_ray)
 
-        if cache is not None:
+
+def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Continue an interrupted run: finished trials stay finished, unfinished ones continue
+    from their last checkpoint, trials never started start."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from ray import tune
+
+    from orchestrator.callback import RunRecorder
+    from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta
+    from orchestrator.sweep import parse_sweep, with_overrides
+    from trainables.datasets import load_trial_data
+    from trainables.training import feature_cache
+
+    started = time.monotonic()
+    run_dir = Path(run_dir).expanduser().resolve()
+    if not (run_dir / "run.json").is_file() or not (run_dir / SWEEP_FILE).is_file():
+        raise UserError(f"{run_dir}: not a tunefm run folder (no run.json or sweep.yaml)")
+    meta = read_meta(run_dir)
+    if meta.get("status") == "finished":
+        raise UserError(f"{run_dir}: this run finished; nothing to resume (start a new one with tunefm sweep)")
+    if not tune.Tuner.can_restore(str(run_dir / RAY_DIR)):
+        raise UserError(f"{run_dir}: Ray saved no experiment state before the run stopped; start it again")
+    spec = with_overrides(parse_sweep((run_dir / SWEEP_FILE).read_text(), meta.get("source") or str(run_dir)),
+                          **meta.get("overrides", {}))
+    data = load_trial_data(spec.dataset)
+    params = _param_kinds(spec)
+    options = options if options.address or not meta.get("address") else \
+        SweepOptions(**{**options.__dict__, "address": meta["address"]})
+    we_started_ray = _init_ray(options)
+    cache = None
+    try:
+        _check_resources(spec)
+        if _needs_feature_cache(spec):
+            cache = feature_cache.start(run_dir.name)
+        tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(spec, data, run_dir.name,
+                                                                                 cache is not None),
+                                   resume_unfinished=True, resume_errored=False)
+        recorders = [c for c in tuner._local_tuner.get_run_config().callbacks if isinstance(c, RunRecorder)]
+        if not recorders:
+            raise UserError(f"{run_dir}: the saved experiment has no tunefm recorder; start the run again")
+        recorder = recorders[0]
+        recorder.relocate(run_dir, options.progress)
+        meta.update(status="running", resumed=[*meta.get("resumed", []), datetime.now(timezone.utc).isoformat()])
+        store = RunStore(run_dir, params)
+        store.write_meta(meta)
+        return _fit(tuner, recorder, store, meta, spec, started)
+    finally:
+        _cleanup(cache, we_started_ray)
+
+
+def _fit(tuner, recorder, store, meta: dict[str, Any], spec: SweepSpec, started: float) -> RunSummary:
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
+        interrupted = True
+    unfinished = 0
+    if recorder.ledger is not None:
+        counts = recorder.ledger.counts()
+        unfinished = counts[S.PENDING] + counts[S.RUNNING]
+    ledger = recorder.finish()
+    if recorder.store is not None:
+        store = recorder.store         # the one that wrote the parts
+    budget_spent = spec.time_budget_s is not None and time.monotonic() - started >= spec.time_budget_s * 0.95
+    status = "interrupted" if (interrupted or unfinished) and not budget_spent else "finished"
+    store.compact()
+    counts = ledger.counts() if ledger else {s: 0 for s in S.STATUSES}
+    best = ledger.best() if ledger else None
+    best_info = None if best is None else {
+        "trial_id": best.trial_id, "family": best.family, "metric": spec.metric,
+        "value": best.best_metric, "epoch": best.best_epoch}
+    wall = time.monotonic() - started
+    meta.update(status=status, ended_at=datetime.now(timezone.utc).isoformat(),
+                wall_seconds=meta.get("wall_seconds", 0.0) + wall if meta.get("resumed") else wall,
+                counts={k: v for k, v in counts.items() if v}, best=best_info,
+                note="time budget reached" if budget_spent else None)
+    store.write_meta(meta)
+    return RunSummary(Path(store.run_dir), status, counts, best_info, wall)
+
+
+def _cleanup(cache, we_started_ray: bool) -> None:
+    import ray
+
+    if cache is not None:
+        try:
             ray.kill(cache)
-        if we_started_ray:
-            ray.shutdown()
+        except Exception:
+            pass
+    if we_started_ray:
+        ray.shutdown()
 
 
 def _versions() -> dict[str, str]:
@@ -234,6 +331,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         b = summary.best
         lines.append(f"best {b['metric']} {b['value']:.4f}: trial {b['trial_id']} ({b['family']}, epoch {b['epoch']})")
     lines.append(f"run folder: {summary.run_dir}")
+    if summary.status == "interrupted":
+        lines.append(f"resume it:  tunefm resume {summary.run_dir}")
     lines.append(f"report it:  tunefm report {summary.run_dir}")
     return lines
-

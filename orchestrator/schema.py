@@ -51,7 +51,9 @@ METRIC_FIELDS = [
     pa.field("wall_time", pa.timestamp("ms", tz="UTC")),
     pa.field("worker_pid", pa.int64()),
     pa.field("trials_in_worker", pa.int64()),
+    pa.field("resumed_from_epoch", pa.int32()),    # set on epochs of a retried or resumed trial
     pa.field("node_ip", pa.string()),
+    pa.field("node_id", pa.string()),
 ]
 
 TRIAL_FIELDS = [
@@ -66,9 +68,12 @@ TRIAL_FIELDS = [
     pa.field("startup_seconds", pa.float64()),    # driver's trial start to first epoch (spawn included)
     pa.field("started_at", pa.timestamp("ms", tz="UTC")),
     pa.field("ended_at", pa.timestamp("ms", tz="UTC")),
-    pa.field("checkpoint", pa.string()),
+    pa.field("checkpoint", pa.string()),          # the best epoch's checkpoint folder
+    pa.field("last_checkpoint", pa.string()),     # the latest epoch's (what a retry resumes from)
     pa.field("error", pa.string()),
+    pa.field("failures", pa.int32()),              # failed attempts (retried or final)
     pa.field("node_ip", pa.string()),
+    pa.field("node_id", pa.string()),
     pa.field("worker_pid", pa.int64()),
 ]
 

@@ -53,8 +53,12 @@ class RunStore:
         self.trials_schema = S.trials_schema(params)
         self._buffer: list[dict[str, Any]] = []
         (self.run_dir / METRICS_DIR).mkdir(parents=True, exist_ok=True)
-        self._part = 1 + max((int(p.stem.split("-")[1]) for p in (self.run_dir / METRICS_DIR).glob("part-*.parquet")),
-                             default=0)
+        self._part = self._next_part()
+
+    def _next_part(self) -> int:
+        """One past the highest part on disk (another store may have written some)."""
+        parts = (self.run_dir / METRICS_DIR).glob("part-*.parquet")
+        return 1 + max((int(p.stem.split("-")[1]) for p in parts), default=0)
 
     def write_sweep_copy(self, text: str) -> None:
         atomic_write_bytes(self.run_dir / SWEEP_FILE, text.encode("utf-8"))
@@ -69,13 +73,45 @@ class RunStore:
         if not self._buffer:
             return 0
         table = _table(self._buffer, self.metrics_schema)
+        self._part = max(self._part, self._next_part())
         atomic_write_table(self.run_dir / METRICS_DIR / f"part-{self._part:06d}.parquet", table)
         self._part += 1
         n, self._buffer = len(self._buffer), []
         return n
 
+    def compact(self) -> int:
+        """Merge the metric parts into one, keeping the last row of each (trial, epoch).
+
+        The merged part is written (atomically) before the old parts are removed, so a
+        crash in between leaves duplicates that readers resolve the same way.
+        """
+        self.flush_metrics()
+        folder = self.run_dir / METRICS_DIR
+        parts = sorted(folder.glob("part-*.parquet"))
+        if len(parts) <= 1 and not _has_duplicates(parts):
+            return len(parts)
+        table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
+        df = table.to_pandas().drop_duplicates([S.TRIAL_ID, S.EPOCH], keep="last")
+        df = df.sort_values([S.TRIAL_ID, S.EPOCH], kind="stable")
+        merged = pa.Table.from_pandas(df, schema=self.metrics_schema, preserve_index=False)
+        self._part = max(self._part, self._next_part())
+        target = folder / f"part-{self._part:06d}.parquet"
+        atomic_write_table(target, merged)
+        self._part += 1
+        for p in parts:
+            if p != target:
+                p.unlink()
+        return 1
+
     def write_trials(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_table(self.run_dir / TRIALS_FILE, _table(rows, self.trials_schema))
+
+
+def _has_duplicates(parts: list[Path]) -> bool:
+    if not parts:
+        return False
+    keys = pq.read_table(parts[0], columns=[S.TRIAL_ID, S.EPOCH]).to_pandas()
+    return bool(keys.duplicated().any())
 
 
 def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
@@ -104,7 +140,9 @@ def read_metrics(run_dir: str | Path):
 
         return pd.DataFrame()
     tables = [pq.read_table(p) for p in parts]
-    return pa.concat_tables(tables, promote_options="default").to_pandas()
+    df = pa.concat_tables(tables, promote_options="default").to_pandas()
+    # a retried or resumed trial may report an epoch again: the later row is the one that stands
+    return df.drop_duplicates([S.TRIAL_ID, S.EPOCH], keep="last").reset_index(drop=True)
 
 
 def read_trials(run_dir: str | Path):

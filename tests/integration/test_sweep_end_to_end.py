@@ -279,3 +279,12 @@ def test_report_of_a_still_running_sweep_is_a_snapshot(e2e_run, tmp_path):
     boards = pq.read_table(copy / "report" / "leaderboard.parquet").to_pandas()
     row = boards[(boards["board"] == "overall") & (boards[S.TRIAL_ID] == trials.loc[cnn, S.TRIAL_ID])].iloc[0]
     assert row["score_epoch"] == 1 and row[S.STATUS] == S.RUNNING
+
+
+def test_each_trial_keeps_exactly_its_best_and_latest_checkpoints(e2e_run):
+    summary, _, _ = e2e_run
+    trials = read_trials(summary.run_dir)
+    for row in trials[trials["checkpoint"].notna()].itertuples():
+        kept = {p.name for p in Path(row.checkpoint).parent.glob("checkpoint_*")}
+        expected = {Path(row.checkpoint).name, Path(row.last_checkpoint).name}
+        assert kept == expected, (row.trial_id, kept, expected)

@@ -83,3 +83,27 @@ def test_new_store_on_existing_folder_continues_part_numbers(tmp_path):
 
 def test_reading_an_empty_run_gives_empty_frames(tmp_path):
     assert read_metrics(tmp_path).empty and read_trials(tmp_path).empty
+
+
+def test_compaction_keeps_the_last_row_of_each_trial_epoch_and_survives_other_writers(tmp_path):
+    writer = RunStore(tmp_path, PARAMS)
+    writer.append_metrics([metric_row("a", "dense", 1, 0.1), metric_row("a", "dense", 2, 0.2)])
+    writer.flush_metrics()
+    writer.append_metrics([metric_row("a", "dense", 2, 0.25), metric_row("b", "cnn", 1, 0.3)])  # a retried epoch
+    writer.flush_metrics()
+    other = RunStore(tmp_path, PARAMS)            # e.g. the runner's store, made before the parts existed
+    other._part = 1
+    other.compact()
+    parts = list((tmp_path / "metrics").glob("*.parquet"))
+    assert len(parts) == 1
+    df = pq.read_table(parts[0]).to_pandas()
+    assert list(zip(df[S.TRIAL_ID], df[S.EPOCH], df["val_accuracy"])) == [("a", 1, 0.1), ("a", 2, 0.25), ("b", 1, 0.3)]
+    assert read_metrics(tmp_path)["val_accuracy"].tolist() == [0.1, 0.25, 0.3]
+
+
+def test_readers_resolve_duplicate_epochs_to_the_latest_row(tmp_path):
+    store = RunStore(tmp_path, PARAMS)
+    for acc in (0.5, 0.6):
+        store.append_metrics([metric_row("a", "dense", 1, acc)])
+        store.flush_metrics()
+    assert read_metrics(tmp_path)["val_accuracy"].tolist() == [0.6]

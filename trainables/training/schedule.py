@@ -61,3 +61,11 @@ class LearningRate:
     def observe(self, val_loss: float) -> None:
         if self.plateau and math.isfinite(val_loss):
             self.plateau.update(val_loss)
+
+    def state(self) -> dict[str, Any]:
+        p = self.plateau
+        return {} if p is None else {"best": p.best, "waited": p.waited, "scale": p.scale}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if self.plateau is not None and state:
+            self.plateau.best, self.plateau.waited, self.plateau.scale = state["best"], state["waited"], state["scale"]

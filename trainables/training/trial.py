@@ -5,6 +5,11 @@ that model in one phase), trains epoch by epoch, scores the validation split, re
 each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric) for the
 report. A runaway loss (``TrialSettings.diverged``) ends the trial as ``diverged``; a
 model over the sweep's ``max_params`` ends it as ``over_budget`` before any training.
+
+Every epoch is checkpointed (Ray keeps the best by the metric and the latest), so a
+trial that is retried, or resumed after the driver died, continues from its last
+epoch: weights, epoch count, best so far and the learning-rate schedule's state.
+Optimizer moments restart.
 """
 from __future__ import annotations
 
@@ -47,11 +52,13 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
+            "node_id": _node_id(),
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
     if settings.max_params is not None and params > settings.max_params:
         tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET, settings.metric: float("nan"),
                      "setup_seconds": time.perf_counter() - entered})
         return
+    resumed = _restore(model)
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
@@ -59,7 +66,12 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
+    if resumed is not None:
+        start = int(resumed["epoch"])
+        reporter.resume_from(resumed)
     for phase in plan.phases:
+        if phase.end_epoch <= start:
+            continue
         if phase.prepare is not None:
             phase.prepare()
         if phase.recompile:
@@ -70,6 +82,29 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if reporter.halted:
             break
         start = phase.end_epoch
+
+
+def _node_id() -> str | None:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:  # outside Ray
+        return None
+
+
+def _restore(model) -> dict[str, Any] | None:
+    """Load the latest checkpoint Ray hands this trial (a retry or a resume), if any."""
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        with open(os.path.join(folder, META_FILE)) as f:
+            state = json.load(f)
+        model.load_weights(os.path.join(folder, MODEL_FILE))
+    return state
 
 
 @functools.cache
@@ -86,9 +121,16 @@ def _reporter_class():
             self.lr_factor = 1.0
             self.best: float | None = None
             self.best_epoch = 0
+            self.improvements = 0
             self.epoch_start = 0.0
             self.setup_seconds: float | None = None
             self.halted = False
+
+        def resume_from(self, state: dict[str, Any]) -> None:
+            self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", 0))
+            self.improvements = int(state.get("improvements", 0))
+            self.schedule.restore(state.get("schedule", {}))
+            self.base["resumed_from_epoch"] = int(state["epoch"])
 
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
             if self.setup_seconds is None:
@@ -143,15 +185,20 @@ def _reporter_class():
             improved = self.settings.better(value, self.best)
             if improved:
                 self.best, self.best_epoch = value, epoch + 1
-            metrics.update(is_best=improved, best_epoch=self.best_epoch, best_metric=self.best)
-            if not improved:
-                tune.report(metrics)
-                return
+                self.improvements += 1
+            # Ray keeps the checkpoint with the highest rank (plus the latest): exactly the
+            # first epoch that reached the best value, whatever ties follow it.
+            rank = self.improvements if improved else self.improvements - 0.5
+            metrics.update(is_best=improved, best_epoch=self.best_epoch, best_metric=self.best,
+                           checkpoint_rank=rank)
             folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
             try:
                 self.plan.save_model.save(os.path.join(folder, MODEL_FILE))
                 with open(os.path.join(folder, META_FILE), "w") as f:
-                    json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value}, f)
+                    json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value,
+                               "is_best": improved, "best": self.best, "best_epoch": self.best_epoch,
+                               "improvements": self.improvements,
+                               "schedule": self.schedule.state()}, f)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,60 @@
+"""Checks that refuse a sweep up front, before any folder is created or Ray started."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from orchestrator.errors import UserError
+from orchestrator.store import RUN_FILE, read_meta
+from orchestrator.sweep import SweepSpec
+
+
+def check_results_dir(results_dir: str, spec: SweepSpec) -> Path:
+    """The results folder must be writable, not inside a run, and not another sweep's."""
+    root = Path(results_dir).expanduser().resolve()
+    for folder in (root, *root.parents):
+        if (folder / RUN_FILE).is_file():
+            raise UserError(f"results folder {root} is inside the run folder {folder}; "
+                            "give --results the folder that holds sweeps (default: results)")
+    existing = next(p for p in (root, *root.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"results folder {root} cannot be created: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f"results folder {root} is not writable ({e.strerror or e}: {existing})") from None
+    sweep_dir = root / spec.name
+    if sweep_dir.is_dir():
+        mine = Path(spec.source).resolve()
+        for run in sorted(sweep_dir.iterdir()):
+            if not (run / RUN_FILE).is_file():
+                continue
+            try:
+                source = read_meta(run).get("source")
+            except (OSError, ValueError):
+                continue
+            if source and Path(source).is_file() and Path(source).resolve() != mine:
+                raise UserError(f"{sweep_dir} holds runs of another sweep file ({source}); give this sweep "
+                                f"another name or use another --results")
+    return root
+
+
+def local_gpus() -> int:
+    """GPUs on this machine, as Ray itself would detect them (honours CUDA_VISIBLE_DEVICES)."""
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+
+        return int(get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators())
+    except Exception:
+        return 0
+
+
+def check_local_gpus(requested: float | None) -> None:
+    if requested:
+        have = local_gpus()
+        if requested > have:
+            raise UserError(f"--gpus {requested:g}: this machine has {have} GPU{'s' if have != 1 else ''} "
+                            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
+                            "ask for at most that many, or run on a cluster with --address")
