@@ -77,12 +77,15 @@ class RunRecorder(Callback):
         self.__dict__.update(state)
         self._runtime()
 
-    def relocate(self, run_dir: Path, progress: bool) -> None:
-        """After a restore: the run folder may have moved, the terminal may differ."""
+    def relocate(self, run_dir: Path, progress: bool, drop: frozenset[str] = frozenset()) -> None:
+        """After a restore: the run folder may have moved, the terminal may differ, and
+        trials Ray's saved state never saw (``drop``) are discarded: Ray runs their
+        configs again under new trial ids."""
         from dataclasses import replace
 
         self.settings = replace(self.settings, run_dir=str(run_dir))
         self.show_progress = progress
+        self._drop = frozenset(drop)
 
     def setup(self, **info) -> None:
         s = self.settings
@@ -94,6 +97,11 @@ class RunRecorder(Callback):
             self.ledger = Ledger(run_dir.name, s.metric, s.mode, s.max_epochs)
         self.ledger.total = s.total
         self.store = RunStore(run_dir, s.params)
+        drop = getattr(self, "_drop", frozenset())
+        if drop:
+            self.ledger.drop(drop)
+            self.store.compact(exclude=drop)
+            self.store.write_trials(self.ledger.trial_rows())
         self.progress = ProgressPrinter(self.ledger, enabled=self.show_progress)
 
     def _persist(self, force: bool = False) -> None:

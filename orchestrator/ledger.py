@@ -54,6 +54,7 @@ class TrialRecord:
     node_id: str | None = None
     worker_pid: int | None = None
     history: dict[int, float] = field(default_factory=dict)   # epoch -> metric value
+    keep_status: bool = False   # done before a resume: Ray may restart it, but it is not run again
 
     @property
     def family(self) -> str:
@@ -75,6 +76,9 @@ class Ledger:
         rec = self.trials.get(trial_id)
         if rec is None:
             rec = self.trials[trial_id] = TrialRecord(trial_id, dict(config))
+        if rec.status in S.DONE_STATUSES:
+            rec.keep_status = True
+            return rec
         rec.status = S.RUNNING
         return rec
 
@@ -138,6 +142,8 @@ class Ledger:
 
     def complete(self, trial_id: str, stopped_by_scheduler: bool) -> TrialRecord:
         rec = self.trials[trial_id]
+        if rec.keep_status:
+            return rec
         if rec.reported_status in (S.DIVERGED, S.OVER_BUDGET):
             rec.status = rec.reported_status
         elif rec.epochs >= self.max_epochs:
@@ -154,6 +160,10 @@ class Ledger:
         rec.failures += 1
         rec.status, rec.error, rec.ended_at = S.FAILED, message, _now()
         return rec
+
+    def drop(self, trial_ids) -> None:
+        for tid in trial_ids:
+            self.trials.pop(tid, None)
 
     def interrupt_running(self) -> None:
         for rec in self.trials.values():

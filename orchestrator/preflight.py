@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -58,3 +59,22 @@ def check_local_gpus(requested: float | None) -> None:
             raise UserError(f"--gpus {requested:g}: this machine has {have} GPU{'s' if have != 1 else ''} "
                             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
                             "ask for at most that many, or run on a cluster with --address")
+
+
+def check_address(address: str, timeout: float = 3.0) -> None:
+    """A ``host:port`` must accept connections: Ray itself would retry for minutes.
+
+    ``auto`` (the cluster this machine belongs to) and ``ray://`` client addresses are
+    left to Ray, which fails fast for them.
+    """
+    if address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--address {address}: expected 'auto' or host:port (e.g. 10.0.0.5:6379)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise UserError(f"--address {address}: cannot connect to a Ray cluster "
+                        f"({e.strerror or type(e).__name__}); is 'ray start --head' running there?") from None

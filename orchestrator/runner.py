@@ -63,6 +63,12 @@ def new_run_dir(root: Path, sweep_name: str, run_name: str | None) -> Path:
     return run_dir
 
 
+def _environment() -> None:
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # Ray's experiment state lags at most ~5 s
+
+
 def _init_ray(options: SweepOptions) -> bool:
     """Start the embedded Ray or join a cluster; return True if we started it."""
     import ray
@@ -73,6 +79,9 @@ def _init_ray(options: SweepOptions) -> bool:
     common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                   runtime_env={"env_vars": env})
     if options.address:
+        from orchestrator.preflight import check_address
+
+        check_address(options.address)
         try:
             ray.init(address=options.address, **common)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -124,7 +133,7 @@ def _param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
     return [(name, kinds[name]) for name in config_param_names(spec)]
 
 
-def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool):
+def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: frozenset[str] = frozenset()):
     from ray import tune
 
     from orchestrator.ray_space import FAMILY_KEY
@@ -134,7 +143,8 @@ def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool):
 
     settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
                              max_params=spec.max_params, cpus=spec.max_resources().cpus,
-                             feature_cache=feature_cache.actor_name(run_id) if with_cache else None)
+                             feature_cache=feature_cache.actor_name(run_id) if with_cache else None,
+                             done_trials=done)
     per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
     return tune.with_resources(
         tune.with_parameters(run_trial, data=data, settings=settings),
@@ -149,8 +159,7 @@ def _needs_feature_cache(spec: SweepSpec) -> bool:
 
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
     """Start a new run of ``spec``. Every check that can fail runs before the run folder exists."""
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
+    _environment()
     from ray import tune
 
     from orchestrator.callback import RunRecorder, RunSettings
@@ -222,12 +231,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
 def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) -> RunSummary:
     """Continue an interrupted run: finished trials stay finished, unfinished ones continue
     from their last checkpoint, trials never started start."""
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _environment()
     from ray import tune
 
     from orchestrator.callback import RunRecorder
-    from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta
+    from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta, read_trials
     from orchestrator.sweep import parse_sweep, with_overrides
     from trainables.datasets import load_trial_data
     from trainables.training import feature_cache
@@ -253,14 +261,20 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         _check_resources(spec)
         if _needs_feature_cache(spec):
             cache = feature_cache.start(run_dir.name)
+        # Ray's saved state can lag the Parquet by a few seconds: trials done since then
+        # are not trained again, trials started since then are discarded (Ray reruns them).
+        ours = read_trials(run_dir)
+        known = {t.trial_id for t in tune.ExperimentAnalysis(str(run_dir / RAY_DIR)).trials}
+        done = frozenset(ours[ours[S.STATUS].isin(S.DONE_STATUSES)][S.TRIAL_ID]) & known if len(ours) else frozenset()
+        orphans = frozenset(ours[S.TRIAL_ID]) - known if len(ours) else frozenset()
         tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(spec, data, run_dir.name,
-                                                                                 cache is not None),
+                                                                                 cache is not None, done),
                                    resume_unfinished=True, resume_errored=False)
         recorders = [c for c in tuner._local_tuner.get_run_config().callbacks if isinstance(c, RunRecorder)]
         if not recorders:
             raise UserError(f"{run_dir}: the saved experiment has no tunefm recorder; start the run again")
         recorder = recorders[0]
-        recorder.relocate(run_dir, options.progress)
+        recorder.relocate(run_dir, options.progress, drop=orphans)
         meta.update(status="running", resumed=[*meta.get("resumed", []), datetime.now(timezone.utc).isoformat()])
         store = RunStore(run_dir, params)
         store.write_meta(meta)

@@ -16,6 +16,7 @@ PENDING, RUNNING = "pending", "running"
 COMPLETED, EARLY_STOPPED, DIVERGED, OVER_BUDGET, FAILED, STOPPED = (
     "completed", "early_stopped", "diverged", "over_budget", "failed", "stopped")
 FINAL_STATUSES = (COMPLETED, EARLY_STOPPED, DIVERGED, OVER_BUDGET, FAILED, STOPPED)
+DONE_STATUSES = (COMPLETED, EARLY_STOPPED, DIVERGED, OVER_BUDGET, FAILED)   # a resume never reruns these
 STATUSES = (PENDING, RUNNING) + FINAL_STATUSES
 
 RUN_ID, TRIAL_ID, FAMILY, MODEL = "run_id", "trial_id", "family", "model"
@@ -54,6 +55,7 @@ METRIC_FIELDS = [
     pa.field("resumed_from_epoch", pa.int32()),    # set on epochs of a retried or resumed trial
     pa.field("node_ip", pa.string()),
     pa.field("node_id", pa.string()),
+    pa.field("gpu_ids", pa.string()),              # GPUs Ray assigned the trial ("0", "0,1", "")
 ]
 
 TRIAL_FIELDS = [

@@ -79,19 +79,23 @@ class RunStore:
         n, self._buffer = len(self._buffer), []
         return n
 
-    def compact(self) -> int:
+    def compact(self, exclude: frozenset[str] | set[str] = frozenset()) -> int:
         """Merge the metric parts into one, keeping the last row of each (trial, epoch).
 
         The merged part is written (atomically) before the old parts are removed, so a
-        crash in between leaves duplicates that readers resolve the same way.
+        crash in between leaves duplicates that readers resolve the same way. Rows of
+        ``exclude`` trials are dropped (trials a resume discards).
         """
         self.flush_metrics()
         folder = self.run_dir / METRICS_DIR
         parts = sorted(folder.glob("part-*.parquet"))
-        if len(parts) <= 1 and not _has_duplicates(parts):
+        if len(parts) <= 1 and not exclude and not _has_duplicates(parts):
             return len(parts)
+        if not parts:
+            return 0
         table = pa.concat_tables([pq.read_table(p) for p in parts], promote_options="default")
         df = table.to_pandas().drop_duplicates([S.TRIAL_ID, S.EPOCH], keep="last")
+        df = df[~df[S.TRIAL_ID].isin(list(exclude))]
         df = df.sort_values([S.TRIAL_ID, S.EPOCH], kind="stable")
         merged = pa.Table.from_pandas(df, schema=self.metrics_schema, preserve_index=False)
         self._part = max(self._part, self._next_part())

@@ -17,7 +17,7 @@ import yaml
 from orchestrator.errors import SweepFileError
 from orchestrator.metrics import SELECTABLE
 from orchestrator.reader import Node
-from orchestrator.yaml_loader import MAX_BYTES, load_yaml
+from orchestrator.yaml_loader import MAX_BYTES, TooLarge, load_yaml
 from orchestrator.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
                                  values_to_check)
 from trainables.datasets.base import DataSpec
@@ -99,6 +99,8 @@ def parse_sweep(text: str, source: str) -> SweepSpec:
         raise SweepFileError(source, "", f"is larger than {MAX_BYTES} bytes; a sweep file is a page of settings")
     try:
         data = load_yaml(text)
+    except TooLarge as e:
+        raise SweepFileError(source, "", str(e)) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

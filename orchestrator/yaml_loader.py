@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 MAX_BYTES = 1 << 20  # a sweep file is a page of text, not a data set
+MAX_VALUES = 100_000  # values after aliases are expanded: a page of settings has hundreds
 
 
 class SweepLoader(yaml.SafeLoader):
@@ -25,5 +26,31 @@ SweepLoader.add_implicit_resolver(
 )
 
 
+class TooLarge(ValueError):
+    pass
+
+
+def count_values(data: Any, budget: int = MAX_VALUES) -> int:
+    """Count values as a reader would see them, aliases expanded; stop past ``budget``.
+
+    YAML aliases share objects, so a "billion laughs" file loads in kilobytes but
+    expands to billions of values for anything that walks or copies it.
+    """
+    seen, stack = 0, [data]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > budget:
+            raise TooLarge(f"expands to more than {budget} values (nested YAML aliases?)")
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return seen
+
+
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=SweepLoader)  # noqa: S506 - SweepLoader is a SafeLoader
+    data = yaml.load(text, Loader=SweepLoader)  # noqa: S506 - SweepLoader is a SafeLoader
+    count_values(data)
+    return data

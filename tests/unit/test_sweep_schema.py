@@ -158,3 +158,24 @@ def test_shipped_sweeps_are_valid():
                                         "mnist_budget.yaml"}
     for f in files:
         assert load_sweep(f).name == f.stem
+
+
+def test_alias_bomb_is_refused_without_expanding_it():
+    import time
+
+    bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        bomb.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    text = "\n".join(bomb) + "\nname: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n"
+    started = time.monotonic()
+    with pytest.raises(SweepFileError, match=r"s.yaml: expands to more than 100000 values \(nested YAML aliases\?\)"):
+        parse(text)
+    assert time.monotonic() - started < 2
+
+
+def test_small_aliases_are_fine():
+    text = ("name: x\ndataset: {name: fashion_mnist}\nfamilies:\n"
+            "  dense: {params: &p {lr: {loguniform: [1e-4, 1e-2]}}}\n  cnn: {params: *p}\n")
+    spec = parse(text)
+    assert spec.family("cnn").space == spec.family("dense").space

@@ -19,6 +19,7 @@ class TrialSettings:
     eval_batch_size: int = 1024
     jit_compile: bool = False
     feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
+    done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
 
     def diverged(self, loss: float, num_classes: int) -> bool:
         """A non-finite training loss, or one above 100x the loss of a uniform guess.

@@ -37,6 +37,8 @@ _trials_in_process = 0
 def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> None:
     global _trials_in_process
     entered = time.perf_counter()
+    if settings.done_trials and _trial_id() in settings.done_trials:
+        return  # resumed run: this trial finished after Ray's last saved state; do not train it again
     _trials_in_process += 1
     imported_before = runtime._configured
     runtime.configure_backend(settings.cpus)
@@ -52,7 +54,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
-            "node_id": _node_id(),
+            "node_id": _node_id(), "gpu_ids": _gpu_ids(),
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
     if settings.max_params is not None and params > settings.max_params:
         tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET, settings.metric: float("nan"),
@@ -82,6 +84,25 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if reporter.halted:
             break
         start = phase.end_epoch
+
+
+def _trial_id() -> str | None:
+    try:
+        from ray import tune
+
+        return tune.get_context().get_trial_id()
+    except Exception:  # outside Ray
+        return None
+
+
+def _gpu_ids() -> str:
+    """The GPUs Ray gave this trial, e.g. "0" or "0,1"; empty on CPU."""
+    try:
+        import ray
+
+        return ",".join(map(str, ray.get_runtime_context().get_accelerator_ids().get("GPU", [])))
+    except Exception:
+        return ""
 
 
 def _node_id() -> str | None:

@@ -1,0 +1,105 @@
+"""Hostile input: each case is one line on stderr, exit code 2, and no run folder."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+
+GOOD = "name: h\ndataset: {name: folder, data_dir: %s}\nfamilies: {dense: {}}\n"
+
+
+@pytest.fixture
+def images(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+def sweep(tmp_path, args, text):
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return CliRunner().invoke(main, ["sweep", str(path), *args])
+
+
+def assert_refused(result, fragment, results_dir):
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert fragment in result.stderr, result.stderr
+    runs = [p for p in results_dir.glob("*/*") if (p / "run.json").exists()] if results_dir.exists() else []
+    assert len(runs) == 0 or all(p.name == "other" for p in runs)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("name: !!python/object/apply:os.system ['touch /tmp/pwned']\n", "not valid YAML"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n", "expands to more than 100000 values"),
+    ("name: h\n" + "# pad\n" * 300_000, "is larger than"),
+    ("name: h\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {units: many}}}\n",
+     "families.dense.params.units: must be int, got 'many'"),
+    ("name: h\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {dropout: -1}}}\n",
+     "families.dense.params.dropout: must be >= 0.0, got -1"),
+    ("name: h\ndataset: {name: fashion_mnist}\nfamilies: {dense: {num_samples: 1e9}}\n",
+     "families.dense.num_samples: must be an integer, got a number"),
+])
+def test_hostile_sweep_files(tmp_path, text, fragment):
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res")], text)
+    assert_refused(result, fragment, tmp_path / "res")
+    assert not (tmp_path / "res").exists()
+
+
+def test_unwritable_results_folder(tmp_path, images):
+    result = sweep(tmp_path, ["--results", "/proc/tunefm-results"], GOOD % images)
+    assert_refused(result, "results folder /proc/tunefm-results is not writable", tmp_path / "res")
+
+
+def test_results_folder_below_a_file(tmp_path, images):
+    (tmp_path / "afile").write_text("x")
+    result = sweep(tmp_path, ["--results", str(tmp_path / "afile" / "res")], GOOD % images)
+    assert_refused(result, f"cannot be created: {tmp_path / 'afile'} is a file", tmp_path / "afile")
+
+
+def test_results_folder_inside_a_run_folder(tmp_path, images):
+    run = tmp_path / "res" / "h" / "run1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    result = sweep(tmp_path, ["--results", str(run)], GOOD % images)
+    assert_refused(result, f"is inside the run folder {run}", run)
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+
+
+def test_results_folder_of_another_sweep(tmp_path, images):
+    other_file = tmp_path / "other.yaml"
+    other_file.write_text(GOOD % images)
+    run = tmp_path / "res" / "h" / "other"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"source": str(other_file)}))
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res")], GOOD % images)
+    assert_refused(result, f"holds runs of another sweep file ({other_file})", tmp_path / "res")
+    assert [p.name for p in (tmp_path / "res" / "h").iterdir()] == ["other"]
+
+
+def test_gpus_that_are_not_there(tmp_path, images):
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--gpus", "2"], GOOD % images)
+    assert_refused(result, "--gpus 2: this machine has 0 GPUs", tmp_path / "res")
+    assert not (tmp_path / "res" / "h").exists()
+
+
+def test_trials_asking_for_gpus_the_cluster_lacks(tmp_path, images):
+    text = GOOD % images + "resources: {gpus: 1}\n"
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--cpus", "1"], text)
+    assert_refused(result, "resources.gpus: a trial asks for 1 GPUs but the Ray cluster has 0", tmp_path / "res")
+    assert not (tmp_path / "res" / "h").exists()
+
+
+def test_cannot_reach_a_cluster(tmp_path, images):
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--address", "127.0.0.1:1"], GOOD % images)
+    assert_refused(result, "--address 127.0.0.1:1: cannot connect to a Ray cluster", tmp_path / "res")
