@@ -20,6 +20,7 @@ from orchestrator.scheduler import PerFamilyScheduler
 from orchestrator.store import TRIALS_FILE, RunStore, read_metrics, read_trials
 
 FLUSH_SECONDS = 5.0
+COMPACT_PARTS = 200   # merge small metric parts during long runs
 
 
 def error_reason(trial) -> str:
@@ -121,6 +122,11 @@ class RunRecorder(Callback):
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         meta = checkpoint_meta(checkpoint)
         self.ledger.checkpoint(trial.trial_id, checkpoint.path, meta.get("epoch"), bool(meta.get("is_best")))
+        # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
+        # after it: the epochs it covers must be on disk first, or a crash loses their rows.
+        self.store.flush_metrics()
+        if self.store.parts() > COMPACT_PARTS:
+            self.store.compact()
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))

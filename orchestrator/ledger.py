@@ -214,6 +214,15 @@ def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, me
     if not metrics.empty:
         for row in metrics[[S.TRIAL_ID, S.EPOCH, metric]].itertuples(index=False):
             history.setdefault(row[0], {})[int(row[1])] = float(row[2])
+        # The metrics are flushed before Ray can checkpoint past them; the trials table is
+        # rewritten every few seconds. Trials the table has not caught up with come from
+        # their first metrics row.
+        known = set(trials[S.TRIAL_ID]) if not trials.empty else set()
+        extra = metrics[~metrics[S.TRIAL_ID].isin(known)].drop_duplicates(S.TRIAL_ID)
+        if len(extra):
+            keep = [S.TRIAL_ID, S.FAMILY, S.MODEL, *[c for c in extra.columns if c.startswith(S.CONFIG_PREFIX)]]
+            extra = extra[keep].assign(**{S.STATUS: S.RUNNING, "epochs": 0})
+            trials = extra if trials.empty else pd.concat([trials, extra], ignore_index=True)
 
     def value(row, key, default=None):
         v = row.get(key, default)
@@ -223,8 +232,10 @@ def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, me
         config = {FAMILY_KEY: row[S.FAMILY], MODEL_KEY: row[S.MODEL]}
         config.update({k[len(S.CONFIG_PREFIX):]: v for k, v in row.items()
                        if k.startswith(S.CONFIG_PREFIX) and not (not isinstance(v, str) and pd.isna(v))})
+        seen = history.get(row[S.TRIAL_ID], {})
+        epochs = max([int(value(row, "epochs", 0)), *seen])
         rec = TrialRecord(row[S.TRIAL_ID], config, status=row[S.STATUS],
-                          epochs=int(value(row, "epochs", 0)), params=value(row, "params"),
+                          epochs=epochs, params=value(row, "params"),
                           train_seconds=float(value(row, "train_seconds", 0.0)),
                           setup_seconds=value(row, "setup_seconds"), startup_seconds=value(row, "startup_seconds"),
                           started_at=value(row, "started_at", _now()), ended_at=value(row, "ended_at"),
@@ -232,8 +243,7 @@ def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, me
                           error=value(row, "error"), failures=int(value(row, "failures", 0)),
                           node_ip=value(row, "node_ip"), node_id=value(row, "node_id"),
                           worker_pid=value(row, "worker_pid"),
-                          history={e: v for e, v in history.get(row[S.TRIAL_ID], {}).items()
-                                   if e <= int(value(row, "epochs", 0))})
+                          history=dict(seen))
         rec.reported_status = rec.status if rec.status in (S.DIVERGED, S.OVER_BUDGET) else S.RUNNING
         ledger._rebest(rec)
         ledger.trials[rec.trial_id] = rec

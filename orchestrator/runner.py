@@ -235,7 +235,7 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
     from ray import tune
 
     from orchestrator.callback import RunRecorder
-    from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta, read_trials
+    from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta, read_metrics, read_trials
     from orchestrator.sweep import parse_sweep, with_overrides
     from trainables.datasets import load_trial_data
     from trainables.training import feature_cache
@@ -264,9 +264,12 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         # Ray's saved state can lag the Parquet by a few seconds: trials done since then
         # are not trained again, trials started since then are discarded (Ray reruns them).
         ours = read_trials(run_dir)
+        ours_ids = set(ours[S.TRIAL_ID]) if len(ours) else set()
+        metrics = read_metrics(run_dir)
+        ours_ids |= set(metrics[S.TRIAL_ID]) if len(metrics) else set()
         known = {t.trial_id for t in tune.ExperimentAnalysis(str(run_dir / RAY_DIR)).trials}
         done = frozenset(ours[ours[S.STATUS].isin(S.DONE_STATUSES)][S.TRIAL_ID]) & known if len(ours) else frozenset()
-        orphans = frozenset(ours[S.TRIAL_ID]) - known if len(ours) else frozenset()
+        orphans = frozenset(ours_ids - known)
         tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(spec, data, run_dir.name,
                                                                                  cache is not None, done),
                                    resume_unfinished=True, resume_errored=False)

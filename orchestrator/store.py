@@ -79,6 +79,9 @@ class RunStore:
         n, self._buffer = len(self._buffer), []
         return n
 
+    def parts(self) -> int:
+        return sum(1 for _ in (self.run_dir / METRICS_DIR).glob("part-*.parquet"))
+
     def compact(self, exclude: frozenset[str] | set[str] = frozenset()) -> int:
         """Merge the metric parts into one, keeping the last row of each (trial, epoch).
 

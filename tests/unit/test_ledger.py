@@ -96,3 +96,19 @@ def test_startup_is_measured_from_driver_start_to_first_epoch():
     led.result("t", CFG, {"epoch": 2, "val_accuracy": 0.6, "first_epoch_at": t0 + 2.5})
     assert led.trials["t"].startup_seconds == pytest.approx(2.5)
     assert led.trial_rows()[0]["startup_seconds"] == pytest.approx(2.5)
+
+
+def test_rebuild_trusts_metrics_over_a_lagging_trials_table():
+    import pandas as pd
+
+    from orchestrator.ledger import from_tables
+
+    trials = pd.DataFrame([{S.TRIAL_ID: "a", S.FAMILY: "dense", S.MODEL: "dense", S.STATUS: S.RUNNING,
+                            "epochs": 1, "config_lr": 0.1}])
+    metrics = pd.DataFrame([{S.TRIAL_ID: t, S.FAMILY: "dense", S.MODEL: "dense", S.EPOCH: e,
+                             "val_accuracy": 0.1 * e, "config_lr": 0.1} for t, n in (("a", 3), ("b", 2))
+                            for e in range(1, n + 1)])
+    led = from_tables("r", "val_accuracy", "max", 5, trials, metrics)
+    assert led.trials["a"].epochs == 3 and led.trials["a"].best_epoch == 3
+    assert led.trials["b"].epochs == 2 and led.trials["b"].config["lr"] == 0.1
+    assert led.trials["b"].family == "dense"

@@ -1,0 +1,171 @@
+"""Faults with real Ray: Ctrl-C, a SIGKILLed driver, a killed worker, fractional logical GPUs."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from ray.tune import Callback
+
+from orchestrator import schema as S
+from orchestrator.runner import SweepOptions, run_sweep
+from orchestrator.store import read_meta, read_metrics, read_trials
+from orchestrator.sweep import parse_sweep
+from tests.conftest import write_idx_dataset
+
+ROOT = Path(__file__).parents[2]
+EPOCHS = 4
+
+SWEEP = """
+name: faults
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 3000, val_size: 500}}
+seed: 3
+families:
+  dense:
+    num_samples: 3
+    params: {{units: 256, layers: 2, lr: {{loguniform: [1e-3, 3e-3]}}, batch_size: 32}}
+  cnn:
+    num_samples: 3
+    params: {{filters: 8, dense_units: 32, batch_size: 32}}
+scheduler: {{kind: fifo, max_epochs: {epochs}}}
+"""
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    """A tunefm command in its own session, as a terminal would run it."""
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, ValueError):
+            pass  # a file mid-rename
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def trials_of(run_dir: Path) -> pd.DataFrame:
+    return read_trials(run_dir) if (run_dir / "trials.parquet").exists() else pd.DataFrame()
+
+
+def progressed(run_dir: Path, done: int, running_epochs: int) -> bool:
+    t = trials_of(run_dir)
+    if t.empty:
+        return False
+    return (t[S.STATUS] == S.COMPLETED).sum() >= done and (
+        (t[S.STATUS] == S.RUNNING) & (t["epochs"] >= running_epochs)).any()
+
+
+def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
+    data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=200)
+    sweep_file = tmp_path / "faults.yaml"
+    sweep_file.write_text(SWEEP.format(data=data, epochs=EPOCHS))
+    run_dir = tmp_path / "res" / "faults" / "run"
+
+    # 1. Ctrl-C (SIGINT to the foreground process group) stops gracefully and says how to resume.
+    first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run",
+                   "--cpus", "2", "--no-progress"], tmp_path / "first.log")
+    wait_for(lambda: progressed(run_dir, done=1, running_epochs=1), 240, "a finished and a running trial")
+    done_before = set(trials_of(run_dir).query("status == 'completed'")[S.TRIAL_ID])
+    interrupted_at = datetime.now(timezone.utc)
+    os.killpg(first.pid, signal.SIGINT)
+    assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
+    out = (tmp_path / "first.log").read_text()
+    assert f"resume it:  tunefm resume {run_dir}" in out
+    assert read_meta(run_dir)["status"] == "interrupted"
+
+    # 2. The resumed driver is SIGKILLed with its embedded Ray, as in a crash or a reboot.
+    second = start(["resume", str(run_dir), "--cpus", "2", "--no-progress"], tmp_path / "second.log")
+    before = len(read_metrics(run_dir))
+    wait_for(lambda: len(read_metrics(run_dir)) >= before + 2, 240, "progress after resuming")
+    os.killpg(second.pid, signal.SIGKILL)
+    second.wait(timeout=30)
+    time.sleep(2)
+
+    # 3. Resume again, to the end.
+    third = subprocess.run([sys.executable, "-m", "orchestrator.cli", "resume", str(run_dir), "--cpus", "2",
+                            "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert read_meta(run_dir)["status"] == "finished" and len(read_meta(run_dir)["resumed"]) == 2
+
+    trials = read_trials(run_dir)
+    assert len(trials) == 6 and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]]
+    parts = list((run_dir / "metrics").glob("*.parquet"))
+    assert len(parts) == 1                                            # compacted
+    rows = pq.read_table(parts[0]).to_pandas()
+    for tid in trials[S.TRIAL_ID]:                                    # every (trial, epoch) exactly once
+        epochs = sorted(rows[rows[S.TRIAL_ID] == tid][S.EPOCH].tolist())
+        assert epochs == list(range(1, EPOCHS + 1)), (tid, epochs)
+    assert len(rows) == 6 * EPOCHS
+    again = rows[rows[S.TRIAL_ID].isin(done_before) & (rows["wall_time"] > interrupted_at)]
+    assert again.empty, "trials finished before Ctrl-C were trained again"
+    resumed = rows[rows["resumed_from_epoch"].notna()]
+    assert len(resumed) > 0                                           # someone continued from a checkpoint
+    assert (resumed[S.EPOCH] > resumed["resumed_from_epoch"]).all()
+    best = trials.set_index(S.TRIAL_ID)
+    for tid, g in rows.groupby(S.TRIAL_ID):
+        assert best.loc[tid, "best_metric"] == pytest.approx(g["val_accuracy"].max())
+
+
+@pytest.fixture(scope="module")
+def ray_with_logical_gpu():
+    import ray
+
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+class KillWorkerOnce(Callback):
+    """SIGKILL the worker process of one trial right after its first epoch (mid second epoch)."""
+
+    def __init__(self):
+        self.killed: str | None = None
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self.killed is None and result.get("epoch") == 2 and trial.config["family"] == "cnn":
+            self.killed = trial.trial_id
+            os.kill(result["worker_pid"], signal.SIGKILL)
+
+
+def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_with_logical_gpu):
+    data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=100)
+    text = SWEEP.format(data=data, epochs=3).replace("num_samples: 3", "num_samples: 1") + "max_failures: 1\n"
+    killer = KillWorkerOnce()
+    summary = run_sweep(parse_sweep(text, "k.yaml"), SweepOptions(results_dir=str(tmp_path / "res"), progress=False,
+                                                                   sweep_text=text, extra_callbacks=(killer,)))
+    assert killer.killed is not None and summary.status == "finished"
+    trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
+    victim = trials.loc[killer.killed]
+    assert victim[S.STATUS] == S.COMPLETED and victim["failures"] == 1
+    assert victim["error"].startswith("retry 1: ") and "died" in victim["error"].lower(), victim["error"]
+    rows = read_metrics(summary.run_dir)
+    mine = rows[rows[S.TRIAL_ID] == killer.killed].sort_values(S.EPOCH)
+    assert mine[S.EPOCH].tolist() == [1, 2, 3]
+    assert mine["resumed_from_epoch"].tolist()[1:] == [1, 1] and mine["worker_pid"].nunique() == 2
+
+
+def test_fractional_gpus_are_scheduled_on_logical_gpus(tmp_path, ray_with_logical_gpu):
+    data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=100)
+    text = (SWEEP.format(data=data, epochs=2).replace("num_samples: 3", "num_samples: 2")
+            + "resources: {cpus: 0.5, gpus: 0.5}\n")
+    summary = run_sweep(parse_sweep(text, "g.yaml"), SweepOptions(results_dir=str(tmp_path / "res"),
+                                                                   progress=False, sweep_text=text))
+    trials = read_trials(summary.run_dir)
+    assert (trials[S.STATUS] == S.COMPLETED).all()
+    assert set(read_metrics(summary.run_dir)["gpu_ids"]) == {"0"}      # each trial saw the one logical GPU
+    spans = [(r.started_at, r.ended_at) for r in trials.itertuples()]
+    overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert overlap == 2                                                # two halves of one GPU, never more
