@@ -55,6 +55,15 @@ def _predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: 
         return predict_checkpoints(checkpoints, x)
     import ray
 
+    from orchestrator.preflight import check_address
+
+    try:
+        check_address(address)
+    except UserError as e:  # the cluster is gone: the checkpoints may still be readable here
+        import logging
+
+        logging.getLogger("tunefm").warning("%s; evaluating on this machine instead", e)
+        return predict_checkpoints(checkpoints, x)
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     gpus = 1 if snapshot.spec.resources.gpus > 0 else 0

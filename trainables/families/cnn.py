@@ -6,16 +6,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from trainables.families.layers import activation, classifier, image_input, regularizer
-
-
-def block_filters(config: dict[str, Any]) -> list[int]:
-    """Filters of each block: ``filters`` then times ``filter_growth``, at least 1."""
-    out, f = [], float(config["filters"])
-    for _ in range(int(config["blocks"])):
-        out.append(max(1, int(round(f))))
-        f *= float(config["filter_growth"])
-    return out
+from trainables.families.layers import activation, classifier, geometric_sizes, image_input, regularizer
 
 
 def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
@@ -24,7 +15,7 @@ def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
     inputs, x = image_input(config, input_shape)
     reg = regularizer(config)
     pool = layers.MaxPooling2D if config["pooling"] == "max" else layers.AveragePooling2D
-    for filters in block_filters(config):
+    for filters in geometric_sizes(config["filters"], config["filter_growth"], config["blocks"]):
         for _ in range(int(config["convs_per_block"])):
             x = layers.Conv2D(filters, config["kernel_size"], padding=config["padding"],
                               kernel_initializer=config["initializer"], kernel_regularizer=reg,

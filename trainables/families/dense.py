@@ -6,16 +6,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from trainables.families.layers import activation, classifier, image_input, regularizer
-
-
-def hidden_sizes(config: dict[str, Any]) -> list[int]:
-    """Units of each hidden layer: ``units`` then times ``units_decay``, at least 1."""
-    sizes, units = [], float(config["units"])
-    for _ in range(int(config["layers"])):
-        sizes.append(max(1, int(round(units))))
-        units *= float(config["units_decay"])
-    return sizes
+from trainables.families.layers import activation, classifier, geometric_sizes, image_input, regularizer
 
 
 def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
@@ -23,7 +14,7 @@ def build(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
     """``load_weights`` is part of every builder's signature; this family has none to load."""
     inputs, x = image_input(config, input_shape)
     x = layers.Flatten()(x)
-    for units in hidden_sizes(config):
+    for units in geometric_sizes(config["units"], config["units_decay"], config["layers"]):
         x = layers.Dense(units, kernel_initializer=config["initializer"],
                          kernel_regularizer=regularizer(config),
                          use_bias=not config["batch_norm"])(x)

@@ -7,6 +7,15 @@ import keras
 from keras import layers
 
 
+def geometric_sizes(first: float, factor: float, count: int) -> list[int]:
+    """``count`` sizes starting at ``first``, each ``factor`` times the last, rounded, at least 1.
+
+    >>> geometric_sizes(32, 2.0, 3)
+    [32, 64, 128]
+    """
+    return [max(1, int(round(float(first) * float(factor) ** i))) for i in range(int(count))]
+
+
 def regularizer(config: dict[str, Any]):
     l1, l2 = float(config.get("l1", 0.0)), float(config.get("l2", 0.0))
     if l1 == 0 and l2 == 0:
