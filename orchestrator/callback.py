@@ -121,12 +121,21 @@ class RunRecorder(Callback):
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
         meta = checkpoint_meta(checkpoint)
-        self.ledger.checkpoint(trial.trial_id, checkpoint.path, meta.get("epoch"), bool(meta.get("is_best")))
+        self.ledger.checkpoint(trial.trial_id, self._relative(checkpoint.path), meta.get("epoch"),
+                               bool(meta.get("is_best")))
         # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
         # after it: the epochs it covers must be on disk first, or a crash loses their rows.
         self.store.flush_metrics()
         if self.store.parts() > COMPACT_PARTS:
             self.store.compact()
+
+    def _relative(self, path: str) -> str:
+        """Checkpoints are recorded relative to the run folder, so the folder can move."""
+        run_dir = Path(self.settings.run_dir).resolve()
+        try:
+            return Path(path).resolve().relative_to(run_dir).as_posix()
+        except ValueError:
+            return path
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))

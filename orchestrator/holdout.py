@@ -16,6 +16,7 @@ import pandas as pd
 from orchestrator import schema as S
 from orchestrator.errors import UserError
 from orchestrator.snapshot import Snapshot
+from orchestrator.store import checkpoint_dir
 
 EVAL_BATCH = 1024
 
@@ -86,9 +87,11 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]]) -> Holdout:
     trials = snapshot.trials.set_index(S.TRIAL_ID)
     rows, keep = [], []
     for tid, why in chosen:
-        ckpt = trials.loc[tid, "checkpoint"] if tid in trials.index else None
-        if isinstance(ckpt, str) and (Path(ckpt) / "model.keras").is_file():
-            keep.append((tid, why, ckpt))
+        recorded = trials.loc[tid, "checkpoint"] if tid in trials.index else None
+        if isinstance(recorded, str):
+            ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
+            if (Path(ckpt) / "model.keras").is_file():
+                keep.append((tid, why, ckpt))
     test, class_names = load_test(snapshot.spec.dataset)
     if len(test) == 0:
         raise UserError(f"{snapshot.run_dir}: the test split of dataset '{snapshot.spec.dataset.name}' is empty")

@@ -13,6 +13,9 @@ from orchestrator.sweep import SweepSpec
 
 def check_results_dir(results_dir: str, spec: SweepSpec) -> Path:
     """The results folder must be writable, not inside a run, and not another sweep's."""
+    if "://" in results_dir:
+        raise UserError(f"--results {results_dir}: URIs are not supported yet; use a local folder or a shared "
+                        "mount that every node sees (e.g. a mounted bucket)")
     root = Path(results_dir).expanduser().resolve()
     for folder in (root, *root.parents):
         if (folder / RUN_FILE).is_file():

@@ -151,6 +151,17 @@ def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: froze
         lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
 
 
+def _searcher(spec: SweepSpec, configs: list[dict[str, Any]]):
+    """Random and grid configs are decided up front; TPE proposes as results come in."""
+    if spec.search == "tpe":
+        from orchestrator.tpe import build_tpe_searcher
+
+        return build_tpe_searcher(spec)
+    from orchestrator.searcher import QueueSearcher
+
+    return QueueSearcher(configs)
+
+
 def _needs_feature_cache(spec: SweepSpec) -> bool:
     from trainables.families import get_family
 
@@ -166,7 +177,6 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     from orchestrator.preflight import check_results_dir
     from orchestrator.ray_space import trial_configs
     from orchestrator.scheduler import build_scheduler
-    from orchestrator.searcher import QueueSearcher
     from orchestrator.store import RAY_DIR, RunStore
     from trainables.datasets import load_trial_data
     from trainables.training import feature_cache
@@ -208,7 +218,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
         tuner = tune.Tuner(
             _trainable(spec, data, run_id, cache is not None),
             tune_config=tune.TuneConfig(
-                metric=spec.metric, mode=spec.mode, search_alg=QueueSearcher(configs),
+                metric=spec.metric, mode=spec.mode, search_alg=_searcher(spec, configs),
                 scheduler=scheduler, num_samples=len(configs),
                 max_concurrent_trials=spec.max_concurrent, time_budget_s=spec.time_budget_s,
                 reuse_actors=options.reuse_workers,

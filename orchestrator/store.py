@@ -161,5 +161,12 @@ def read_trials(run_dir: str | Path):
     return pq.read_table(path).to_pandas()
 
 
+def checkpoint_dir(run_dir: str | Path, recorded: str) -> Path:
+    """A checkpoint folder as the trials table records it: relative to the run folder
+    (so a moved run folder still reports), or absolute for runs recorded before that."""
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(run_dir) / path
+
+
 def read_meta(run_dir: str | Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / RUN_FILE).read_text())

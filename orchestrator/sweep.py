@@ -22,7 +22,8 @@ from orchestrator.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Sp
                                  values_to_check)
 from trainables.datasets.base import DataSpec
 
-SEARCHERS = ("random", "grid")
+SEARCHERS = ("random", "grid", "tpe")
+TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
 SCHEDULERS = ("asha", "fifo")
 COLOR_MODES = ("grayscale", "rgb")
 
@@ -119,6 +120,11 @@ def _sweep(root: Node) -> SweepSpec:
     metric = root.take_str("metric", "val_accuracy", choices=tuple(SELECTABLE))
     mode = root.take_str("mode", SELECTABLE[metric], choices=("max", "min"))
     search = root.take_str("search", "random", choices=SEARCHERS)
+    if search == "tpe":
+        import importlib.util
+
+        if importlib.util.find_spec("optuna") is None:
+            raise root.error(f"tpe needs Optuna, which is not installed: {TPE_EXTRA}", "search")
     spec = SweepSpec(
         name=name,
         source=root.source,
@@ -207,6 +213,8 @@ def _param(params: Node, key: str, family, search: str) -> Space:
         raise params.error(str(e), key) from None
     if search == "grid" and not isinstance(space, (Constant, Choice, Grid)):
         raise params.error("search: grid needs constants, choice or grid values", key)
+    if search == "tpe" and isinstance(space, Grid):
+        raise params.error("search: tpe samples every value; use choice instead of grid", key)
     if isinstance(space, RandInt) and spec.kind != "int":
         raise params.error(f"randint is for integer parameters; '{key}' is {spec.kind}", key)
     if isinstance(space, (Uniform, LogUniform)) and spec.kind != "float":

@@ -10,7 +10,7 @@ from ray.tune import Callback
 
 from orchestrator import schema as S
 from orchestrator.runner import SweepOptions, run_sweep
-from orchestrator.store import read_meta, read_metrics, read_trials
+from orchestrator.store import checkpoint_dir, read_meta, read_metrics, read_trials
 from orchestrator.sweep import parse_sweep
 from tests.conftest import write_idx_dataset
 
@@ -128,10 +128,11 @@ def test_best_checkpoint_is_the_best_epoch_and_loads(e2e_run):
     trials = read_trials(summary.run_dir)
     done = trials[trials[S.STATUS] == S.COMPLETED]
     for row in done.itertuples():
-        ckpt = Path(row.checkpoint)
+        assert not Path(row.checkpoint).is_absolute()       # relative: the run folder can move
+        ckpt = checkpoint_dir(summary.run_dir, row.checkpoint)
         meta = json.loads((ckpt / "checkpoint.json").read_text())
         assert meta["epoch"] == row.best_epoch and meta["value"] == pytest.approx(row.best_metric)
-    model = keras.models.load_model(Path(done.iloc[0]["checkpoint"]) / "model.keras")
+    model = keras.models.load_model(checkpoint_dir(summary.run_dir, done.iloc[0]["checkpoint"]) / "model.keras")
     assert model.count_params() == done.iloc[0]["params"]
 
 
@@ -202,7 +203,8 @@ def test_report_test_metrics_match_an_independent_computation(e2e_run, e2e_repor
     test, _ = load_test(parse_sweep(text, "e2e.yaml").dataset)
     trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
     for row in table.itertuples():
-        model = keras.models.load_model(Path(trials.loc[row.trial_id, "checkpoint"]) / "model.keras")
+        model = keras.models.load_model(checkpoint_dir(summary.run_dir, trials.loc[row.trial_id, "checkpoint"])
+                                        / "model.keras")
         probs = model.predict(test.x.astype("float32"), verbose=0)
         pred = probs.argmax(1)
         assert row.test_accuracy == pytest.approx(np.mean(pred == test.y))
@@ -285,6 +287,21 @@ def test_each_trial_keeps_exactly_its_best_and_latest_checkpoints(e2e_run):
     summary, _, _ = e2e_run
     trials = read_trials(summary.run_dir)
     for row in trials[trials["checkpoint"].notna()].itertuples():
-        kept = {p.name for p in Path(row.checkpoint).parent.glob("checkpoint_*")}
+        kept = {p.name for p in checkpoint_dir(summary.run_dir, row.checkpoint).parent.glob("checkpoint_*")}
         expected = {Path(row.checkpoint).name, Path(row.last_checkpoint).name}
         assert kept == expected, (row.trial_id, kept, expected)
+
+
+def test_tpe_sweep_on_real_ray(tmp_path, local_ray):
+    data = write_idx_dataset(tmp_path / "data", n_train=800, n_test=100)
+    text = (f"name: tpe\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: tpe\nseed: 2\nfamilies:\n"
+            "  dense: {num_samples: 3, params: {units: {choice: [16, 32]}, lr: {loguniform: [1e-3, 1e-2]}}}\n"
+            "  cnn: {num_samples: 2, params: {filters: {choice: [4, 8]}, dense_units: 8}}\n"
+            "scheduler: {kind: fifo, max_epochs: 1}\n")
+    summary = run_sweep(parse_sweep(text, "tpe.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    trials = read_trials(summary.run_dir)
+    assert (trials[S.STATUS] == S.COMPLETED).all()
+    assert trials.groupby(S.FAMILY).size().to_dict() == {"dense": 3, "cnn": 2}
+    assert trials[trials[S.FAMILY] == "dense"]["config_filters"].isna().all()
+    assert set(trials[trials[S.FAMILY] == "cnn"]["config_filters"]) <= {4, 8}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -103,3 +104,9 @@ def test_trials_asking_for_gpus_the_cluster_lacks(tmp_path, images):
 def test_cannot_reach_a_cluster(tmp_path, images):
     result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--address", "127.0.0.1:1"], GOOD % images)
     assert_refused(result, "--address 127.0.0.1:1: cannot connect to a Ray cluster", tmp_path / "res")
+
+
+def test_uri_results_are_refused_until_supported(tmp_path, images):
+    result = sweep(tmp_path, ["--results", "s3://bucket/results"], GOOD % images)
+    assert_refused(result, "--results s3://bucket/results: URIs are not supported yet", tmp_path / "res")
+    assert not Path("s3:").exists()

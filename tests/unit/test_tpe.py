@@ -1,0 +1,96 @@
+"""search: tpe with real Optuna and Ray Tune's OptunaSearch (no cluster needed)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from ray.tune.search import Searcher
+
+from orchestrator.errors import SweepFileError
+from orchestrator.sweep import parse_sweep
+from orchestrator.tpe import build_tpe_searcher
+
+SWEEP = """
+name: t
+dataset: {name: fashion_mnist}
+search: tpe
+seed: 11
+families:
+  dense:
+    num_samples: 14
+    params: {lr: {loguniform: [1e-4, 1e-1]}, layers: {randint: [1, 3]}, activation: {choice: [relu, tanh]},
+             units: 64}
+  cnn:
+    num_samples: 12
+    params: {filters: {choice: [8, 16, 32]}, dropout: {uniform: [0.0, 0.5]}}
+"""
+
+
+def score(config: dict) -> float:
+    """A known landscape: dense likes lr near 1e-2 and 2 layers; cnn likes 32 filters."""
+    if config["family"] == "dense":
+        return 1 - abs(math.log10(config["lr"]) + 2) / 3 - 0.1 * abs(config["layers"] - 2)
+    return config["filters"] / 32 - config["dropout"] / 5
+
+
+def drive(text: str) -> list[dict]:
+    searcher = build_tpe_searcher(parse_sweep(text, "t.yaml"))
+    configs, i = [], 0
+    while True:
+        config = searcher.suggest(f"t{i}")
+        if config == Searcher.FINISHED:
+            return configs
+        assert config is not None
+        configs.append(config)
+        searcher.on_trial_complete(f"t{i}", {"val_accuracy": score(config), "training_iteration": 1})
+        i += 1
+
+
+def test_each_family_gets_only_its_own_parameters_and_its_budget():
+    configs = drive(SWEEP)
+    dense = [c for c in configs if c["family"] == "dense"]
+    cnn = [c for c in configs if c["family"] == "cnn"]
+    assert (len(dense), len(cnn)) == (14, 12)
+    assert all("filters" not in c and "blocks" not in c and c["units"] == 64 for c in dense)
+    assert all("layers" not in c and "units" not in c and c["blocks"] == 2 for c in cnn)
+    assert all(1e-4 <= c["lr"] <= 1e-1 and c["layers"] in (1, 2, 3) and c["activation"] in ("relu", "tanh")
+               for c in dense)
+    assert all(c["filters"] in (8, 16, 32) and 0 <= c["dropout"] <= 0.5 for c in cnn)
+    assert len({c["seed"] for c in configs}) == len(configs)
+
+
+def test_same_seed_same_proposals_other_seed_other_proposals():
+    first, again = drive(SWEEP), drive(SWEEP)
+    assert first == again
+    other = drive(SWEEP.replace("seed: 11", "seed: 12"))
+    assert [c.get("lr") for c in other] != [c.get("lr") for c in first]
+
+
+def test_results_reach_the_right_familys_study():
+    spec = parse_sweep(SWEEP, "t.yaml")
+    searcher = build_tpe_searcher(spec)
+    for i in range(6):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"val_accuracy": score(config), "training_iteration": 1})
+    for label, child in searcher._children.items():
+        done = [t for t in child._ot_study.trials if t.state.name == "COMPLETE"]
+        assert len(done) == 3                                      # three each, round robin
+        for t in done:
+            assert t.value == pytest.approx(score({"family": label, "units": 64, **t.params}))
+
+
+def test_grid_values_are_refused_with_tpe():
+    with pytest.raises(SweepFileError, match=r"families.cnn.params.filters: search: tpe samples every value; "
+                                             r"use choice instead of grid"):
+        parse_sweep(SWEEP.replace("filters: {choice:", "filters: {grid:"), "t.yaml")
+
+
+def test_tpe_without_optuna_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    with pytest.raises(SweepFileError) as err:
+        parse_sweep(SWEEP, "t.yaml")
+    assert str(err.value) == ("t.yaml: search: tpe needs Optuna, which is not installed: "
+                              "pip install 'tunefm[tpe]' (or: pip install optuna)")
