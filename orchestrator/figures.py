@@ -201,3 +201,27 @@ def best_per_family(bests: pd.DataFrame, evaluated: pd.DataFrame, metric: str, p
     ax.set(title="best result per family")
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def factor_effects(effects: pd.DataFrame, metric: str, path: Path) -> Path:
+    """Each one-factor change's mean against the baseline's, with the baseline's spread."""
+    plt = _plt()
+    families = sorted(effects[S.FAMILY].unique())
+    fig, axes = plt.subplots(len(families), 1, figsize=(8, 0.45 * len(effects) + 1.8 * len(families)),
+                             squeeze=False, layout="constrained")
+    for ax, fam in zip(axes.flat, families):
+        rows = effects[(effects[S.FAMILY] == fam) & (effects["factor"] != "baseline")]
+        labels = [f"{f}={v}" for f, v in zip(rows["factor"], rows["value"])]
+        y = np.arange(len(rows))
+        colors = ["tab:green" if d > 0 else "tab:red" for d in rows["delta_vs_baseline"]]
+        ax.barh(y, rows["delta_vs_baseline"], xerr=rows["std"].fillna(0), color=colors, alpha=0.8)
+        spread = effects[(effects[S.FAMILY] == fam)]["baseline_std"].iloc[0] if len(rows) else float("nan")
+        if np.isfinite(spread):
+            ax.axvspan(-spread, spread, color="grey", alpha=0.2, label="baseline ± 1 std over its repeats")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set(title=f"{fam}: change in mean {metric} from the baseline", xlabel=f"delta {metric}")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

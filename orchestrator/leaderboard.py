@@ -77,8 +77,15 @@ def searched_columns(spec) -> list[str]:
     """``config_*`` columns of the parameters some family of the sweep actually searches."""
     from orchestrator.spaces import Constant
 
+    from orchestrator.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY
+
     names: dict[str, None] = {}
     for fam in spec.families:
+        if fam.factors:   # search: ablation - which factor changed, to what
+            names.setdefault(S.CONFIG_PREFIX + FACTOR_KEY)
+            names.setdefault(S.CONFIG_PREFIX + FACTOR_VALUE_KEY)
+        for key in fam.factors:
+            names.setdefault(S.CONFIG_PREFIX + key)
         for key, space in fam.space.items():
             if not isinstance(space, Constant):
                 names.setdefault(S.CONFIG_PREFIX + key)

@@ -23,7 +23,7 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
 
     Returns the rows and the number of trials each family will run.
     """
-    from orchestrator.ray_space import expand_family
+    from orchestrator.ray_space import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY, expand_family
     from orchestrator.spaces import Constant
     from trainables.datasets.registry import input_signature
     from trainables.families import get_family
@@ -36,6 +36,9 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
         searched = [k for k, v in fam.space.items() if not isinstance(v, Constant)]
         for i, config in enumerate(expand_family(fam, spec.search, spec.seed, limit=per_family)):
             values = {k: config[k] for k in searched}
+            if FACTOR_KEY in config:   # search: ablation - show the one change
+                values = {"change": "baseline" if config[FACTOR_KEY] == BASELINE
+                          else f"{config[FACTOR_KEY]}={config[FACTOR_VALUE_KEY]}"}
             try:
                 with native_stderr_silenced():
                     model = get_family(fam.family).build(config, shape, len(classes), load_weights=False)

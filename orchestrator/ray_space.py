@@ -17,6 +17,8 @@ from orchestrator.sweep import FamilySweep, SweepSpec
 
 # Keys every trial config carries besides the family's parameters.
 FAMILY_KEY, MODEL_KEY, SEED_KEY = "family", "model", "seed"
+FACTOR_KEY, FACTOR_VALUE_KEY = "ablation_factor", "ablation_value"   # search: ablation only
+BASELINE = "baseline"
 RESERVED_KEYS = (FAMILY_KEY, MODEL_KEY, SEED_KEY)
 
 
@@ -47,7 +49,29 @@ def family_seed(sweep_seed: int, label: str) -> int:
     return (sweep_seed * 1_000_003 + zlib.crc32(label.encode())) % (2**32)
 
 
+def ablation_configs(family: FamilySweep, sweep_seed: int) -> list[dict]:
+    """The baseline ``baseline_repeats`` times, then each factor's values one at a time
+    (``num_samples`` runs each); every config differs from the baseline in one factor."""
+    from trainables.families import get_family
+
+    rng = np.random.default_rng(family_seed(sweep_seed, family.label))
+    base = {FAMILY_KEY: family.label, MODEL_KEY: family.family, **get_family(family.family).defaults(),
+            **family.baseline}
+    runs = [(BASELINE, None, {})] * family.baseline_repeats
+    for factor, values in family.factors.items():
+        for value in values:
+            runs += [(factor, value, {factor: value})] * family.num_samples
+    out = []
+    for factor, value, change in runs:
+        config = {**base, **change, SEED_KEY: int(rng.integers(0, 2**31 - 1)),
+                  FACTOR_KEY: factor, FACTOR_VALUE_KEY: "" if value is None else str(value)}
+        out.append(config)
+    return out
+
+
 def expand_family(family: FamilySweep, search: str, sweep_seed: int, limit: int | None = None) -> list[dict]:
+    if search == "ablation":
+        return ablation_configs(family, sweep_seed)[:limit]
     from ray.tune.search.variant_generator import generate_variants
 
     from trainables.families import get_family
@@ -97,4 +121,7 @@ def config_param_names(spec: SweepSpec) -> list[str]:
     for fam in spec.families:
         for p in get_family(fam.family).all_params:
             names.setdefault(p.name)
+    if spec.search == "ablation":
+        names.setdefault(FACTOR_KEY)
+        names.setdefault(FACTOR_VALUE_KEY)
     return list(names)

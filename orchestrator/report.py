@@ -17,6 +17,7 @@ import pandas as pd
 
 from orchestrator import figures as F
 from orchestrator import schema as S
+from orchestrator.ablation import factor_effects, is_ablation
 from orchestrator.errors import UserError
 from orchestrator.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
 from orchestrator.metrics import SELECTABLE
@@ -127,6 +128,9 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path) -> l
                  F.asha(snap.metrics, snap.trials, metric, fig_dir / "asha.png")))
     figs.append(("Best result per family", F.best_per_family(family_bests(boards), table, metric,
                                                              fig_dir / "best_per_family.png")))
+    if is_ablation(snap.trials):
+        figs.append(("One factor at a time: effect on the metric against the baseline",
+                     F.factor_effects(factor_effects(overall), metric, fig_dir / "factor_effects.png")))
     return figs
 
 
@@ -178,6 +182,9 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures) 
         tables.append(("Evaluated on the held-out test split", table[[
             S.TRIAL_ID, "rank_overall", S.FAMILY, "selected_as", "checkpoint_epoch", "val_accuracy", "test_accuracy",
             "test_f1_macro", "test_auc_macro", "val_test_gap"]]))
+    if is_ablation(trials):
+        tables.insert(0, (f"One factor at a time: mean {metric} against the repeated baseline",
+                          factor_effects(board(boards))))
     bad = trials[trials[S.STATUS].isin([S.FAILED, S.DIVERGED, S.OVER_BUDGET])]
     if len(bad):
         tables.append(("Trials that did not train to a result", bad[[S.TRIAL_ID, S.FAMILY, S.STATUS, "epochs",

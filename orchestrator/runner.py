@@ -123,10 +123,10 @@ def _preflight(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
 
 
 def _param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
-    from orchestrator.ray_space import config_param_names
+    from orchestrator.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY, config_param_names
     from trainables.families import get_family
 
-    kinds: dict[str, str] = {}
+    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str"}
     for fam in spec.families:
         for p in get_family(fam.family).all_params:
             kinds.setdefault(p.name, p.kind)

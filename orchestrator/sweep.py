@@ -22,7 +22,7 @@ from orchestrator.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Sp
                                  values_to_check)
 from trainables.datasets.base import DataSpec
 
-SEARCHERS = ("random", "grid", "tpe")
+SEARCHERS = ("random", "grid", "tpe", "ablation")
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
 SCHEDULERS = ("asha", "fifo")
 COLOR_MODES = ("grayscale", "rgb")
@@ -43,6 +43,10 @@ class FamilySweep:
     num_samples: int
     space: dict[str, Space] = field(default_factory=dict)
     resources: Resources | None = None   # overrides the sweep's per-trial resources
+    # search: ablation - every run changes one factor of the baseline
+    baseline: dict[str, Any] = field(default_factory=dict)
+    factors: dict[str, tuple] = field(default_factory=dict)
+    baseline_repeats: int = 3
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,10 @@ def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:
         family = get_family(family_name)
         num_samples = entry.take_int("num_samples", 1, minimum=1)
         resources = _resources(entry.node("resources")) if entry.has("resources") else None
+        if search == "ablation":
+            out.append(_ablation_family(entry, label, family, num_samples, resources))
+            entry.done()
+            continue
         params = entry.node("params", {})
         space: dict[str, Space] = {}
         for key in params.keys():
@@ -200,6 +208,42 @@ def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:
         entry.done()
         out.append(FamilySweep(label, family_name, num_samples, space, resources))
     return tuple(out)
+
+
+def _ablation_family(entry: Node, label: str, family, num_samples: int, resources) -> FamilySweep:
+    """``baseline:`` constants, ``factors:`` the values to try, one factor at a time."""
+    baseline_node, factors_node = entry.node("baseline"), entry.node("factors")
+    baseline = {}
+    for key in baseline_node.keys():
+        space = _param(baseline_node, key, family, "grid")
+        if not isinstance(space, Constant):
+            raise baseline_node.error("a baseline value is a constant, not a search space", key)
+        baseline[key] = space.value
+    baseline_node.done()
+    defaults = family.defaults()
+    factors: dict[str, tuple] = {}
+    for key in factors_node.keys():
+        values = factors_node.raw(key)
+        if not isinstance(values, list) or not values:
+            raise factors_node.error("must be a non-empty list of values to try instead of the baseline's", key)
+        spec = family.param(key)
+        if spec is None:
+            known = ", ".join(p.name for p in family.all_params)
+            raise factors_node.error(f"not a parameter of family '{family.name}' (known: {known})", key)
+        base = baseline.get(key, defaults[key])
+        for value in values:
+            problem = spec.check(value)
+            if problem:
+                raise factors_node.error(problem, key)
+            if value == base:
+                raise factors_node.error(f"{value!r} is the baseline's value; list only the alternatives", key)
+        factors[key] = tuple(values)
+    factors_node.done()
+    if not factors:
+        raise factors_node.error("needs at least one factor")
+    repeats = entry.take_int("baseline_repeats", max(3, num_samples), minimum=1)
+    return FamilySweep(label, family.name, num_samples, {k: Constant(v) for k, v in baseline.items()}, resources,
+                       baseline=baseline, factors=factors, baseline_repeats=repeats)
 
 
 def _param(params: Node, key: str, family, search: str) -> Space:

@@ -305,3 +305,24 @@ def test_tpe_sweep_on_real_ray(tmp_path, local_ray):
     assert trials.groupby(S.FAMILY).size().to_dict() == {"dense": 3, "cnn": 2}
     assert trials[trials[S.FAMILY] == "dense"]["config_filters"].isna().all()
     assert set(trials[trials[S.FAMILY] == "cnn"]["config_filters"]) <= {4, 8}
+
+
+def test_ablation_sweep_and_its_report(tmp_path, local_ray):
+    import pandas as pd
+
+    from orchestrator.report import build_report
+
+    data = write_idx_dataset(tmp_path / "data", n_train=800, n_test=100)
+    text = (f"name: abl\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: ablation\nfamilies:\n"
+            "  dense:\n    baseline_repeats: 2\n    baseline: {units: 16, lr: 0.003}\n"
+            "    factors: {lr: [0.00001], batch_norm: [true]}\nscheduler: {kind: fifo, max_epochs: 1}\n")
+    summary = run_sweep(parse_sweep(text, "abl.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    trials = read_trials(summary.run_dir)
+    assert sorted(trials["config_ablation_factor"]) == ["baseline", "baseline", "batch_norm", "lr"]
+    report = build_report(summary.run_dir, top_k=1)
+    assert "factor_effects.png" in {p.name for p in report.figures}
+    md = (report.report_dir / "report.md").read_text()
+    assert "One factor at a time" in md and "| dense | lr | 1e-05 |" in md
+    slow = pd.read_parquet(report.report_dir / "leaderboard.parquet").query("board == 'overall'")
+    assert slow.iloc[-1]["config_ablation_factor"] == "lr"        # a 300x smaller lr learns least in one epoch
