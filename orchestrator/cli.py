@@ -192,7 +192,37 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
                            run_name=run_name, reuse_workers=reuse_workers, progress=progress,
                            sweep_text=sweep_file.read_text(), overrides=overrides,
                            command=shlex.join(["tunefm", *sys.argv[1:]]))
-    _finish(run_sweep(spec, options), make_report)
+    summary = run_sweep(spec, options)
+    if spec.repeat_top_k and summary.status == "finished" and summary.best is not None:
+        from orchestrator.runner import repeat_run, summary_lines
+
+        for line in summary_lines(summary)[:2]:
+            click.echo(line)
+        click.echo(f"repeating the top {spec.repeat_top_k} with {spec.repeat_seeds} new seeds each")
+        summary = repeat_run(summary.run_dir, spec.repeat_top_k, spec.repeat_seeds,
+                             SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress))
+    _finish(summary, make_report)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Repeat this many of the best configurations.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="New seeds (runs) per configuration.")
+@_cluster_options
+@_user_errors
+def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress, make_report) -> None:
+    """Re-run the best configurations of RUN_DIR with new seeds, to the full epoch budget.
+
+    The runs land in the same Parquet (config column repeat_of names the original
+    trial); the report then shows mean and std per configuration and whether the
+    leader is statistically tied with the runner-up (Welch's t-test).
+    """
+    from orchestrator.runner import SweepOptions, repeat_run
+
+    _finish(repeat_run(run_dir, top_k, seeds, SweepOptions(cpus=cpus, gpus=gpus, address=address,
+                                                             progress=progress)), make_report)
 
 
 @main.command()

@@ -225,3 +225,17 @@ def factor_effects(effects: pd.DataFrame, metric: str, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def importance(table: pd.DataFrame, path: Path) -> Path:
+    plt = _plt()
+    families = sorted(table[S.FAMILY].unique())
+    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 0.35 * table.groupby(S.FAMILY).size().max()
+                                                         + 1.5), squeeze=False, layout="constrained")
+    for ax, fam in zip(axes.flat, families):
+        rows = table[table[S.FAMILY] == fam].sort_values("importance")
+        ax.barh(rows["parameter"], rows["importance"], color="tab:blue")
+        ax.set(title=f"{fam} ({int(rows['trials'].iloc[0])} trials)", xlabel="share of variance (fANOVA)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -18,6 +18,7 @@ import pandas as pd
 from orchestrator import figures as F
 from orchestrator import schema as S
 from orchestrator.ablation import factor_effects, is_ablation
+from orchestrator.repeats import REPEAT_COL
 from orchestrator.errors import UserError
 from orchestrator.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
 from orchestrator.metrics import SELECTABLE
@@ -60,6 +61,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
     snap = read_snapshot(run_dir)
     metric, mode = _metric_and_mode(snap, metric)
     config_cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
+    if REPEAT_COL in snap.trials and snap.trials[REPEAT_COL].notna().any():
+        config_cols.append(REPEAT_COL)   # which rows re-run another trial's configuration
     boards = leaderboards(snap.trials, snap.metrics, metric, mode, config_cols)
     overall = board(boards)
     if overall.empty or overall["rank"].isna().all():
@@ -70,6 +73,7 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
     chosen_ids = select_for_evaluation(boards, top_k)
     top = set(overall[S.TRIAL_ID].head(top_k))
     chosen = [(tid, "top-k" if tid in top else "family best") for tid in chosen_ids]
+    chosen += [(tid, "repeats") for tid in _repeated_trials(overall) if tid not in chosen_ids]
 
     from orchestrator.holdout import evaluate
 
@@ -82,8 +86,9 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
     atomic_write_table(out / "test_eval.parquet", _arrow(evaluated))
 
     winner = overall.iloc[0]
-    figures = _draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures")
-    content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures)
+    importances = _importances(snap, overall, metric)
+    figures = _draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances)
+    content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances)
     write_markdown(content, out / "report.md")
     write_html(content, out / "report.html")
     w_eval = evaluated[evaluated[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not evaluated.empty else evaluated
@@ -92,13 +97,47 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
                         [p for _, p in figures], time.monotonic() - started, snap.running)
 
 
+def _repeated_trials(overall: pd.DataFrame) -> list[str]:
+    """Every run (original and repeats) of a configuration that was re-run over seeds."""
+    from orchestrator.repeats import config_group
+
+    groups = config_group(overall)
+    repeated = set(groups[groups != overall[S.TRIAL_ID]])
+    return overall[groups.isin(repeated)][S.TRIAL_ID].tolist()
+
+
+def _importances(snap: Snapshot, overall: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    """fANOVA importance when Optuna is installed and the metric is the sweep's (None otherwise)."""
+    from orchestrator.tpe import optuna_available
+
+    if not optuna_available() or metric != snap.spec.metric:
+        return None
+    from orchestrator.importance import param_importance
+
+    return param_importance(snap.spec, overall)
+
+
+def _repeats_section(overall: pd.DataFrame, evaluated: pd.DataFrame, metric: str, mode: str):
+    from orchestrator.repeats import config_group, repeat_summary, tie_verdict
+
+    table = repeat_summary(overall, evaluated)
+    if table.empty:
+        return None
+    groups = overall.assign(config=config_group(overall))
+    scores = {c: groups[groups["config"] == c]["score"].tolist() for c in table["config"]}
+    verdict = tie_verdict(scores, mode)
+    text = verdict.sentence(metric) if verdict else "fewer than two configurations have two or more runs"
+    return table, text
+
+
 def _arrow(df: pd.DataFrame):
     import pyarrow as pa
 
     return pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
 
 
-def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path) -> list[tuple[str, Path]]:
+def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
+          importances: pd.DataFrame | None) -> list[tuple[str, Path]]:
     overall = board(boards)
     ranked = overall[overall["rank"].notna()]
     figs: list[tuple[str, Path]] = []
@@ -131,10 +170,13 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path) -> l
     if is_ablation(snap.trials):
         figs.append(("One factor at a time: effect on the metric against the baseline",
                      F.factor_effects(factor_effects(overall), metric, fig_dir / "factor_effects.png")))
+    if importances is not None and len(importances):
+        figs.append(("Hyperparameter importance per family (fANOVA)",
+                     F.importance(importances, fig_dir / "importance.png")))
     return figs
 
 
-def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures) -> ReportContent:
+def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances) -> ReportContent:
     trials, meta = snap.trials, snap.meta
     counts = trials[S.STATUS].value_counts()
     count_text = ", ".join(f"{counts.get(s, 0)} {s.replace('_', ' ')}" for s in S.STATUSES if counts.get(s, 0))
@@ -185,6 +227,16 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures) 
     if is_ablation(trials):
         tables.insert(0, (f"One factor at a time: mean {metric} against the repeated baseline",
                           factor_effects(board(boards))))
+    repeated = _repeats_section(board(boards), table, metric, mode)
+    if repeated is not None:
+        summary_table, verdict = repeated
+        tables.insert(0, (f"Winners re-run over seeds: mean and std of {metric} and test accuracy", summary_table))
+        summary.append(("lead", verdict))
+    if importances is None:
+        notes.append("Hyperparameter importance needs Optuna: pip install 'tunefm[tpe]'.")
+    elif len(importances):
+        tables.append(("Hyperparameter importance (fANOVA over each family's scored trials; Optuna)",
+                       importances))
     bad = trials[trials[S.STATUS].isin([S.FAILED, S.DIVERGED, S.OVER_BUDGET])]
     if len(bad):
         tables.append(("Trials that did not train to a result", bad[[S.TRIAL_ID, S.FAMILY, S.STATUS, "epochs",

@@ -124,13 +124,14 @@ def _preflight(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
 
 def _param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
     from orchestrator.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY, config_param_names
+    from orchestrator.repeats import REPEAT_KEY
     from trainables.families import get_family
 
-    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str"}
+    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", REPEAT_KEY: "str"}
     for fam in spec.families:
         for p in get_family(fam.family).all_params:
             kinds.setdefault(p.name, p.kind)
-    return [(name, kinds[name]) for name in config_param_names(spec)]
+    return [(name, kinds[name]) for name in [*config_param_names(spec), REPEAT_KEY]]
 
 
 def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: frozenset[str] = frozenset()):
@@ -294,6 +295,66 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         return _fit(tuner, recorder, store, meta, spec, started)
     finally:
         _cleanup(cache, we_started_ray)
+
+
+def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Train the ``top_k`` best configurations of a finished run again with ``seeds`` new
+    seeds each, to the full epoch budget (no early stopping), into the same Parquet."""
+    _environment()
+    from ray import tune
+
+    from orchestrator.callback import RunRecorder, RunSettings
+    from orchestrator.leaderboard import board, leaderboards
+    from orchestrator.repeats import repeat_configs
+    from orchestrator.scheduler import build_scheduler
+    from orchestrator.searcher import QueueSearcher
+    from orchestrator.snapshot import read_snapshot
+    from orchestrator.store import RunStore
+    from orchestrator.sweep import SchedulerSpec, with_overrides
+    from trainables.datasets import load_trial_data
+
+    started = time.monotonic()
+    snap = read_snapshot(run_dir)
+    if snap.running:
+        raise UserError(f"{snap.run_dir}: the sweep is still running (or was interrupted: resume it first)")
+    spec = with_overrides(snap.spec, **snap.meta.get("overrides", {}))
+    overall = board(leaderboards(snap.trials, snap.metrics, spec.metric, spec.mode))
+    configs = repeat_configs(snap.trials, overall, top_k, seeds, spec.seed + len(snap.trials))
+    if not configs:
+        raise UserError(f"{snap.run_dir}: no trial has a validation result to repeat")
+    data = load_trial_data(spec.dataset)
+    params = _param_kinds(spec)
+    run_id = snap.run_dir.name
+    options = options if options.address or not snap.meta.get("address") else \
+        SweepOptions(**{**options.__dict__, "address": snap.meta["address"]})
+    we_started_ray = _init_ray(options)
+    try:
+        _check_resources(spec)
+        n = 1 + len(snap.meta.get("repeats", []))
+        scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
+                                    spec.metric, spec.mode)
+        recorder = RunRecorder(RunSettings(str(snap.run_dir), params, spec.metric, spec.mode,
+                                           spec.scheduler.max_epochs, len(snap.trials) + len(configs)),
+                               scheduler, options.progress)
+        tuner = tune.Tuner(
+            _trainable(spec, data, run_id, with_cache=False),
+            tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=QueueSearcher(configs),
+                                        scheduler=scheduler, num_samples=len(configs),
+                                        max_concurrent_trials=spec.max_concurrent,
+                                        reuse_actors=options.reuse_workers,
+                                        trial_dirname_creator=lambda trial: trial.trial_id),
+            run_config=tune.RunConfig(
+                name=f"ray-repeat-{n}", storage_path=str(snap.run_dir), verbose=0, callbacks=[recorder],
+                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="checkpoint_rank",
+                                                        checkpoint_score_order="max")))
+        meta = dict(snap.meta)
+        meta["repeats"] = [*meta.get("repeats", []), {"top_k": top_k, "seeds": seeds, "trials": len(configs),
+                                                      "at": datetime.now(timezone.utc).isoformat()}]
+        store = RunStore(snap.run_dir, params)
+        return _fit(tuner, recorder, store, meta, spec, started)
+    finally:
+        _cleanup(None, we_started_ray)
 
 
 def _fit(tuner, recorder, store, meta: dict[str, Any], spec: SweepSpec, started: float) -> RunSummary:

@@ -75,6 +75,8 @@ class SweepSpec:
     time_budget_s: float | None = None
     max_failures: int = 0
     description: str = ""
+    repeat_top_k: int = 0       # repeat: re-run the best configurations over new seeds at the end
+    repeat_seeds: int = 0
 
     def family(self, label: str) -> FamilySweep:
         return next(f for f in self.families if f.label == label)
@@ -146,6 +148,11 @@ def _sweep(root: Node) -> SweepSpec:
         time_budget_s=root.take_float("time_budget_s", None, low=0, low_open=True),
         max_failures=root.take_int("max_failures", 0, minimum=0),
     )
+    if root.has("repeat"):
+        node = root.node("repeat")
+        spec = dataclasses.replace(spec, repeat_top_k=node.take_int("top_k", 3, minimum=1),
+                                   repeat_seeds=node.take_int("seeds", 3, minimum=1))
+        node.done()
     root.done()
     return spec
 

@@ -326,3 +326,33 @@ def test_ablation_sweep_and_its_report(tmp_path, local_ray):
     assert "One factor at a time" in md and "| dense | lr | 1e-05 |" in md
     slow = pd.read_parquet(report.report_dir / "leaderboard.parquet").query("board == 'overall'")
     assert slow.iloc[-1]["config_ablation_factor"] == "lr"        # a 300x smaller lr learns least in one epoch
+
+
+def test_winners_are_repeated_over_seeds_and_the_tie_verdict_is_reported(tmp_path, local_ray):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    data = write_idx_dataset(tmp_path / "data", n_train=800, n_test=100)
+    sweep = tmp_path / "rep.yaml"
+    sweep.write_text(f"name: rep\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nseed: 4\nfamilies:\n"
+                     "  dense: {num_samples: 3, params: {units: 16, lr: {loguniform: [1e-4, 1e-2]}}}\n"
+                     "scheduler: {kind: asha, max_epochs: 2, grace_period: 1, reduction_factor: 2}\n"
+                     "repeat: {top_k: 2, seeds: 2}\n")
+    result = CliRunner().invoke(main, ["sweep", str(sweep), "--results", str(tmp_path / "res"), "--name", "r",
+                                       "--no-progress", "--report"])
+    assert result.exit_code == 0, result.output
+    assert "repeating the top 2 with 2 new seeds each" in result.stdout
+    run_dir = tmp_path / "res" / "rep" / "r"
+    trials = read_trials(run_dir)
+    repeats = trials[trials["config_repeat_of"].notna()]
+    originals = trials[trials["config_repeat_of"].isna()]
+    assert len(originals) == 3 and len(repeats) == 4
+    assert trials["config_seed"].nunique() == 7                                 # every run its own seed
+    assert (repeats[S.STATUS] == S.COMPLETED).all() and (repeats["epochs"] == 2).all()   # full budget
+    for original, g in repeats.groupby("config_repeat_of"):
+        source = originals.set_index(S.TRIAL_ID).loc[original]
+        assert (g["config_lr"] == source["config_lr"]).all()
+    md = (run_dir / "report" / "report.md").read_text()
+    assert "Winners re-run over seeds" in md and "Welch's t-test p = " in md
+    assert len(read_meta(run_dir)["repeats"]) == 1
