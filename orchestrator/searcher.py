@@ -12,7 +12,19 @@ from typing import Any
 from ray.tune.search import Searcher
 
 
-class QueueSearcher(Searcher):
+class StatefulSearcher(Searcher):
+    """Saves and restores ``get_state()`` with pickle, so Tune can checkpoint and resume it."""
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
+
+
+class QueueSearcher(StatefulSearcher):
     def __init__(self, configs: list[dict[str, Any]], metric: str | None = None, mode: str | None = None):
         super().__init__(metric=metric, mode=mode)
         self._configs = list(configs)
@@ -33,11 +45,3 @@ class QueueSearcher(Searcher):
 
     def set_state(self, state: dict) -> None:
         self._configs, self._next = state["configs"], state["next"]
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))

@@ -8,7 +8,6 @@ Each family keeps its own conditional space, so each family gets its own TPE sam
 from __future__ import annotations
 
 import importlib.util
-import pickle
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from ray.tune.search import Searcher
 
 from orchestrator.errors import UserError
 from orchestrator.ray_space import FAMILY_KEY, MODEL_KEY, SEED_KEY, family_seed
+from orchestrator.searcher import StatefulSearcher
 from orchestrator.spaces import Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform
 from orchestrator.sweep import TPE_EXTRA, FamilySweep, SweepSpec
 
@@ -38,7 +38,7 @@ def to_optuna(space: Space):
     raise TypeError(f"no Optuna distribution for {space!r}")
 
 
-class FamilySearcher(Searcher):
+class FamilySearcher(StatefulSearcher):
     """Round-robin over per-family searchers, each with its own budget of trials."""
 
     def __init__(self, children: dict[str, Searcher], budgets: dict[str, int],
@@ -86,14 +86,6 @@ class FamilySearcher(Searcher):
 
     def set_state(self, state: dict) -> None:
         self.__dict__.update(state)
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.get_state(), f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            self.set_state(pickle.load(f))
 
 
 def _fixed(family: FamilySweep) -> dict[str, Any]:

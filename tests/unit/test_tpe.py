@@ -94,3 +94,16 @@ def test_tpe_without_optuna_names_the_extra(monkeypatch):
         parse_sweep(SWEEP, "t.yaml")
     assert str(err.value) == ("t.yaml: search: tpe needs Optuna, which is not installed: "
                               "pip install 'tunefm[tpe]' (or: pip install optuna)")
+
+
+def test_family_searcher_state_survives_save_and_restore(tmp_path):
+    spec = parse_sweep(SWEEP, "t.yaml")
+    searcher = build_tpe_searcher(spec)
+    for i in range(4):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"val_accuracy": score(config), "training_iteration": 1})
+    searcher.save(str(tmp_path / "s.pkl"))
+    fresh = build_tpe_searcher(spec)
+    fresh.restore(str(tmp_path / "s.pkl"))
+    assert fresh.suggest("t4") == searcher.suggest("t4")
+    assert fresh._budgets == searcher._budgets
