@@ -12,8 +12,3 @@ SELECTABLE: dict[str, str] = {
     "val_macro_f1": "max",
     "val_auc": "max",
 }
-
-EPOCH_METRICS: tuple[str, ...] = (
-    "train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_macro_f1", "val_auc",
-    "lr", "epoch_seconds",
-)

@@ -19,7 +19,6 @@ from orchestrator.sweep import FamilySweep, SweepSpec
 FAMILY_KEY, MODEL_KEY, SEED_KEY = "family", "model", "seed"
 FACTOR_KEY, FACTOR_VALUE_KEY = "ablation_factor", "ablation_value"   # search: ablation only
 BASELINE = "baseline"
-RESERVED_KEYS = (FAMILY_KEY, MODEL_KEY, SEED_KEY)
 
 
 def to_ray(space: Space, search: str = "random") -> Any:

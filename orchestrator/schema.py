@@ -95,7 +95,3 @@ def metrics_schema(params: list[tuple[str, str]]) -> pa.Schema:
 
 def trials_schema(params: list[tuple[str, str]]) -> pa.Schema:
     return pa.schema(_KEYS + config_fields(params) + TRIAL_FIELDS)
-
-
-def config_columns(schema: pa.Schema) -> list[str]:
-    return [n for n in schema.names if n.startswith(CONFIG_PREFIX)]

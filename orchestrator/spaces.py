@@ -100,16 +100,3 @@ def values_to_check(space: Space) -> list[Any]:
     if isinstance(space, (Choice, Grid)):
         return list(space.values)
     return [space.low, space.high]
-
-
-def grid_size(space: Space) -> int:
-    return len(space.values) if isinstance(space, Grid) else 1
-
-
-def describe(space: Space) -> str:
-    if isinstance(space, Constant):
-        return repr(space.value)
-    name = {Choice: "choice", Grid: "grid", Uniform: "uniform", LogUniform: "loguniform",
-            RandInt: "randint"}[type(space)]
-    args = list(space.values) if isinstance(space, (Choice, Grid)) else [space.low, space.high]
-    return f"{name}{args}"

@@ -41,3 +41,12 @@ def write_idx_dataset(folder: Path, n_train: int = 600, n_test: int = 200, class
 @pytest.fixture
 def idx_dir(tmp_path) -> Path:
     return write_idx_dataset(tmp_path / "idx")
+
+
+def run_text(text: str, results: Path, **options):
+    """Run a sweep given as YAML text into ``results``, quietly, on the current Ray."""
+    from orchestrator.runner import SweepOptions, run_sweep
+    from orchestrator.sweep import parse_sweep
+
+    return run_sweep(parse_sweep(text, "test.yaml"),
+                     SweepOptions(results_dir=str(results), progress=False, sweep_text=text, **options))

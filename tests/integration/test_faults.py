@@ -15,10 +15,8 @@ import pytest
 from ray.tune import Callback
 
 from orchestrator import schema as S
-from orchestrator.runner import SweepOptions, run_sweep
 from orchestrator.store import read_meta, read_metrics, read_trials
-from orchestrator.sweep import parse_sweep
-from tests.conftest import write_idx_dataset
+from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]
 EPOCHS = 4
@@ -144,8 +142,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_with_logic
     data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=100)
     text = SWEEP.format(data=data, epochs=3).replace("num_samples: 3", "num_samples: 1") + "max_failures: 1\n"
     killer = KillWorkerOnce()
-    summary = run_sweep(parse_sweep(text, "k.yaml"), SweepOptions(results_dir=str(tmp_path / "res"), progress=False,
-                                                                   sweep_text=text, extra_callbacks=(killer,)))
+    summary = run_text(text, tmp_path / "res", extra_callbacks=(killer,))
     assert killer.killed is not None and summary.status == "finished"
     trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
     victim = trials.loc[killer.killed]
@@ -161,8 +158,7 @@ def test_fractional_gpus_are_scheduled_on_logical_gpus(tmp_path, ray_with_logica
     data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=100)
     text = (SWEEP.format(data=data, epochs=2).replace("num_samples: 3", "num_samples: 2")
             + "resources: {cpus: 0.5, gpus: 0.5}\n")
-    summary = run_sweep(parse_sweep(text, "g.yaml"), SweepOptions(results_dir=str(tmp_path / "res"),
-                                                                   progress=False, sweep_text=text))
+    summary = run_text(text, tmp_path / "res")
     trials = read_trials(summary.run_dir)
     assert (trials[S.STATUS] == S.COMPLETED).all()
     assert set(read_metrics(summary.run_dir)["gpu_ids"]) == {"0"}      # each trial saw the one logical GPU

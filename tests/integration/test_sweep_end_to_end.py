@@ -9,10 +9,9 @@ import pytest
 from ray.tune import Callback
 
 from orchestrator import schema as S
-from orchestrator.runner import SweepOptions, run_sweep
 from orchestrator.store import checkpoint_dir, read_meta, read_metrics, read_trials
 from orchestrator.sweep import parse_sweep
-from tests.conftest import write_idx_dataset
+from tests.conftest import run_text, write_idx_dataset
 
 SWEEP = """
 name: e2e
@@ -58,9 +57,7 @@ def e2e_run(tmp_path_factory, local_ray):
     data = write_idx_dataset(root / "data", n_train=2000, n_test=300)
     text = SWEEP.format(data=data)
     recorder = Recorder()
-    summary = run_sweep(parse_sweep(text, "e2e.yaml"),
-                        SweepOptions(results_dir=str(root / "results"), progress=False, sweep_text=text,
-                                     extra_callbacks=(recorder,)))
+    summary = run_text(text, root / "results", extra_callbacks=(recorder,))
     return summary, recorder, text
 
 
@@ -158,8 +155,7 @@ def test_folder_dataset_rgb_sweep(tmp_path, local_ray):
     text = (f"name: folder\ndataset: {{name: folder, data_dir: {tmp_path / 'imgs'}, image_size: 16, "
             "color_mode: rgb}\nfamilies:\n  cnn: {params: {filters: 4, blocks: 1, dense_units: 8}}\n"
             "scheduler: {kind: fifo, max_epochs: 2}\n")
-    summary = run_sweep(parse_sweep(text, "f.yaml"),
-                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    summary = run_text(text, tmp_path / "res")
     meta = read_meta(summary.run_dir)
     assert meta["data"]["input_shape"] == [16, 16, 3] and meta["data"]["classes"] == ["circle", "square"]
     assert meta["data"]["train"] + meta["data"]["val"] == 48            # 60 images, 20% held out for test
@@ -298,8 +294,7 @@ def test_tpe_sweep_on_real_ray(tmp_path, local_ray):
             "  dense: {num_samples: 3, params: {units: {choice: [16, 32]}, lr: {loguniform: [1e-3, 1e-2]}}}\n"
             "  cnn: {num_samples: 2, params: {filters: {choice: [4, 8]}, dense_units: 8}}\n"
             "scheduler: {kind: fifo, max_epochs: 1}\n")
-    summary = run_sweep(parse_sweep(text, "tpe.yaml"),
-                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    summary = run_text(text, tmp_path / "res")
     trials = read_trials(summary.run_dir)
     assert (trials[S.STATUS] == S.COMPLETED).all()
     assert trials.groupby(S.FAMILY).size().to_dict() == {"dense": 3, "cnn": 2}
@@ -316,8 +311,7 @@ def test_ablation_sweep_and_its_report(tmp_path, local_ray):
     text = (f"name: abl\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: ablation\nfamilies:\n"
             "  dense:\n    baseline_repeats: 2\n    baseline: {units: 16, lr: 0.003}\n"
             "    factors: {lr: [0.00001], batch_norm: [true]}\nscheduler: {kind: fifo, max_epochs: 1}\n")
-    summary = run_sweep(parse_sweep(text, "abl.yaml"),
-                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text))
+    summary = run_text(text, tmp_path / "res")
     trials = read_trials(summary.run_dir)
     assert sorted(trials["config_ablation_factor"]) == ["baseline", "baseline", "batch_norm", "lr"]
     report = build_report(summary.run_dir, top_k=1)

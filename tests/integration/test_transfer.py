@@ -9,10 +9,8 @@ from click.testing import CliRunner
 
 from orchestrator import schema as S
 from orchestrator.cli import main
-from orchestrator.runner import SweepOptions, run_sweep
 from orchestrator.store import read_metrics, read_trials
-from orchestrator.sweep import parse_sweep
-from tests.conftest import write_idx_dataset
+from tests.conftest import run_text, write_idx_dataset
 from trainables.families import backbones, get_family
 from trainables.training.plan import trainable_params
 from trainables.training.settings import TrialSettings
@@ -197,8 +195,7 @@ def test_tiny_transfer_sweep_end_to_end(tmp_path, weights_files, local_ray):
 
     data = write_idx_dataset(tmp_path / "data", n_train=400, n_test=120)
     text = SWEEP.format(data=data, weights=weights_files["path"])
-    summary = run_sweep(parse_sweep(text, "t.yaml"), SweepOptions(results_dir=str(tmp_path / "res"),
-                                                                   progress=False, sweep_text=text))
+    summary = run_text(text, tmp_path / "res")
     trials = read_trials(summary.run_dir)
     assert trials[S.STATUS].tolist() == [S.COMPLETED] * 5, trials[[S.FAMILY, S.STATUS, "error"]]
     metrics = read_metrics(summary.run_dir)

@@ -23,16 +23,13 @@ class FeatureCache:
     def __init__(self):
         self._refs: dict[str, Any] = {}
         self._computing: set[str] = set()
-        self.hits = self.misses = 0
 
     def lookup(self, key: str) -> tuple[str, list]:
         if key in self._refs:
-            self.hits += 1
             return "hit", [self._refs[key]]          # wrapped: a bare ref would be resolved
         if key in self._computing:
             return "wait", []
         self._computing.add(key)
-        self.misses += 1
         return "compute", []
 
     def publish(self, key: str, features: dict[str, np.ndarray]) -> None:
@@ -43,9 +40,6 @@ class FeatureCache:
 
     def abandon(self, key: str) -> None:
         self._computing.discard(key)
-
-    def stats(self) -> dict[str, int]:
-        return {"entries": len(self._refs), "hits": self.hits, "misses": self.misses}
 
 
 def actor_name(run_id: str) -> str:
