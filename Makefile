@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data quickstart test unit clean-results
+.PHONY: setup data quickstart test unit bench clean-results
 
 setup: $(STAMP) data
 
@@ -43,6 +43,11 @@ test: setup
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
+
+# benchmarks (not part of CI): tunefm against the floor and its peers, about 10 minutes
+bench: setup
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	$(BIN)/python -m benchmarks.run --quick
 
 clean-results:
 	find results -mindepth 1 -maxdepth 1 -type d -exec rm -rf {} +

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from orchestrator import schema as S
 from orchestrator.errors import UserError
@@ -35,6 +35,9 @@ class SweepOptions:
     command: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)   # CLI overrides, re-applied on resume
     extra_callbacks: tuple = ()        # more Ray Tune callbacks, e.g. your own logger
+    # what each trial runs: f(config, data, settings) reporting like run_trial (default
+    # run_trial). Not saved with the run: pass it again to resume_sweep.
+    trial_function: Callable | None = None
 
 
 @dataclass
@@ -134,7 +137,8 @@ def _param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
     return [(name, kinds[name]) for name in [*config_param_names(spec), REPEAT_KEY]]
 
 
-def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: frozenset[str] = frozenset()):
+def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: frozenset[str] = frozenset(),
+               trial_function: Callable | None = None):
     from ray import tune
 
     from orchestrator.ray_space import FAMILY_KEY
@@ -148,7 +152,7 @@ def _trainable(spec: SweepSpec, data, run_id: str, with_cache: bool, done: froze
                              done_trials=done)
     per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
     return tune.with_resources(
-        tune.with_parameters(run_trial, data=data, settings=settings),
+        tune.with_parameters(trial_function or run_trial, data=data, settings=settings),
         lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
 
 
@@ -217,7 +221,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
         recorder = RunRecorder(RunSettings(str(run_dir), params, spec.metric, spec.mode,
                                            spec.scheduler.max_epochs, len(configs)), scheduler, options.progress)
         tuner = tune.Tuner(
-            _trainable(spec, data, run_id, cache is not None),
+            _trainable(spec, data, run_id, cache is not None, trial_function=options.trial_function),
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, search_alg=_searcher(spec, configs),
                 scheduler=scheduler, num_samples=len(configs),
@@ -281,8 +285,8 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         known = {t.trial_id for t in tune.ExperimentAnalysis(str(run_dir / RAY_DIR)).trials}
         done = frozenset(ours[ours[S.STATUS].isin(S.DONE_STATUSES)][S.TRIAL_ID]) & known if len(ours) else frozenset()
         orphans = frozenset(ours_ids - known)
-        tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(spec, data, run_dir.name,
-                                                                                 cache is not None, done),
+        tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(
+            spec, data, run_dir.name, cache is not None, done, options.trial_function),
                                    resume_unfinished=True, resume_errored=False)
         recorders = [c for c in tuner._local_tuner.get_run_config().callbacks if isinstance(c, RunRecorder)]
         if not recorders:
@@ -337,7 +341,7 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
                                            spec.scheduler.max_epochs, len(snap.trials) + len(configs)),
                                scheduler, options.progress)
         tuner = tune.Tuner(
-            _trainable(spec, data, run_id, with_cache=False),
+            _trainable(spec, data, run_id, with_cache=False, trial_function=options.trial_function),
             tune_config=tune.TuneConfig(metric=spec.metric, mode=spec.mode, search_alg=QueueSearcher(configs),
                                         scheduler=scheduler, num_samples=len(configs),
                                         max_concurrent_trials=spec.max_concurrent,

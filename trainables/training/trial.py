@@ -64,7 +64,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
-    compile_model(plan.fit_model, config, settings.jit_compile)
+    compile_model(plan.fit_model, config, settings.jit_compile, settings.steps_per_execution)
     y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
@@ -77,7 +77,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if phase.prepare is not None:
             phase.prepare()
         if phase.recompile:
-            compile_model(plan.fit_model, config, settings.jit_compile)
+            compile_model(plan.fit_model, config, settings.jit_compile, settings.steps_per_execution)
         reporter.lr_factor = phase.lr_factor
         plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
                            epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])

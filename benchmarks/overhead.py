@@ -1,0 +1,102 @@
+"""The overhead floor: how much of the workers' time goes to the trials' own work.
+
+Two sweeps through tunefm's real machinery (embedded Ray, ASHA, the Parquet recorder):
+
+- ``trivial``: many trials that only busy-loop a fixed time per epoch (no TensorFlow), so
+  everything else is orchestration;
+- ``tiny_keras``: small dense and CNN models on a small Fashion-MNIST subset, where the
+  per-trial and per-epoch costs (start-up, checkpoints, reports) weigh the most.
+
+Trial work is the sum of the epochs' own time (training and validation scoring); worker
+time is the number of trial slots (CPUs / CPUs per trial) times the wall time, once over
+the whole command (Ray start and data loading included) and once over Tune's trial phase
+(first trial start to last trial end).
+"""
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from benchmarks.common import r
+
+TRIVIAL = """
+name: bench_trivial
+dataset: {{name: fashion_mnist, train_size: 200, val_size: 100}}
+metric: val_accuracy
+seed: 0
+families:
+  dense:
+    num_samples: {trials}
+    params:
+      lr: {{loguniform: [1.0e-5, 1.0e-1]}}
+scheduler: {{kind: asha, max_epochs: {epochs}, grace_period: 1, reduction_factor: 2}}
+resources: {{cpus: 1}}
+"""
+
+TINY_KERAS = """
+name: bench_tiny_keras
+dataset: {{name: fashion_mnist, train_size: {train}, val_size: {val}}}
+metric: val_accuracy
+seed: 0
+families:
+  dense:
+    num_samples: {trials}
+    params:
+      layers: {{choice: [1, 2]}}
+      units: {{choice: [32, 64]}}
+      lr: {{loguniform: [1.0e-3, 1.0e-2]}}
+  cnn:
+    num_samples: {trials}
+    params:
+      blocks: 1
+      filters: {{choice: [4, 8]}}
+      dense_units: {{choice: [16, 32]}}
+      lr: {{loguniform: [1.0e-3, 1.0e-2]}}
+scheduler: {{kind: asha, max_epochs: {epochs}, grace_period: 2, reduction_factor: 2}}
+resources: {{cpus: 1}}
+"""
+
+
+def floor(quick: bool, cpus: int = 2) -> dict[str, Any]:
+    from benchmarks.trivial import make_trivial_trial
+
+    work = 0.05
+    trivial = _sweep(TRIVIAL.format(trials=60 if quick else 200, epochs=4), cpus,
+                     trial_function=make_trivial_trial(work))
+    trivial["work_per_epoch_seconds"] = work
+    tiny = _sweep(TINY_KERAS.format(trials=8 if quick else 20, epochs=6, train=3000, val=1000), cpus)
+    return {"trivial": trivial, "tiny_keras": tiny}
+
+
+def _sweep(text: str, cpus: int, trial_function=None) -> dict[str, Any]:
+    from orchestrator import schema as S
+    from orchestrator.runner import SweepOptions, run_sweep
+    from orchestrator.store import read_metrics, read_trials
+    from orchestrator.sweep import parse_sweep
+
+    spec = parse_sweep(text, "<benchmark>")
+    results = tempfile.mkdtemp(prefix="tunefm-bench-")
+    summary = run_sweep(spec, SweepOptions(cpus=cpus, results_dir=results, progress=False,
+                                           trial_function=trial_function))
+    trials, metrics = read_trials(summary.run_dir), read_metrics(summary.run_dir)
+    slots = cpus / spec.max_resources().cpus
+    work = float(metrics["epoch_seconds"].sum())
+    phase = (trials["ended_at"].max() - trials["started_at"].min()).total_seconds()
+    spans = (trials["ended_at"] - trials["started_at"]).dt.total_seconds()
+    started = trials[trials["startup_seconds"].notna()]
+    return {
+        "trials": len(trials),
+        "epochs": len(metrics),
+        "early_stopped": int((trials[S.STATUS] == S.EARLY_STOPPED).sum()),
+        "slots": slots,
+        "wall_seconds": r(summary.wall_seconds),
+        "tune_phase_seconds": r(phase),
+        "trial_work_seconds": r(work),
+        "work_share_end_to_end": r(work / (summary.wall_seconds * slots), 3),
+        "work_share_tune_phase": r(work / (phase * slots), 3),
+        "trial_startup_seconds_median": r(started["startup_seconds"].median(), 3),
+        "overhead_per_trial_seconds": r((phase * slots - work) / len(trials), 3),
+        "overhead_in_trial_per_epoch_seconds": r((spans.sum() - work) / len(metrics), 3),
+        "worker_processes": int(metrics["worker_pid"].nunique()),
+        "run_dir": str(summary.run_dir),
+    }

@@ -1,0 +1,192 @@
+"""Every tunefm benchmark in one run, on one machine, written as JSON and a Markdown table.
+
+    python -m benchmarks.run --quick          # about 10 minutes on 2 cores
+    python -m benchmarks.run                  # larger task and more trials
+    python -m benchmarks.run --quick --readme # also replace the table in README.md
+
+Sections (``--only`` picks some): ``floor`` (orchestration overhead), ``in_trial`` (a
+tunefm trial against a plain model.fit), ``peers`` (the search against KerasTuner,
+Optuna and plain Ray Tune; needs ``pip install -e ".[bench]"``). ``--quality-run DIR``
+adds the summary of a finished, reported quality sweep (see benchmarks/quality.py).
+Numbers are printed and written, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO, machine
+
+SECTIONS = ("floor", "in_trial", "peers")
+README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict[str, Any]:
+    started = time.time()
+    out: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                           "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]),
+                           "quick": quick, "machine": machine()}
+    if "floor" in sections:
+        from benchmarks.overhead import floor
+
+        print("overhead floor ...", flush=True)
+        out["floor"] = floor(quick)
+    if "in_trial" in sections:
+        from benchmarks.in_trial import compare
+
+        print("in-trial speed ...", flush=True)
+        out["in_trial"] = compare(quick)
+    if "peers" in sections:
+        from benchmarks.peers import compare as peers
+
+        print("search against peers ...", flush=True)
+        out["peers"] = peers(quick)
+    if quality_runs:
+        from benchmarks.quality import summarize
+
+        out["quality"] = [summarize(d) for d in quality_runs]
+    out["total_minutes"] = round((time.time() - started) / 60, 1)
+    return out
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m = res["machine"]
+    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({res['total_minutes']} min), "
+             f"commit {m['commit']}, on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+             f"GPU: {m['gpu'] or 'none'}; Ray {m['versions'].get('ray')}, Keras {m['versions'].get('keras')}, "
+             f"TensorFlow {m['versions'].get('tensorflow')}.", ""]
+    if "floor" in res:
+        lines += _floor(res["floor"])
+    if "in_trial" in res:
+        lines += _in_trial(res["in_trial"])
+    if "peers" in res:
+        lines += _peers(res["peers"])
+    if res.get("quality"):
+        lines += _quality(res["quality"])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _floor(f: dict[str, Any]) -> list[str]:
+    lines = ["**Overhead floor** (2 trial slots; work = the epochs' own time; share = work / (slots x wall))", "",
+             "| sweep | trials | epochs | wall s | Tune phase s | trial work s | work share, whole command "
+             "| work share, Tune phase | trial start-up median s | overhead per trial s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in f.items():
+        label = {"trivial": f"trivial, {s.get('work_per_epoch_seconds')} s busy CPU per epoch, no TF",
+                 "tiny_keras": "tiny Keras (dense + 1-block CNN, 3k images)"}.get(name, name)
+        lines.append(f"| {label} | {s['trials']} | {s['epochs']} | {s['wall_seconds']} | {s['tune_phase_seconds']} "
+                     f"| {s['trial_work_seconds']} | {_pct(s['work_share_end_to_end'])} "
+                     f"| {_pct(s['work_share_tune_phase'])} | {s['trial_startup_seconds_median']} "
+                     f"| {s['overhead_per_trial_seconds']} |")
+    tiny = f.get("tiny_keras")
+    if tiny:
+        share = tiny["work_share_tune_phase"]
+        lines += ["", f"Target: at least 90% of worker time in the tiny-Keras trials' own work: "
+                      f"{_pct(share)} over the Tune phase ({'met' if share >= 0.9 else 'not met'}), "
+                      f"{_pct(tiny['work_share_end_to_end'])} over the whole command (Ray start-up included)."]
+    return lines + [""]
+
+
+def _in_trial(t: dict[str, Any]) -> list[str]:
+    p, o = t["plain"], t["tunefm"]
+    c = t["config"]
+    return [f"**In-trial speed** (CNN blocks={c['blocks']} filters={c['filters']} dense={c['dense_units']}, "
+            f"batch {c['batch_size']}, {t['train_images']} training and {t['val_images']} validation images, "
+            f"{t['threads']} threads, {t['epochs']} epochs; medians after epoch 1)", "",
+            "| | epoch s (train + validation) | cadence s (epoch end to epoch end) | first epoch s | last val acc |",
+            "|---|---|---|---|---|",
+            f"| plain `model.fit` script | {p['epoch_seconds']} | {p['cadence_seconds']} | {p['first_epoch_seconds']} "
+            f"| {p['val_accuracy_last']} |",
+            f"| tunefm trial | {o['epoch_seconds']} | {o['cadence_seconds']} | {o['first_epoch_seconds']} "
+            f"| {o['val_accuracy_last']} |",
+            f"| tunefm / plain | {t['epoch_ratio']} | {t['cadence_ratio']} | | |", "",
+            f"Target: tunefm at least as fast: {'met' if t['cadence_ratio'] <= 1.0 else 'not met'} "
+            f"(cadence ratio {t['cadence_ratio']}, which includes tunefm's per-epoch checkpoint and report).", ""]
+
+
+def _peers(p: dict[str, Any]) -> list[str]:
+    task = p["task"]
+    lines = [f"**Search against peers** (Fashion-MNIST, {task['train']} training / {task['val']} validation "
+             f"images, full test set; CNN space {json.dumps(task['space'])}, batch {task['batch_size']}; "
+             f"{task['trials']} configurations and up to {task['max_epochs']} epochs each, "
+             f"KerasTuner's Hyperband picks its own count; one run each)", "",
+             "| tool | wall s | trials | epochs trained | best val acc | winner's test acc "
+             "| s to within 0.5 pt of own best | s to within 0.5 pt of the others' best |",
+             "|---|---|---|---|---|---|---|---|"]
+    for tool, row in p["tools"].items():
+        lines.append(f"| {tool} | {row['wall_seconds']} | {row['trials']} | {row['epochs_trained']} "
+                     f"| {row['best_val_accuracy']} | {row['winner_test_accuracy']} "
+                     f"| {_na(row['seconds_to_within_half_point_of_own_best'])} "
+                     f"| {_na(row['seconds_to_within_half_point_of_others_best'])} |")
+    ours = p["tools"].get("tunefm_asha")
+    if ours:
+        peers = {t: row for t, row in p["tools"].items() if t != "tunefm_asha"}
+        mine = ours["seconds_to_within_half_point_of_others_best"]
+        theirs = [row["seconds_to_within_half_point_of_own_best"] for row in peers.values()]
+        met = mine is not None and all(mine < t for t in theirs if t is not None)
+        lines += ["", f"Target: tunefm within 0.5 points of the peers' best validation accuracy "
+                      f"({ours['others_best_val_accuracy']}) sooner than any peer gets within 0.5 points of its own "
+                      f"best: {'met' if met else 'not met'} ({_na(mine)} s against "
+                      f"{', '.join(_na(t) for t in theirs)} s)."]
+    return lines + [""]
+
+
+def _quality(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["**Quality runs** (winner chosen by validation accuracy; test set touched only by the report)", "",
+             "| sweep | command | data | sweep wall min | trials | winner params | winner val acc "
+             "| winner test acc | test macro F1 |", "|---|---|---|---|---|---|---|---|---|"]
+    for q in rows:
+        lines.append(f"| {q['sweep']} | `{q['command']}` | {q['dataset']} {q['train_images']}/{q['val_images']} "
+                     f"| {q['sweep_wall_minutes']} | {q['trials']} | {q['winner_params']:,} "
+                     f"| {q['winner_val_accuracy']} | {q['winner_test_accuracy']} | {q['winner_test_macro_f1']} |")
+    return lines + [""]
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _na(x) -> str:
+    return "never" if x is None else str(x)
+
+
+def update_readme(table: str, readme: Path = REPO / "README.md") -> None:
+    text = readme.read_text()
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme}: no {README_START} ... {README_END} section to replace")
+    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{table}{README_END}", text))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller task and fewer trials (under 15 minutes)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument("--quality-run", action="append", default=[], metavar="RUN_DIR",
+                        help="add a finished, reported quality run's summary (repeatable)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where the JSON and Markdown go")
+    parser.add_argument("--readme", action="store_true", help="replace README.md's benchmark table with this one")
+    args = parser.parse_args()
+    sections = tuple(args.only) if args.only else SECTIONS
+    res = run(sections, args.quick, args.quality_run)
+    table = markdown(res)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "quick" if args.quick else "full"
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table)
+    print("\n" + table)
+    print(f"written: {out / (stem + '.json')}, {out / (stem + '.md')}")
+    if args.readme:
+        update_readme(table)
+        print("README.md table replaced")
+
+
+if __name__ == "__main__":
+    main()
