@@ -52,7 +52,7 @@ def main() -> None:
     results = args.results or tempfile.mkdtemp(prefix="tunefm-bench-")
     rows = [measure(args.sweep, args.cpus, reuse, results) for reuse in (True, False)]
     print(json.dumps(rows, indent=2))
-    print(f"\n| worker reuse | sweep wall s | worker processes | trial start-up median / mean / max s |")
+    print("\n| worker reuse | sweep wall s | worker processes | trial start-up median / mean / max s |")
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {'on' if r['reuse_workers'] else 'off'} | {r['wall_seconds']} | {r['worker_processes']} | "

@@ -58,6 +58,7 @@ class RunSettings:
     mode: str
     max_epochs: int
     total: int
+    remote: str | None = None     # the run folder's URI, when it lives on one (run_dir is its staging copy)
 
 
 class RunRecorder(Callback):
@@ -97,7 +98,7 @@ class RunRecorder(Callback):
         else:
             self.ledger = Ledger(run_dir.name, s.metric, s.mode, s.max_epochs)
         self.ledger.total = s.total
-        self.store = RunStore(run_dir, s.params)
+        self.store = RunStore(run_dir, s.params, mirror=self._mirror())
         drop = getattr(self, "_drop", frozenset())
         if drop:
             self.ledger.drop(drop)
@@ -129,8 +130,17 @@ class RunRecorder(Callback):
         if self.store.parts() > COMPACT_PARTS:
             self.store.compact()
 
+    def _mirror(self):
+        if not self.settings.remote:
+            return None
+        from orchestrator.remote import Remote
+
+        return Remote(self.settings.remote)
+
     def _relative(self, path: str) -> str:
         """Checkpoints are recorded relative to the run folder, so the folder can move."""
+        if self.settings.remote:
+            return self._mirror().relative(path)
         run_dir = Path(self.settings.run_dir).resolve()
         try:
             return Path(path).resolve().relative_to(run_dir).as_posix()

@@ -145,13 +145,27 @@ def _cluster_options(func):
     return func
 
 
+class _RunLocation(click.ParamType):
+    """A run folder: a local path, or a URI (s3://, gs://...) kept as written."""
+
+    name = "RUN_DIR"
+
+    def convert(self, value, param, ctx):
+        from orchestrator.remote import is_uri
+
+        return value if is_uri(value) else Path(value)
+
+
+RUN_DIR = _RunLocation()
+
+
 def _finish(summary, make_report: bool) -> None:
     from orchestrator.runner import summary_lines
 
     for line in summary_lines(summary):
         click.echo(line)
     if make_report and summary.best is not None:
-        _print_report(summary.run_dir, top_k=3, metric=None)
+        _print_report(summary.location, top_k=3, metric=None)
     if summary.status != "finished":
         sys.exit(130)
 
@@ -160,13 +174,14 @@ def _finish(summary, make_report: bool) -> None:
 @click.argument("sweep_file", type=SWEEP_FILE, required=False)
 @_cluster_options
 @click.option("--results", "results_dir", default="results", show_default=True,
-              type=click.Path(file_okay=False), help="Folder that receives <sweep>/<run id>/.")
+              help="Folder that receives <sweep>/<run id>/: a local or shared path, or a URI "
+                   "(s3://bucket/prefix, gs://...) that every node of a cluster can reach.")
 @click.option("--name", "run_name", help="Run id (default: the start time, e.g. 20261121-093000).")
 @click.option("--num-samples", type=click.IntRange(min=1), help="Override every family's num_samples.")
 @click.option("--max-epochs", type=click.IntRange(min=1), help="Override scheduler.max_epochs.")
 @click.option("--reuse-workers/--no-reuse-workers", default=True, show_default=True,
               help="Run many trials per worker process (imports TensorFlow once per worker).")
-@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--resume", "resume_dir", type=RUN_DIR,
               help="Continue the interrupted run in this folder instead (same as tunefm resume).")
 @_user_errors
 def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
@@ -205,7 +220,7 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dir", type=RUN_DIR)
 @click.option("--top-k", default=3, show_default=True, type=click.IntRange(min=1),
               help="Repeat this many of the best configurations.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
@@ -226,7 +241,7 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("run_dir", type=RUN_DIR)
 @_cluster_options
 @_user_errors
 def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
@@ -242,10 +257,9 @@ def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
             make_report)
 
 
-RUN_DIR = click.Path(file_okay=False, path_type=Path)
 
 
-def _print_report(run_dir: Path, top_k: int, metric: str | None) -> None:
+def _print_report(run_dir: Path | str, top_k: int, metric: str | None) -> None:
     from orchestrator.report import build_report
 
     result = build_report(run_dir, top_k=top_k, metric=metric)
@@ -253,6 +267,10 @@ def _print_report(run_dir: Path, top_k: int, metric: str | None) -> None:
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
     click.echo(f"report: {result.report_dir / 'report.html'} ({len(result.figures)} figures, "
                f"{result.seconds:.1f} s{'; sweep still running' if result.running else ''})")
+    from orchestrator.remote import is_uri, join
+
+    if is_uri(run_dir):
+        click.echo(f"uploaded to {join(str(run_dir), result.report_dir.name)}")
 
 
 @main.command()
@@ -281,9 +299,10 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None)
     """Print RUN_DIR's leaderboard as an aligned table (nothing is written)."""
     from orchestrator.leaderboard import OVERALL, board, leaderboards, searched_columns
     from orchestrator.metrics import SELECTABLE
+    from orchestrator.remote import localize
     from orchestrator.snapshot import read_snapshot
 
-    snap = read_snapshot(run_dir)
+    snap = read_snapshot(localize(run_dir))
     if metric is not None and metric not in SELECTABLE:
         raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
     metric = metric or snap.spec.metric

@@ -52,7 +52,7 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarra
 
 def _predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
     address = snapshot.meta.get("address")
-    if not address:
+    if not address or snapshot.meta.get("remote"):   # URI runs: the checkpoints were fetched here
         return predict_checkpoints(checkpoints, x)
     import ray
 
@@ -86,9 +86,14 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]]) -> Holdout:
 
     trials = snapshot.trials.set_index(S.TRIAL_ID)
     rows, keep = [], []
+    remote = snapshot.meta.get("remote")
     for tid, why in chosen:
         recorded = trials.loc[tid, "checkpoint"] if tid in trials.index else None
         if isinstance(recorded, str):
+            if remote:   # a run folder on a URI: fetch just this checkpoint
+                from orchestrator.remote import Remote
+
+                Remote(remote).fetch(snapshot.run_dir, recorded)
             ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
             if (Path(ckpt) / "model.keras").is_file():
                 keep.append((tid, why, ckpt))

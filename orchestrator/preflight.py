@@ -11,11 +11,14 @@ from orchestrator.store import RUN_FILE, read_meta
 from orchestrator.sweep import SweepSpec
 
 
-def check_results_dir(results_dir: str, spec: SweepSpec) -> Path:
-    """The results folder must be writable, not inside a run, and not another sweep's."""
-    if "://" in results_dir:
-        raise UserError(f"--results {results_dir}: URIs are not supported yet; use a local folder or a shared "
-                        "mount that every node sees (e.g. a mounted bucket)")
+def check_results_dir(results_dir: str, spec: SweepSpec) -> Path | str:
+    """The results folder must be writable, not inside a run, and not another sweep's.
+    A URI (s3://, gs://...) must accept a write; it is returned as given."""
+    from orchestrator.remote import check_writable, is_uri
+
+    if is_uri(results_dir):
+        check_writable(results_dir)
+        return results_dir
     root = Path(results_dir).expanduser().resolve()
     for folder in (root, *root.parents):
         if (folder / RUN_FILE).is_file():

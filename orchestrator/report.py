@@ -57,7 +57,12 @@ def _no_result_error(snap: Snapshot) -> UserError:
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None) -> ReportResult:
+    from orchestrator.remote import Remote, is_uri
+
     started = time.monotonic()
+    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    if remote is not None:   # a run folder on a URI: report from a local copy, then upload the report
+        run_dir = remote.fetch(remote.view)
     snap = read_snapshot(run_dir)
     metric, mode = _metric_and_mode(snap, metric)
     config_cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
@@ -91,6 +96,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
     content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances)
     write_markdown(content, out / "report.md")
     write_html(content, out / "report.html")
+    if remote is not None:
+        remote.upload_tree(out, base=Path(snap.run_dir))
     w_eval = evaluated[evaluated[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not evaluated.empty else evaluated
     return ReportResult(out, winner[S.TRIAL_ID], winner[S.FAMILY],
                         float(w_eval["test_accuracy"].iloc[0]) if len(w_eval) else None,
@@ -142,7 +149,8 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
     ranked = overall[overall["rank"].notna()]
     figs: list[tuple[str, Path]] = []
     top_ids = list(ranked[S.TRIAL_ID].head(max(top_k, 1)))
-    figs.append(("Learning curves of the top trials", F.learning_curves(snap.metrics, top_ids, fig_dir / "learning_curves.png")))
+    figs.append(("Learning curves of the top trials",
+                 F.learning_curves(snap.metrics, top_ids, fig_dir / "learning_curves.png")))
     table = holdout.table
     if not table.empty:
         figs.append(("Validation and test accuracy of the evaluated trials",

@@ -48,6 +48,11 @@ class RunSummary:
     best: dict[str, Any] | None
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    uri: str | None = None             # the run folder's URI; run_dir is then its local staging copy
+
+    @property
+    def location(self) -> str:
+        return self.uri or str(self.run_dir)
 
 
 def new_run_dir(root: Path, sweep_name: str, run_name: str | None) -> Path:
@@ -64,6 +69,32 @@ def new_run_dir(root: Path, sweep_name: str, run_name: str | None) -> Path:
     except OSError as e:
         raise UserError(f"cannot create run folder {run_dir}: {e.strerror}") from None
     return run_dir
+
+
+def new_remote_run(results_uri: str, sweep_name: str, run_name: str | None):
+    """A fresh run folder under a results URI, and its (emptied) local staging copy."""
+    import shutil
+
+    from orchestrator.remote import Remote, join
+
+    name = run_name or datetime.now().strftime("%Y%m%d-%H%M%S")
+    remote, n = Remote(join(results_uri, sweep_name, name)), 1
+    while remote.exists("run.json"):
+        if run_name:
+            raise UserError(f"run folder {remote.uri} exists already; choose another --name")
+        n += 1
+        remote = Remote(join(results_uri, sweep_name, f"{name}-{n}"))
+    shutil.rmtree(remote.local, ignore_errors=True)
+    remote.local.mkdir(parents=True)
+    return remote
+
+
+def _storage(run_dir: Path, remote) -> dict[str, Any]:
+    """Where Ray Tune keeps its state and the checkpoints: the run folder, local or on its URI."""
+    if remote is None:
+        return {"storage_path": str(run_dir)}
+    fs, path = remote.filesystem()
+    return {"storage_path": path, "storage_filesystem": fs}
 
 
 def _environment() -> None:
@@ -196,9 +227,10 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     cache = None
     try:
         _check_resources(spec)
-        run_dir = new_run_dir(root, spec.name, options.run_name)
+        remote = new_remote_run(str(root), spec.name, options.run_name) if isinstance(root, str) else None
+        run_dir = remote.local if remote else new_run_dir(root, spec.name, options.run_name)
         run_id = run_dir.name
-        store = RunStore(run_dir, params)
+        store = RunStore(run_dir, params, mirror=remote)
         if options.sweep_text is not None:
             store.write_sweep_copy(options.sweep_text)
         elif Path(spec.source).is_file():
@@ -209,7 +241,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
             "metric": spec.metric, "mode": spec.mode, "max_epochs": spec.scheduler.max_epochs,
             "trials": len(configs), "started_at": datetime.now(timezone.utc).isoformat(),
             "command": options.command, "overrides": options.overrides, "reuse_workers": options.reuse_workers,
-            "address": options.address,
+            "address": options.address, "remote": remote.uri if remote else None,
             "data": {"train": len(data.train), "val": len(data.val), "classes": list(data.class_names),
                      "input_shape": list(data.input_shape)},
             "versions": _versions(), "spec": dump_spec(spec),
@@ -219,7 +251,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
             cache = feature_cache.start(run_id)
         scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
         recorder = RunRecorder(RunSettings(str(run_dir), params, spec.metric, spec.mode,
-                                           spec.scheduler.max_epochs, len(configs)), scheduler, options.progress)
+                                           spec.scheduler.max_epochs, len(configs), remote.uri if remote else None),
+                               scheduler, options.progress)
         tuner = tune.Tuner(
             _trainable(spec, data, run_id, cache is not None, trial_function=options.trial_function),
             tune_config=tune.TuneConfig(
@@ -229,7 +262,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                 reuse_actors=options.reuse_workers,
                 trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(
-                name=RAY_DIR, storage_path=str(run_dir), verbose=0,
+                name=RAY_DIR, verbose=0, **_storage(run_dir, remote),
                 callbacks=[recorder, *options.extra_callbacks],
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 # the best epoch (for the report) and, always, the latest (for resuming);
@@ -255,14 +288,21 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
     from trainables.datasets import load_trial_data
     from trainables.training import feature_cache
 
+    from orchestrator.remote import Remote, is_uri
+
     started = time.monotonic()
+    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    if remote is not None:   # the driver died: its staging copy is replaced by what reached the URI
+        run_dir = remote.fetch(remote.local)
     run_dir = Path(run_dir).expanduser().resolve()
     if not (run_dir / "run.json").is_file() or not (run_dir / SWEEP_FILE).is_file():
         raise UserError(f"{run_dir}: not a tunefm run folder (no run.json or sweep.yaml)")
     meta = read_meta(run_dir)
     if meta.get("status") == "finished":
         raise UserError(f"{run_dir}: this run finished; nothing to resume (start a new one with tunefm sweep)")
-    if not tune.Tuner.can_restore(str(run_dir / RAY_DIR)):
+    fs, ray_path = (None, str(run_dir / RAY_DIR)) if remote is None else \
+        (remote.filesystem()[0], f"{remote.filesystem()[1]}/{RAY_DIR}")
+    if not tune.Tuner.can_restore(ray_path, storage_filesystem=fs):
         raise UserError(f"{run_dir}: Ray saved no experiment state before the run stopped; start it again")
     spec = with_overrides(parse_sweep((run_dir / SWEEP_FILE).read_text(), meta.get("source") or str(run_dir)),
                           **meta.get("overrides", {}))
@@ -282,19 +322,19 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         ours_ids = set(ours[S.TRIAL_ID]) if len(ours) else set()
         metrics = read_metrics(run_dir)
         ours_ids |= set(metrics[S.TRIAL_ID]) if len(metrics) else set()
-        known = {t.trial_id for t in tune.ExperimentAnalysis(str(run_dir / RAY_DIR)).trials}
+        known = {t.trial_id for t in tune.ExperimentAnalysis(ray_path, storage_filesystem=fs).trials}
         done = frozenset(ours[ours[S.STATUS].isin(S.DONE_STATUSES)][S.TRIAL_ID]) & known if len(ours) else frozenset()
         orphans = frozenset(ours_ids - known)
-        tuner = tune.Tuner.restore(str(run_dir / RAY_DIR), trainable=_trainable(
+        tuner = tune.Tuner.restore(ray_path, trainable=_trainable(
             spec, data, run_dir.name, cache is not None, done, options.trial_function),
-                                   resume_unfinished=True, resume_errored=False)
+                                   resume_unfinished=True, resume_errored=False, storage_filesystem=fs)
         recorders = [c for c in tuner._local_tuner.get_run_config().callbacks if isinstance(c, RunRecorder)]
         if not recorders:
             raise UserError(f"{run_dir}: the saved experiment has no tunefm recorder; start the run again")
         recorder = recorders[0]
         recorder.relocate(run_dir, options.progress, drop=orphans)
         meta.update(status="running", resumed=[*meta.get("resumed", []), datetime.now(timezone.utc).isoformat()])
-        store = RunStore(run_dir, params)
+        store = RunStore(run_dir, params, mirror=remote)
         store.write_meta(meta)
         return _fit(tuner, recorder, store, meta, spec, started)
     finally:
@@ -317,8 +357,11 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
     from orchestrator.sweep import SchedulerSpec, with_overrides
     from trainables.datasets import load_trial_data
 
+    from orchestrator.remote import Remote, is_uri
+
     started = time.monotonic()
-    snap = read_snapshot(run_dir)
+    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    snap = read_snapshot(remote.fetch(remote.local) if remote else run_dir)
     if snap.running:
         raise UserError(f"{snap.run_dir}: the sweep is still running (or was interrupted: resume it first)")
     spec = with_overrides(snap.spec, **snap.meta.get("overrides", {}))
@@ -338,7 +381,8 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
         scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
                                     spec.metric, spec.mode)
         recorder = RunRecorder(RunSettings(str(snap.run_dir), params, spec.metric, spec.mode,
-                                           spec.scheduler.max_epochs, len(snap.trials) + len(configs)),
+                                           spec.scheduler.max_epochs, len(snap.trials) + len(configs),
+                                           remote.uri if remote else None),
                                scheduler, options.progress)
         tuner = tune.Tuner(
             _trainable(spec, data, run_id, with_cache=False, trial_function=options.trial_function),
@@ -348,14 +392,14 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
                                         reuse_actors=options.reuse_workers,
                                         trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(
-                name=f"ray-repeat-{n}", storage_path=str(snap.run_dir), verbose=0, callbacks=[recorder],
+                name=f"ray-repeat-{n}", verbose=0, callbacks=[recorder], **_storage(snap.run_dir, remote),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="checkpoint_rank",
                                                         checkpoint_score_order="max")))
         meta = dict(snap.meta)
         meta["repeats"] = [*meta.get("repeats", []), {"top_k": top_k, "seeds": seeds, "trials": len(configs),
                                                       "at": datetime.now(timezone.utc).isoformat()}]
-        store = RunStore(snap.run_dir, params)
+        store = RunStore(snap.run_dir, params, mirror=remote)
         return _fit(tuner, recorder, store, meta, spec, started)
     finally:
         _cleanup(None, we_started_ray)
@@ -388,7 +432,7 @@ def _fit(tuner, recorder, store, meta: dict[str, Any], spec: SweepSpec, started:
                 counts={k: v for k, v in counts.items() if v}, best=best_info,
                 note="time budget reached" if budget_spent else None)
     store.write_meta(meta)
-    return RunSummary(Path(store.run_dir), status, counts, best_info, wall)
+    return RunSummary(Path(store.run_dir), status, counts, best_info, wall, uri=meta.get("remote"))
 
 
 def _cleanup(cache, we_started_ray: bool) -> None:
@@ -422,8 +466,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
     if summary.best:
         b = summary.best
         lines.append(f"best {b['metric']} {b['value']:.4f}: trial {b['trial_id']} ({b['family']}, epoch {b['epoch']})")
-    lines.append(f"run folder: {summary.run_dir}")
+    lines.append(f"run folder: {summary.location}")
+    if summary.uri:
+        lines.append(f"local copy: {summary.run_dir}")
     if summary.status == "interrupted":
-        lines.append(f"resume it:  tunefm resume {summary.run_dir}")
-    lines.append(f"report it:  tunefm report {summary.run_dir}")
+        lines.append(f"resume it:  tunefm resume {summary.location}")
+    lines.append(f"report it:  tunefm report {summary.location}")
     return lines

@@ -47,8 +47,11 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
 class RunStore:
     """Writes one run folder. Metric rows are buffered and written as new part files."""
 
-    def __init__(self, run_dir: Path, params: list[tuple[str, str]]):
+    def __init__(self, run_dir: Path, params: list[tuple[str, str]], mirror=None):
         self.run_dir = Path(run_dir)
+        self.mirror = mirror          # a remote.Remote: every file written is uploaded there too
+        self._pending: set[Path] = set()
+        self._warned = False
         self.metrics_schema = S.metrics_schema(params)
         self.trials_schema = S.trials_schema(params)
         self._buffer: list[dict[str, Any]] = []
@@ -60,11 +63,39 @@ class RunStore:
         parts = (self.run_dir / METRICS_DIR).glob("part-*.parquet")
         return 1 + max((int(p.stem.split("-")[1]) for p in parts), default=0)
 
+    def _written(self, path: Path) -> None:
+        """Upload what was just written; an upload that fails (the network, the bucket) is
+        retried with the next write, and the local copy keeps everything meanwhile."""
+        if self.mirror is None:
+            return
+        self._pending.add(path)
+        for pending in sorted(self._pending):
+            try:
+                if pending.exists():
+                    self.mirror.put(pending)
+                self._pending.discard(pending)
+            except OSError as e:
+                if not self._warned:
+                    import logging
+
+                    logging.getLogger("tunefm").warning("cannot upload %s to %s (%s); will retry, and the "
+                                                        "local copy %s has everything", pending.name,
+                                                        self.mirror.uri, str(e).splitlines()[0], self.run_dir)
+                    self._warned = True
+                return
+
+    @property
+    def unsynced(self) -> int:
+        """Files written here but not yet uploaded to the mirror."""
+        return len(self._pending)
+
     def write_sweep_copy(self, text: str) -> None:
         atomic_write_bytes(self.run_dir / SWEEP_FILE, text.encode("utf-8"))
+        self._written(self.run_dir / SWEEP_FILE)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write_bytes(self.run_dir / RUN_FILE, json.dumps(meta, indent=2, default=str).encode())
+        self._written(self.run_dir / RUN_FILE)
 
     def append_metrics(self, rows: Iterable[dict[str, Any]]) -> None:
         self._buffer.extend(rows)
@@ -74,7 +105,9 @@ class RunStore:
             return 0
         table = _table(self._buffer, self.metrics_schema)
         self._part = max(self._part, self._next_part())
-        atomic_write_table(self.run_dir / METRICS_DIR / f"part-{self._part:06d}.parquet", table)
+        path = self.run_dir / METRICS_DIR / f"part-{self._part:06d}.parquet"
+        atomic_write_table(path, table)
+        self._written(path)
         self._part += 1
         n, self._buffer = len(self._buffer), []
         return n
@@ -104,14 +137,18 @@ class RunStore:
         self._part = max(self._part, self._next_part())
         target = folder / f"part-{self._part:06d}.parquet"
         atomic_write_table(target, merged)
+        self._written(target)
         self._part += 1
         for p in parts:
             if p != target:
                 p.unlink()
+                if self.mirror is not None:
+                    self.mirror.delete(p)
         return 1
 
     def write_trials(self, rows: list[dict[str, Any]]) -> None:
         atomic_write_table(self.run_dir / TRIALS_FILE, _table(rows, self.trials_schema))
+        self._written(self.run_dir / TRIALS_FILE)
 
 
 def _has_duplicates(parts: list[Path]) -> bool:

@@ -106,7 +106,8 @@ def test_cannot_reach_a_cluster(tmp_path, images):
     assert_refused(result, "--address 127.0.0.1:1: cannot connect to a Ray cluster", tmp_path / "res")
 
 
-def test_uri_results_are_refused_until_supported(tmp_path, images):
-    result = sweep(tmp_path, ["--results", "s3://bucket/results"], GOOD % images)
-    assert_refused(result, "--results s3://bucket/results: URIs are not supported yet", tmp_path / "res")
-    assert not Path("s3:").exists()
+def test_results_uri_that_cannot_be_opened_is_refused(tmp_path, images):
+    result = sweep(tmp_path, ["--results", "nosuch://bucket/results"], GOOD % images)
+    assert_refused(result, "nosuch://bucket/results: cannot open this location (Unrecognized filesystem type",
+                   tmp_path / "res")
+    assert not Path("nosuch:").exists()
