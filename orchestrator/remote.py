@@ -14,6 +14,7 @@ roles, ``GOOGLE_APPLICATION_CREDENTIALS``...); query options that pyarrow unders
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -52,13 +53,7 @@ class Remote:
 
     def filesystem(self):
         """(pyarrow file system, path of the run folder on it)."""
-        import pyarrow as pa
-        import pyarrow.fs as pafs
-
-        try:
-            return pafs.FileSystem.from_uri(self.uri)
-        except (OSError, pa.ArrowException) as e:
-            raise UserError(f"{self.uri}: cannot open this location ({_first_line(e)})") from None
+        return _open(self.uri)
 
     @property
     def local(self) -> Path:
@@ -146,6 +141,18 @@ def localize(run: str | Path) -> Path:
         return Path(run)
     remote = Remote(str(run))
     return remote.fetch(remote.view)
+
+
+@functools.lru_cache(maxsize=64)
+def _open(uri: str):
+    """Opened once per process (opening may ask the store for the bucket's region)."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(uri)
+    except (OSError, pa.ArrowException) as e:
+        raise UserError(f"{uri}: cannot open this location ({_first_line(e)})") from None
 
 
 def _first_line(e: BaseException) -> str:
