@@ -79,13 +79,14 @@ class RunRecorder(Callback):
         self.__dict__.update(state)
         self._runtime()
 
-    def relocate(self, run_dir: Path, progress: bool, drop: frozenset[str] = frozenset()) -> None:
-        """After a restore: the run folder may have moved, the terminal may differ, and
-        trials Ray's saved state never saw (``drop``) are discarded: Ray runs their
-        configs again under new trial ids."""
+    def relocate(self, run_dir: Path, progress: bool, drop: frozenset[str] = frozenset(),
+                 remote: str | None = None) -> None:
+        """After a restore: the run folder may have moved (``remote``: the URI it was
+        resumed from), the terminal may differ, and trials Ray's saved state never saw
+        (``drop``) are discarded: Ray runs their configs again under new trial ids."""
         from dataclasses import replace
 
-        self.settings = replace(self.settings, run_dir=str(run_dir))
+        self.settings = replace(self.settings, run_dir=str(run_dir), remote=remote)
         self.show_progress = progress
         self._drop = frozenset(drop)
 

@@ -214,7 +214,7 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
         for line in summary_lines(summary)[:2]:
             click.echo(line)
         click.echo(f"repeating the top {spec.repeat_top_k} with {spec.repeat_seeds} new seeds each")
-        summary = repeat_run(summary.run_dir, spec.repeat_top_k, spec.repeat_seeds,
+        summary = repeat_run(summary.location, spec.repeat_top_k, spec.repeat_seeds,
                              SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress))
     _finish(summary, make_report)
 

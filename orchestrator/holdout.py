@@ -52,7 +52,7 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarra
 
 def _predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
     address = snapshot.meta.get("address")
-    if not address or snapshot.meta.get("remote"):   # URI runs: the checkpoints were fetched here
+    if not address or snapshot.meta.get("remote"):   # URI runs: the checkpoints are fetched to this machine
         return predict_checkpoints(checkpoints, x)
     import ray
 
@@ -79,21 +79,23 @@ def checkpoint_epoch(checkpoint: str) -> int | None:
         return None
 
 
-def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]]) -> Holdout:
-    """``chosen``: (trial id, why chosen). Trials without a checkpoint are skipped."""
+def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> Holdout:
+    """``chosen``: (trial id, why chosen). Trials without a checkpoint are skipped.
+    ``remote``: the run folder's ``remote.Remote`` when reporting from a URI; each chosen
+    checkpoint is fetched from there."""
     from trainables.datasets import load_test
     from trainables.training.evaluation import held_out_scores
 
     trials = snapshot.trials.set_index(S.TRIAL_ID)
     rows, keep = [], []
-    remote = snapshot.meta.get("remote")
     for tid, why in chosen:
         recorded = trials.loc[tid, "checkpoint"] if tid in trials.index else None
         if isinstance(recorded, str):
-            if remote:   # a run folder on a URI: fetch just this checkpoint
-                from orchestrator.remote import Remote
-
-                Remote(remote).fetch(snapshot.run_dir, recorded)
+            if remote is not None:
+                try:
+                    remote.fetch(snapshot.run_dir, recorded)
+                except UserError:
+                    continue   # replaced meanwhile by a running sweep: skipped like a missing one
             ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
             if (Path(ckpt) / "model.keras").is_file():
                 keep.append((tid, why, ckpt))

@@ -38,7 +38,7 @@ def join(uri: str, *parts: str) -> str:
 def staging_dir(uri: str, purpose: str = "work") -> Path:
     """A local copy of a URI run folder (``work``: the driver's; ``view``: readers'). The
     same URI always maps to the same place, and the folder keeps the run's name."""
-    root = Path(os.environ.get("TUNEFM_CACHE", Path.home() / ".cache" / "tunefm")).expanduser()
+    root = Path(os.environ.get("TUNEFM_CACHE", Path.home() / ".cache" / "tunefm")).expanduser().resolve()
     base = uri.partition("?")[0].rstrip("/")
     parent, _, name = base.split("://", 1)[1].rpartition("/")
     readable = parent.replace("/", "__")[-100:]
@@ -86,9 +86,12 @@ class Remote:
         """Where readers (report, leaderboard) fetch to: never the driver's working copy."""
         return staging_dir(self.uri, "view")
 
-    def fetch(self, into: Path, rel: str = "", skip: tuple[str, ...] = ("ray",)) -> Path:
-        """Download ``rel`` (the whole run folder by default, without ``skip``) to the same
-        place under ``into``, replacing what was there; return the local path."""
+    def fetch(self, into: Path, rel: str = "", skip: tuple[str, ...] = ("ray", "report")) -> Path:
+        """Download ``rel`` (the whole run folder by default, without Ray's folders and
+        ``skip``) to the same place under ``into``, replacing what was there; return the
+        local path. The trials table comes before the metric parts (a reader's snapshot
+        needs metric rows at least as new as it), and a part that a running sweep merged
+        away meanwhile is skipped (its rows are in the merged part)."""
         import pyarrow.fs as pafs
 
         fs, root = self.filesystem()
@@ -98,16 +101,20 @@ class Remote:
         target = Path(into) / rel if rel else Path(into)
         if target.exists():
             shutil.rmtree(target)
-        for info in fs.get_file_info(pafs.FileSelector(source, recursive=True)):
-            if info.type != pafs.FileType.File:
-                continue
+        infos = [i for i in fs.get_file_info(pafs.FileSelector(source, recursive=True))
+                 if i.type == pafs.FileType.File]
+        for info in sorted(infos, key=lambda i: ("/" in i.path[len(source):].lstrip("/"), i.path)):
             sub = info.path[len(source):].lstrip("/")
-            if not rel and sub.split("/", 1)[0] in skip:
+            top = sub.split("/", 1)[0]
+            if not rel and (top in skip or top.startswith("ray-")):
                 continue
             dest = target / sub
             dest.parent.mkdir(parents=True, exist_ok=True)
-            with fs.open_input_stream(info.path) as src, open(dest, "wb") as dst:
-                shutil.copyfileobj(src, dst, length=1 << 20)
+            try:
+                with fs.open_input_stream(info.path) as src, open(dest, "wb") as dst:
+                    shutil.copyfileobj(src, dst, length=1 << 20)
+            except FileNotFoundError:
+                dest.unlink(missing_ok=True)
         return target
 
     def upload_tree(self, local_dir: Path, base: Path) -> None:

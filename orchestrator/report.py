@@ -82,7 +82,7 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None)
 
     from orchestrator.holdout import evaluate
 
-    holdout = evaluate(snap, chosen)
+    holdout = evaluate(snap, chosen, remote)
     ranks = overall.set_index(S.TRIAL_ID)["rank"]
     evaluated = holdout.table
     if not evaluated.empty:

@@ -298,6 +298,11 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
     if not (run_dir / "run.json").is_file() or not (run_dir / SWEEP_FILE).is_file():
         raise UserError(f"{run_dir}: not a tunefm run folder (no run.json or sweep.yaml)")
     meta = read_meta(run_dir)
+    if remote is None and meta.get("remote"):
+        raise UserError(f"{run_dir} is the local copy of a run that lives at {meta['remote']}; "
+                        f"resume that: tunefm resume {meta['remote']}")
+    if remote is not None:
+        meta["remote"] = remote.uri
     if meta.get("status") == "finished":
         raise UserError(f"{run_dir}: this run finished; nothing to resume (start a new one with tunefm sweep)")
     fs, ray_path = (None, str(run_dir / RAY_DIR)) if remote is None else \
@@ -332,7 +337,7 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         if not recorders:
             raise UserError(f"{run_dir}: the saved experiment has no tunefm recorder; start the run again")
         recorder = recorders[0]
-        recorder.relocate(run_dir, options.progress, drop=orphans)
+        recorder.relocate(run_dir, options.progress, drop=orphans, remote=remote.uri if remote else None)
         meta.update(status="running", resumed=[*meta.get("resumed", []), datetime.now(timezone.utc).isoformat()])
         store = RunStore(run_dir, params, mirror=remote)
         store.write_meta(meta)
@@ -361,7 +366,9 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
 
     started = time.monotonic()
     remote = Remote(str(run_dir)) if is_uri(run_dir) else None
-    snap = read_snapshot(remote.fetch(remote.local) if remote else run_dir)
+    snap = read_snapshot(remote.fetch(remote.view) if remote else run_dir)
+    if remote is not None and not snap.running:
+        snap = read_snapshot(remote.fetch(remote.local))   # the driver's copy, now that none is running
     if snap.running:
         raise UserError(f"{snap.run_dir}: the sweep is still running (or was interrupted: resume it first)")
     spec = with_overrides(snap.spec, **snap.meta.get("overrides", {}))
@@ -431,8 +438,9 @@ def _fit(tuner, recorder, store, meta: dict[str, Any], spec: SweepSpec, started:
                 wall_seconds=meta.get("wall_seconds", 0.0) + wall if meta.get("resumed") else wall,
                 counts={k: v for k, v in counts.items() if v}, best=best_info,
                 note="time budget reached" if budget_spent else None)
-    store.write_meta(meta)
-    return RunSummary(Path(store.run_dir), status, counts, best_info, wall, uri=meta.get("remote"))
+    store.write_meta(meta)                 # for a URI run this also retries any failed upload
+    extra = {"unsynced": store.unsynced} if store.unsynced else {}
+    return RunSummary(Path(store.run_dir), status, counts, best_info, wall, extra, uri=meta.get("remote"))
 
 
 def _cleanup(cache, we_started_ray: bool) -> None:
@@ -469,6 +477,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
     lines.append(f"run folder: {summary.location}")
     if summary.uri:
         lines.append(f"local copy: {summary.run_dir}")
+    if summary.extra.get("unsynced"):
+        lines.append(f"warning: {summary.extra['unsynced']} file(s) did not reach {summary.uri}; the local copy "
+                     "has everything: copy it there before resuming or reporting from the URI")
     if summary.status == "interrupted":
         lines.append(f"resume it:  tunefm resume {summary.location}")
     lines.append(f"report it:  tunefm report {summary.location}")

@@ -142,7 +142,7 @@ class RunStore:
         for p in parts:
             if p != target:
                 p.unlink()
-                if self.mirror is not None:
+                if self.mirror is not None and target not in self._pending:
                     try:
                         self.mirror.delete(p)
                     except OSError:

@@ -143,10 +143,24 @@ def test_sweep_on_s3_survives_losing_the_driver_and_reports_from_the_uri(s3, tmp
 
     # 4. Another machine reads it: a fresh cache, report and leaderboard from the URI.
     shutil.rmtree(env["TUNEFM_CACHE"])
+    fs.delete_dir(f"{prefix}/report")
     board = cli(["leaderboard", uri], timeout=120)
     assert board.returncode == 0, board.stderr
     assert trials.sort_values("best_metric", ascending=False)[S.TRIAL_ID].iloc[0] in board.stdout
     report = cli(["report", uri], timeout=300)
     assert report.returncode == 0, report.stderr
     evaluated = s3_table(fs, f"{prefix}/report/test_eval.parquet")
+    assert len(evaluated) >= 1
     assert evaluated["test_images"].eq(200).all() and evaluated["test_accuracy"].between(0, 1).all()
+
+    # 5. Repeats of the winner land on the URI too, with their checkpoints.
+    repeated = cli(["repeat", uri, "--top-k", "1", "--seeds", "1", "--cpus", "2", "--no-progress"])
+    assert repeated.returncode == 0, repeated.stdout + repeated.stderr
+    trials = remote_trials()
+    again = trials[trials["config_repeat_of"].notna()]
+    assert len(again) == 1 and (again[S.STATUS] == S.COMPLETED).all()
+    assert f"{prefix}/{again['checkpoint'].iloc[0]}/model.keras" in s3_files(fs, prefix)
+
+    # 6. The local copy of a URI run is not resumed behind the URI's back.
+    local = cli(["resume", str(next(Path(env["TUNEFM_CACHE"]).rglob("work/r1")))], timeout=120)
+    assert local.returncode == 2 and f"resume that: tunefm resume {uri}" in local.stderr
