@@ -124,6 +124,8 @@ def _peers(p: dict[str, Any]) -> list[str]:
                      f"| {row['best_val_accuracy']} | {row['winner_test_accuracy']} "
                      f"| {_na(row['seconds_to_within_half_point_of_own_best'])} "
                      f"| {_na(row['seconds_to_within_half_point_of_others_best'])} |")
+    for tool, why in p.get("failed", {}).items():
+        lines.append(f"| {tool} | failed: {why} | | | | | | |")
     ours = p["tools"].get("tunefm_asha")
     if ours:
         peers = {t: row for t, row in p["tools"].items() if t != "tunefm_asha"}
