@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+TUNEFM_RAY_SETTINGS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT", "TUNE_GLOBAL_CHECKPOINT_S")
 
 
 def machine() -> dict[str, Any]:
@@ -80,10 +81,13 @@ def run_child(module: str, args: dict[str, Any], timeout: float) -> dict[str, An
     """Run ``python -m module`` with ``args`` as JSON on stdin; return its JSON answer and
     the wall time the parent saw (process start included). Each tool gets a fresh process:
     nobody inherits another's imported TensorFlow, threads or caches."""
+    # tunefm's own Ray Tune settings (set in this process by any sweep it ran) are not
+    # inherited: a peer gets Ray Tune's defaults, e.g. its result loggers
+    env = {k: v for k, v in os.environ.items() if k not in TUNEFM_RAY_SETTINGS}
     started = time.time()
     proc = subprocess.run([sys.executable, "-m", module], input=json.dumps({**args, "t0": started}),
                           capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
+                          env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"})
     wall = time.time() - started
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])

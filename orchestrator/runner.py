@@ -97,10 +97,29 @@ def _storage(run_dir: Path, remote) -> dict[str, Any]:
     return {"storage_path": path, "storage_filesystem": fs}
 
 
-def _environment() -> None:
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is our record
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables, no banner
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")  # Ray's experiment state lags at most ~5 s
+TUNE_SETTINGS = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
+    "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
+}
+
+
+def _tune_environment(func):
+    """Ray Tune reads these from the environment: set them (where the user has not) for
+    the call only, so a program that also runs its own Ray Tune keeps Ray's defaults."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        added = [k for k in TUNE_SETTINGS if k not in os.environ]
+        os.environ.update({k: TUNE_SETTINGS[k] for k in added})
+        try:
+            return func(*args, **kwargs)
+        finally:
+            for k in added:
+                os.environ.pop(k, None)
+
+    return wrapper
 
 
 def _init_ray(options: SweepOptions) -> bool:
@@ -204,9 +223,9 @@ def _needs_feature_cache(spec: SweepSpec) -> bool:
     return any(get_family(f.family).planner for f in spec.families)
 
 
+@_tune_environment
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
     """Start a new run of ``spec``. Every check that can fail runs before the run folder exists."""
-    _environment()
     from ray import tune
 
     from orchestrator.callback import RunRecorder, RunSettings
@@ -276,10 +295,10 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
         _cleanup(cache, we_started_ray)
 
 
+@_tune_environment
 def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) -> RunSummary:
     """Continue an interrupted run: finished trials stay finished, unfinished ones continue
     from their last checkpoint, trials never started start."""
-    _environment()
     from ray import tune
 
     from orchestrator.callback import RunRecorder
@@ -346,10 +365,10 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         _cleanup(cache, we_started_ray)
 
 
+@_tune_environment
 def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
     """Train the ``top_k`` best configurations of a finished run again with ``seeds`` new
     seeds each, to the full epoch budget (no early stopping), into the same Parquet."""
-    _environment()
     from ray import tune
 
     from orchestrator.callback import RunRecorder, RunSettings
