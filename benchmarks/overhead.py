@@ -84,7 +84,7 @@ def _sweep(text: str, cpus: int, trial_function=None) -> dict[str, Any]:
     phase = (trials["ended_at"].max() - trials["started_at"].min()).total_seconds()
     spans = (trials["ended_at"] - trials["started_at"]).dt.total_seconds()
     started = trials[trials["startup_seconds"].notna()]
-    return {
+    return {**_breakdown(trials, metrics, phase * slots, work), **{
         "trials": len(trials),
         "epochs": len(metrics),
         "early_stopped": int((trials[S.STATUS] == S.EARLY_STOPPED).sum()),
@@ -99,4 +99,20 @@ def _sweep(text: str, cpus: int, trial_function=None) -> dict[str, Any]:
         "overhead_in_trial_per_epoch_seconds": r((spans.sum() - work) / len(metrics), 3),
         "worker_processes": int(metrics["worker_pid"].nunique()),
         "run_dir": str(summary.run_dir),
-    }
+    }}
+
+
+def _breakdown(trials, metrics, slot_seconds: float, work: float) -> dict[str, float]:
+    """Where the slots' time over the Tune phase went, in seconds summed over slots."""
+    spans = (trials["ended_at"] - trials["started_at"]).dt.total_seconds().sum()
+    startup = trials["startup_seconds"].fillna(0).sum()        # driver's trial start to first epoch
+    setup = trials["setup_seconds"].fillna(0).sum()            # trial entry to first epoch (in the worker)
+    first = metrics.sort_values("epoch").drop_duplicates("trial_id")
+    imports = float(first["import_seconds"].fillna(0).sum())   # TensorFlow, once per worker process
+    return {"slot_seconds": r(slot_seconds),
+            "in_epochs_seconds": r(work),
+            "worker_import_seconds": r(imports),
+            "trial_setup_seconds": r(setup - imports),         # build, compile, restore
+            "trial_dispatch_seconds": r(startup - setup),      # Ray: actor start or reset, call
+            "between_epochs_seconds": r(spans - startup - work),   # checkpoint, report, scoring bookkeeping
+            "between_trials_seconds": r(slot_seconds - spans)}     # idle slot: scheduling, trial hand-over

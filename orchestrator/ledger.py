@@ -109,7 +109,9 @@ class Ledger:
         row.update(self._keys(rec))
         row.update({S.CONFIG_PREFIX + k: v for k, v in rec.config.items() if k not in (FAMILY_KEY, MODEL_KEY)})
         row["elapsed_seconds"] = result.get("time_total_s")
-        row["wall_time"] = datetime.fromtimestamp(result["timestamp"], timezone.utc) if result.get("timestamp") else _now()
+        # the trial's own report time (Ray's "timestamp" is whole seconds)
+        at = result.get("reported_at") or result.get("timestamp")
+        row["wall_time"] = datetime.fromtimestamp(float(at), timezone.utc) if at else _now()
         return row
 
     def _rewind(self, rec: TrialRecord, epoch: int) -> None:

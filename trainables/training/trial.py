@@ -48,7 +48,11 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     from trainables.families import get_family
     from trainables.training.optim import compile_model
 
-    keras.backend.clear_session()  # a reused worker drops the previous trial's state
+    # A reused worker drops the previous trial's state. The full garbage collection that
+    # clear_session does by default costs ~0.3 s per trial with TensorFlow loaded (measured
+    # by benchmarks.run's overhead floor); on CPU Python's own collector frees the old
+    # model soon enough, on a GPU its memory is freed at once.
+    keras.backend.clear_session(free_memory=bool(_gpu_ids()))
     keras.utils.set_random_seed(int(config["seed"]))
     family = get_family(config["model"])
     model = family.build(config, data.input_shape, data.num_classes)
@@ -199,6 +203,7 @@ def _reporter_class():
                     metrics[key] = float("nan")  # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
                 self.halted = True
+                metrics["reported_at"] = time.time()
                 tune.report(metrics)
                 return
             self.schedule.observe(val.loss)
@@ -220,6 +225,7 @@ def _reporter_class():
                                "is_best": improved, "best": self.best, "best_epoch": self.best_epoch,
                                "improvements": self.improvements,
                                "schedule": self.schedule.state()}, f)
+                metrics["reported_at"] = time.time()
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
