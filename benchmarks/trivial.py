@@ -42,7 +42,8 @@ def make_trivial_trial(work_seconds: float) -> Callable[..., None]:
             try:
                 with open(os.path.join(folder, "state.json"), "w") as f:
                     json.dump({"epoch": epoch}, f)
-                tune.report({**first, "reported_at": time.time(), "epoch": epoch, settings.metric: value, "val_loss": 1 - value,
+                tune.report({**first, "reported_at": time.time(), "epoch": epoch, settings.metric: value,
+                             "val_loss": 1 - value,
                              "epoch_seconds": seconds, "train_seconds": seconds, "params": 0,
                              "worker_pid": os.getpid(), "trial_status": "running", "is_best": improved,
                              "best_epoch": epoch, "best_metric": best, "checkpoint_rank": float(epoch)},

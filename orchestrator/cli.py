@@ -257,9 +257,8 @@ def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
             make_report)
 
 
-
-
 def _print_report(run_dir: Path | str, top_k: int, metric: str | None) -> None:
+    from orchestrator.remote import is_uri, join
     from orchestrator.report import build_report
 
     result = build_report(run_dir, top_k=top_k, metric=metric)
@@ -267,8 +266,6 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None) -> None:
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
     click.echo(f"report: {result.report_dir / 'report.html'} ({len(result.figures)} figures, "
                f"{result.seconds:.1f} s{'; sweep still running' if result.running else ''})")
-    from orchestrator.remote import is_uri, join
-
     if is_uri(run_dir):
         click.echo(f"uploaded to {join(str(run_dir), result.report_dir.name)}")
 

@@ -45,6 +45,11 @@ def staging_dir(uri: str, purpose: str = "work") -> Path:
     return root / "remote" / f"{readable}-{hashlib.sha1(base.encode()).hexdigest()[:8]}" / purpose / name
 
 
+def remote_of(location: str | os.PathLike) -> "Remote | None":
+    """The ``Remote`` of a run folder given as a URI; None for a local path."""
+    return Remote(str(location)) if is_uri(location) else None
+
+
 @dataclass(frozen=True)
 class Remote:
     """One run folder on a URI, and its local staging copy."""

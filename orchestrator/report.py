@@ -57,10 +57,10 @@ def _no_result_error(snap: Snapshot) -> UserError:
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None) -> ReportResult:
-    from orchestrator.remote import Remote, is_uri
+    from orchestrator.remote import remote_of
 
     started = time.monotonic()
-    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    remote = remote_of(run_dir)
     if remote is not None:   # a run folder on a URI: report from a local copy, then upload the report
         run_dir = remote.fetch(remote.view)
     snap = read_snapshot(run_dir)

@@ -304,13 +304,12 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
     from orchestrator.callback import RunRecorder
     from orchestrator.store import RAY_DIR, SWEEP_FILE, RunStore, read_meta, read_metrics, read_trials
     from orchestrator.sweep import parse_sweep, with_overrides
+    from orchestrator.remote import remote_of
     from trainables.datasets import load_trial_data
     from trainables.training import feature_cache
 
-    from orchestrator.remote import Remote, is_uri
-
     started = time.monotonic()
-    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    remote = remote_of(run_dir)
     if remote is not None:   # the driver died: its staging copy is replaced by what reached the URI
         run_dir = remote.fetch(remote.local)
     run_dir = Path(run_dir).expanduser().resolve()
@@ -324,8 +323,8 @@ def resume_sweep(run_dir: str | Path, options: SweepOptions = SweepOptions()) ->
         meta["remote"] = remote.uri
     if meta.get("status") == "finished":
         raise UserError(f"{run_dir}: this run finished; nothing to resume (start a new one with tunefm sweep)")
-    fs, ray_path = (None, str(run_dir / RAY_DIR)) if remote is None else \
-        (remote.filesystem()[0], f"{remote.filesystem()[1]}/{RAY_DIR}")
+    storage = _storage(run_dir, remote)
+    ray_path, fs = f"{storage['storage_path']}/{RAY_DIR}", storage.get("storage_filesystem")
     if not tune.Tuner.can_restore(ray_path, storage_filesystem=fs):
         raise UserError(f"{run_dir}: Ray saved no experiment state before the run stopped; start it again")
     spec = with_overrides(parse_sweep((run_dir / SWEEP_FILE).read_text(), meta.get("source") or str(run_dir)),
@@ -379,12 +378,11 @@ def repeat_run(run_dir: str | Path, top_k: int, seeds: int, options: SweepOption
     from orchestrator.snapshot import read_snapshot
     from orchestrator.store import RunStore
     from orchestrator.sweep import SchedulerSpec, with_overrides
+    from orchestrator.remote import remote_of
     from trainables.datasets import load_trial_data
 
-    from orchestrator.remote import Remote, is_uri
-
     started = time.monotonic()
-    remote = Remote(str(run_dir)) if is_uri(run_dir) else None
+    remote = remote_of(run_dir)
     snap = read_snapshot(remote.fetch(remote.view) if remote else run_dir)
     if remote is not None and not snap.running:
         snap = read_snapshot(remote.fetch(remote.local))   # the driver's copy, now that none is running

@@ -18,7 +18,6 @@ class TrialSettings:
     cpus: float = 1.0
     eval_batch_size: int = 1024
     jit_compile: bool = False
-    steps_per_execution: int = 1       # batches per backend call (see optim.compile_model)
     feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
     done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
 

@@ -73,7 +73,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
-    compile_model(plan.fit_model, config, settings.jit_compile, settings.steps_per_execution)
+    compile_model(plan.fit_model, config, settings.jit_compile)
     y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
@@ -86,13 +86,20 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if phase.prepare is not None:
             phase.prepare()
         if phase.recompile:
-            compile_model(plan.fit_model, config, settings.jit_compile, settings.steps_per_execution)
+            compile_model(plan.fit_model, config, settings.jit_compile)
         reporter.lr_factor = phase.lr_factor
         plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
                            epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])
         if reporter.halted:
             break
         start = phase.end_epoch
+
+
+def _report(metrics: dict[str, Any], checkpoint=None) -> None:
+    """Report an epoch, stamped with its own time (Ray's "timestamp" is whole seconds)."""
+    from ray import tune
+
+    tune.report({**metrics, "reported_at": time.time()}, checkpoint=checkpoint)
 
 
 def _trial_id() -> str | None:
@@ -208,8 +215,7 @@ def _reporter_class():
                     metrics[key] = float("nan")  # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
                 self.halted = True
-                metrics["reported_at"] = time.time()
-                tune.report(metrics)
+                _report(metrics)
                 return
             self.schedule.observe(val.loss)
             value = metrics[self.settings.metric]
@@ -230,8 +236,7 @@ def _reporter_class():
                                "is_best": improved, "best": self.best, "best_epoch": self.best_epoch,
                                "improvements": self.improvements,
                                "schedule": self.schedule.state()}, f)
-                metrics["reported_at"] = time.time()
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+                _report(metrics, tune.Checkpoint.from_directory(folder))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
