@@ -48,9 +48,9 @@ def compare(quick: bool, cpus: int = 2) -> dict[str, Any]:
 
 
 def _tunefm(task: Task, epochs: int, cpus: int) -> dict[str, Any]:
-    from orchestrator.runner import SweepOptions, run_sweep
-    from orchestrator.store import read_metrics
-    from orchestrator.sweep import parse_sweep
+    from orchestrator.run.plans import SweepOptions, run_sweep
+    from orchestrator.store.parquet import read_metrics
+    from orchestrator.spec.sweep import parse_sweep
 
     spec = parse_sweep(SWEEP.format(train=task.train_size, val=task.val_size, epochs=epochs, cpus=cpus),
                        "<benchmark>")

@@ -69,10 +69,10 @@ def floor(quick: bool, cpus: int = 2) -> dict[str, Any]:
 
 
 def _sweep(text: str, cpus: int, trial_function=None) -> dict[str, Any]:
-    from orchestrator import schema as S
-    from orchestrator.runner import SweepOptions, run_sweep
-    from orchestrator.store import read_metrics, read_trials
-    from orchestrator.sweep import parse_sweep
+    from orchestrator.store import schema as S
+    from orchestrator.run.plans import SweepOptions, run_sweep
+    from orchestrator.store.parquet import read_metrics, read_trials
+    from orchestrator.spec.sweep import parse_sweep
 
     spec = parse_sweep(text, "<benchmark>")
     results = tempfile.mkdtemp(prefix="tunefm-bench-")

@@ -107,10 +107,10 @@ def test_accuracy(model, test) -> float:
 # ---- the tools (each runs in its own child process) ----------------------------------
 
 def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
-    from orchestrator.report import build_report
-    from orchestrator.runner import SweepOptions, run_sweep
-    from orchestrator.store import read_metrics
-    from orchestrator.sweep import parse_sweep
+    from orchestrator.report.build import build_report
+    from orchestrator.run.plans import SweepOptions, run_sweep
+    from orchestrator.store.parquet import read_metrics
+    from orchestrator.spec.sweep import parse_sweep
 
     text = f"""
 name: bench_peers

@@ -17,7 +17,7 @@ from benchmarks.common import r
 def summarize(run_dir: str | Path) -> dict[str, Any]:
     import pandas as pd
 
-    from orchestrator.store import read_meta, read_trials
+    from orchestrator.store.parquet import read_meta, read_trials
 
     run_dir = Path(run_dir)
     meta = read_meta(run_dir)

@@ -12,10 +12,10 @@ import argparse
 import json
 import tempfile
 
-from orchestrator import schema as S
-from orchestrator.runner import SweepOptions, run_sweep
-from orchestrator.store import read_metrics, read_trials
-from orchestrator.sweep import load_sweep
+from orchestrator.store import schema as S
+from orchestrator.run.plans import SweepOptions, run_sweep
+from orchestrator.store.parquet import read_metrics, read_trials
+from orchestrator.spec.sweep import load_sweep
 
 
 def measure(sweep: str, cpus: float, reuse: bool, results: str) -> dict:

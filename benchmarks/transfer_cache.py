@@ -14,10 +14,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from orchestrator import schema as S
-from orchestrator.runner import SweepOptions, run_sweep
-from orchestrator.store import read_metrics
-from orchestrator.sweep import parse_sweep
+from orchestrator.store import schema as S
+from orchestrator.run.plans import SweepOptions, run_sweep
+from orchestrator.store.parquet import read_metrics
+from orchestrator.spec.sweep import parse_sweep
 
 SWEEP = """
 name: transfer_cache_bench

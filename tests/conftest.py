@@ -45,8 +45,28 @@ def idx_dir(tmp_path) -> Path:
 
 def run_text(text: str, results: Path, **options):
     """Run a sweep given as YAML text into ``results``, quietly, on the current Ray."""
-    from orchestrator.runner import SweepOptions, run_sweep
-    from orchestrator.sweep import parse_sweep
+    from orchestrator.run.plans import SweepOptions, run_sweep
+    from orchestrator.spec.sweep import parse_sweep
 
     return run_sweep(parse_sweep(text, "test.yaml"),
                      SweepOptions(results_dir=str(results), progress=False, sweep_text=text, **options))
+
+
+def trial_row(flat: dict):
+    """A ``TrialRow`` from a flat trials-table dict (``config_*`` keys, missing keys default)."""
+    from orchestrator.store.records import TrialRow
+    from trainables.contract.keys import CONFIG_PREFIX
+
+    values = {k: v for k, v in flat.items() if not k.startswith(CONFIG_PREFIX)}
+    values.setdefault("run_id", "r1")
+    values.setdefault("model", values.get("family", "dense"))
+    values.setdefault("family", values["model"])
+    values["config"] = {k[len(CONFIG_PREFIX):]: v for k, v in flat.items() if k.startswith(CONFIG_PREFIX)}
+    return TrialRow.from_dict(values)
+
+
+def run_meta(status: str = "running", **changes):
+    from orchestrator.store.records import RunMeta
+
+    return RunMeta(run_id="r1", sweep="s", metric="val_accuracy", mode="max", max_epochs=3, trials=1,
+                   status=status, **changes)

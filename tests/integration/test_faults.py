@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 from ray.tune import Callback
 
-from orchestrator import schema as S
-from orchestrator.store import read_meta, read_metrics, read_trials
+from orchestrator.store import schema as S
+from orchestrator.store.parquet import read_meta, read_metrics, read_trials
 from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]

@@ -18,7 +18,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator import schema as S
+from orchestrator.store import schema as S
 from tests.conftest import write_idx_dataset
 from tests.integration.test_faults import start, wait_for
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from ray.tune import Callback
 
-from orchestrator import schema as S
-from orchestrator.store import checkpoint_dir, read_meta, read_metrics, read_trials
-from orchestrator.sweep import parse_sweep
+from orchestrator.store import schema as S
+from orchestrator.store.parquet import checkpoint_dir, read_meta, read_metrics, read_trials
+from orchestrator.spec.sweep import parse_sweep
 from tests.conftest import run_text, write_idx_dataset
 
 SWEEP = """
@@ -166,7 +166,7 @@ def test_folder_dataset_rgb_sweep(tmp_path, local_ray):
 
 @pytest.fixture(scope="module")
 def e2e_report(e2e_run):
-    from orchestrator.report import build_report
+    from orchestrator.report.build import build_report
 
     summary, _, _ = e2e_run
     return build_report(summary.run_dir, top_k=2)
@@ -258,7 +258,7 @@ def test_report_of_a_still_running_sweep_is_a_snapshot(e2e_run, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from orchestrator.report import build_report
+    from orchestrator.report.build import build_report
 
     summary, _, _ = e2e_run
     copy = tmp_path / "run"
@@ -305,7 +305,7 @@ def test_tpe_sweep_on_real_ray(tmp_path, local_ray):
 def test_ablation_sweep_and_its_report(tmp_path, local_ray):
     import pandas as pd
 
-    from orchestrator.report import build_report
+    from orchestrator.report.build import build_report
 
     data = write_idx_dataset(tmp_path / "data", n_train=800, n_test=100)
     text = (f"name: abl\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: ablation\nfamilies:\n"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from orchestrator import schema as S
+from orchestrator.store import schema as S
 from orchestrator.cli import main
-from orchestrator.store import read_metrics, read_trials
+from orchestrator.store.parquet import read_metrics, read_trials
 from tests.conftest import run_text, write_idx_dataset
 from trainables.families import backbones, get_family
 from trainables.training.plan import trainable_params
@@ -191,7 +191,7 @@ scheduler: {{kind: fifo, max_epochs: 2}}
 
 
 def test_tiny_transfer_sweep_end_to_end(tmp_path, weights_files, local_ray):
-    from orchestrator.report import build_report
+    from orchestrator.report.build import build_report
 
     data = write_idx_dataset(tmp_path / "data", n_train=400, n_test=120)
     text = SWEEP.format(data=data, weights=weights_files["path"])

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from orchestrator import schema as S
-from orchestrator.ablation import FACTOR_COL, VALUE_COL, factor_effects
-from orchestrator.errors import SweepFileError
-from orchestrator.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY, SEED_KEY, trial_configs
-from orchestrator.sweep import load_sweep, parse_sweep
+from orchestrator.store import schema as S
+from orchestrator.report.ablation import FACTOR_COL, VALUE_COL, factor_effects
+from trainables.contract.errors import SweepFileError
+from orchestrator.search.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY, SEED_KEY, trial_configs
+from orchestrator.spec.sweep import load_sweep, parse_sweep
 
 SWEEP = """
 name: a

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from orchestrator.errors import DatasetError
+from trainables.contract.errors import DatasetError
 from tests.conftest import make_images, write_idx_dataset
 from trainables.datasets import DataSpec, load_test, load_trial_data
 from trainables.datasets import mnist_like

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from orchestrator.store.records import RunMeta
 
 GOOD = "name: h\ndataset: {name: folder, data_dir: %s}\nfamilies: {dense: {}}\n"
 
@@ -82,7 +83,9 @@ def test_results_folder_of_another_sweep(tmp_path, images):
     other_file.write_text(GOOD % images)
     run = tmp_path / "res" / "h" / "other"
     run.mkdir(parents=True)
-    (run / "run.json").write_text(json.dumps({"source": str(other_file)}))
+    meta = RunMeta(run_id="other", sweep="h", metric="val_accuracy", mode="max", max_epochs=1, trials=1,
+                   source=str(other_file))
+    (run / "run.json").write_text(json.dumps(meta.to_dict()))
     result = sweep(tmp_path, ["--results", str(tmp_path / "res")], GOOD % images)
     assert_refused(result, f"holds runs of another sweep file ({other_file})", tmp_path / "res")
     assert [p.name for p in (tmp_path / "res" / "h").iterdir()] == ["other"]

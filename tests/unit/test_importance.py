@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from orchestrator import schema as S
-from orchestrator.importance import param_importance
-from orchestrator.sweep import parse_sweep
+from orchestrator.store import schema as S
+from orchestrator.report.importance import param_importance
+from orchestrator.spec.sweep import parse_sweep
 
 SWEEP = """
 name: i

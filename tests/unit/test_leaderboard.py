@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator import schema as S
-from orchestrator.errors import UserError
-from orchestrator.leaderboard import (OVERALL, best_scores, board, family_bests, leaderboards,
+from orchestrator.store import schema as S
+from trainables.contract.errors import UserError
+from orchestrator.report.leaderboard import (OVERALL, best_scores, board, family_bests, leaderboards,
                                       select_for_evaluation)
-from orchestrator.snapshot import read_snapshot
-from orchestrator.store import RunStore
+from orchestrator.store.snapshot import read_snapshot
+from orchestrator.store.folder import RunFolder
+from orchestrator.store.parquet import RunStore
+from tests.conftest import run_meta, trial_row
 
 PARAMS = [("lr", "float"), ("units", "int")]
 
@@ -91,26 +93,39 @@ def test_empty_run_gives_empty_board():
 def write_run(tmp_path, trials, metric_rows, status="running"):
     store = RunStore(tmp_path, PARAMS)
     store.write_sweep_copy("name: s\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n")
-    store.write_meta({"status": status})
+    store.write_meta(run_meta(status))
     store.append_metrics(metric_rows)
     store.flush_metrics()
-    store.write_trials(trials)
+    store.write_trials([trial_row(t) for t in trials])
     return tmp_path
 
 
+LAGGING_ROWS = [{S.RUN_ID: "r1", S.TRIAL_ID: t, S.FAMILY: "dense", S.MODEL: "dense", S.EPOCH: e,
+                 "val_accuracy": 0.1 * e} for t, n in (("a", 3), ("b", 2)) for e in range(1, n + 1)] + [
+    {S.RUN_ID: "r1", S.TRIAL_ID: "new", S.FAMILY: "dense", S.MODEL: "dense", S.EPOCH: 1, "val_accuracy": 0.9}]
+LAGGING_TRIALS = [{S.TRIAL_ID: "a", S.FAMILY: "dense", S.STATUS: S.RUNNING, "epochs": 2},
+                  {S.TRIAL_ID: "b", S.FAMILY: "dense", S.STATUS: S.COMPLETED, "epochs": 2}]
+
+
 def test_snapshot_keeps_only_rows_the_trials_table_accounts_for(tmp_path):
-    rows = [{S.TRIAL_ID: t, S.FAMILY: "dense", S.EPOCH: e, "val_accuracy": 0.1 * e}
-            for t, n in (("a", 3), ("b", 2)) for e in range(1, n + 1)]
-    rows.append({S.TRIAL_ID: "new", S.FAMILY: "dense", S.EPOCH: 1, "val_accuracy": 0.9})
-    trials = [{S.TRIAL_ID: "a", S.FAMILY: "dense", S.STATUS: S.RUNNING, "epochs": 2},
-              {S.TRIAL_ID: "b", S.FAMILY: "dense", S.STATUS: S.COMPLETED, "epochs": 2}]
-    snap = read_snapshot(write_run(tmp_path, trials, rows))
-    assert snap.running
+    folder = write_run(tmp_path, LAGGING_TRIALS, LAGGING_ROWS)
+    with RunFolder(folder).lock("a live driver"):
+        snap = read_snapshot(folder)
+    assert snap.running and snap.status_note is None
     assert sorted(zip(snap.metrics[S.TRIAL_ID], snap.metrics[S.EPOCH])) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
 
 
+def test_snapshot_of_a_run_whose_driver_died_trusts_the_metrics(tmp_path):
+    snap = read_snapshot(write_run(tmp_path, LAGGING_TRIALS, LAGGING_ROWS))   # "running", but no lock held
+    assert not snap.running and snap.status.value == "interrupted" and "driver" in snap.status_note
+    trials = snap.trials.set_index(S.TRIAL_ID)
+    assert trials.loc["a", "epochs"] == 3 and trials.loc["new", "epochs"] == 1
+    assert trials.loc["a", S.STATUS] == S.STOPPED and trials.loc["b", S.STATUS] == S.COMPLETED
+    assert len(snap.metrics) == len(LAGGING_ROWS)
+
+
 def test_report_of_a_run_where_every_trial_failed_is_one_line(tmp_path):
-    from orchestrator.report import build_report
+    from orchestrator.report.build import build_report
 
     trials = [{S.TRIAL_ID: t, S.FAMILY: "dense", S.STATUS: S.FAILED, "epochs": 0, "error": "ValueError: boom"}
               for t in ("a", "b")]

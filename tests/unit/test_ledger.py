@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from orchestrator import schema as S
-from orchestrator.ledger import Ledger
+from orchestrator.store import schema as S
+from orchestrator.run.ledger import Ledger
 
 CFG = {"family": "dense", "model": "dense", "seed": 1, "lr": 0.01}
 
@@ -95,13 +95,13 @@ def test_startup_is_measured_from_driver_start_to_first_epoch():
     led.result("t", CFG, {"epoch": 1, "val_accuracy": 0.5, "first_epoch_at": t0 + 2.5})
     led.result("t", CFG, {"epoch": 2, "val_accuracy": 0.6, "first_epoch_at": t0 + 2.5})
     assert led.trials["t"].startup_seconds == pytest.approx(2.5)
-    assert led.trial_rows()[0]["startup_seconds"] == pytest.approx(2.5)
+    assert led.trial_rows()[0].startup_seconds == pytest.approx(2.5)
 
 
 def test_rebuild_trusts_metrics_over_a_lagging_trials_table():
     import pandas as pd
 
-    from orchestrator.ledger import from_tables
+    from orchestrator.run.ledger import from_tables
 
     trials = pd.DataFrame([{S.TRIAL_ID: "a", S.FAMILY: "dense", S.MODEL: "dense", S.STATUS: S.RUNNING,
                             "epochs": 1, "config_lr": 0.1}])

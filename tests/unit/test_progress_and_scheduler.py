@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 from ray.tune.schedulers import TrialScheduler
 
-from orchestrator.ledger import Ledger
-from orchestrator.progress import format_seconds, progress_line
-from orchestrator.scheduler import build_scheduler
-from orchestrator.sweep import SchedulerSpec
+from orchestrator.run.ledger import Ledger
+from orchestrator.run.progress import format_seconds, progress_line
+from orchestrator.search.scheduler import build_scheduler
+from orchestrator.spec.sweep import SchedulerSpec
 
 
 def test_progress_line_counts_and_best():

@@ -1,7 +1,7 @@
 """Pure helpers of run folders on URIs (the S3 round trip is tests/integration/test_remote.py)."""
 from __future__ import annotations
 
-from orchestrator.remote import is_uri, join, staging_dir
+from orchestrator.store.remote import is_uri, join, staging_dir
 
 
 def test_is_uri():

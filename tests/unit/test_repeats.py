@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator import schema as S
-from orchestrator.repeats import REPEAT_COL, repeat_configs, repeat_summary, tie_verdict
+from orchestrator.store import schema as S
+from orchestrator.search.repeats import REPEAT_COL, repeat_configs, repeat_summary, tie_verdict
 
 
 def test_repeat_configs_copy_the_config_with_new_distinct_seeds():

@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.runner import TUNE_SETTINGS, SweepOptions, run_sweep
-from orchestrator.sweep import parse_sweep
+from trainables.contract.errors import UserError
+from orchestrator.run.plans import SweepOptions, run_sweep
+from orchestrator.run.session import TUNE_SETTINGS
+from orchestrator.spec.sweep import parse_sweep
 
 
 def test_tune_settings_are_set_for_the_call_only(tmp_path, monkeypatch):
@@ -18,15 +19,19 @@ def test_tune_settings_are_set_for_the_call_only(tmp_path, monkeypatch):
     spec = parse_sweep("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "x.yaml")
     seen = {}
 
-    import orchestrator.preflight as preflight
+    import orchestrator.run.plans as plans
 
-    def refuse(results_dir, spec):
-        seen.update({k: os.environ.get(k) for k in TUNE_SETTINGS})
-        raise UserError("refused")
+    class Refusing:     # stands where the Ray session starts, inside the Ray Tune settings
+        def __enter__(self):
+            seen.update({k: os.environ.get(k) for k in TUNE_SETTINGS})
+            raise UserError("refused")
 
-    monkeypatch.setattr(preflight, "check_results_dir", refuse)
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(plans, "_session", lambda options, address=None: Refusing())
     with pytest.raises(UserError, match="refused"):
-        run_sweep(spec, SweepOptions(results_dir=str(tmp_path / "file" / "res")))
+        run_sweep(spec, SweepOptions(results_dir=str(tmp_path / "res")))
     assert seen == {**TUNE_SETTINGS, "TUNE_GLOBAL_CHECKPOINT_S": "60"}
     assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ
     assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60"

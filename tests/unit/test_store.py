@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 import pyarrow.parquet as pq
 import pytest
 
-from orchestrator import schema as S
-from orchestrator import store as store_mod
-from orchestrator.store import RunStore, read_metrics, read_trials
+from orchestrator.store import schema as S
+from orchestrator.store import parquet as store_mod
+from tests.conftest import trial_row
+from orchestrator.store.parquet import RunStore, read_metrics, read_trials
 
 PARAMS = [("lr", "float"), ("layers", "int"), ("blocks", "int"), ("optimizer", "str"), ("batch_norm", "bool")]
 
@@ -45,7 +46,7 @@ def test_trials_table_round_trip(tmp_path):
              "best_metric": 0.9, "config_lr": 0.01, "error": None},
             {S.RUN_ID: "r1", S.TRIAL_ID: "b", S.FAMILY: "cnn", S.STATUS: S.FAILED, "epochs": 0,
              "error": "ValueError: boom"}]
-    store.write_trials(rows)
+    store.write_trials([trial_row(r) for r in rows])
     df = read_trials(tmp_path)
     assert df[S.STATUS].tolist() == [S.COMPLETED, S.FAILED]
     assert df.loc[1, "error"] == "ValueError: boom" and df.loc[0, "best_metric"] == 0.9
@@ -53,7 +54,7 @@ def test_trials_table_round_trip(tmp_path):
 
 def test_a_crash_mid_write_leaves_the_previous_file_readable(tmp_path, monkeypatch):
     store = RunStore(tmp_path, PARAMS)
-    store.write_trials([{S.TRIAL_ID: "a", S.STATUS: S.RUNNING}])
+    store.write_trials([trial_row({S.TRIAL_ID: "a", S.STATUS: S.RUNNING})])
 
     def crash(table, where, **kw):
         with open(where, "wb") as f:
@@ -62,7 +63,7 @@ def test_a_crash_mid_write_leaves_the_previous_file_readable(tmp_path, monkeypat
 
     monkeypatch.setattr(store_mod.pq, "write_table", crash)
     with pytest.raises(OSError):
-        store.write_trials([{S.TRIAL_ID: "a", S.STATUS: S.COMPLETED}])
+        store.write_trials([trial_row({S.TRIAL_ID: "a", S.STATUS: S.COMPLETED})])
     with pytest.raises(OSError):
         store.append_metrics([metric_row("a", "dense", 1, 0.5)])
         store.flush_metrics()

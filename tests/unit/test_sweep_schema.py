@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 
-from orchestrator.errors import SweepFileError
-from orchestrator.spaces import Choice, Constant, Grid, LogUniform, RandInt, Uniform
-from orchestrator.sweep import load_sweep, parse_sweep, with_overrides
+from trainables.contract.errors import SweepFileError
+from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Uniform
+from orchestrator.spec.sweep import load_sweep, parse_sweep, with_overrides
 
 GOOD = """
 name: demo

@@ -6,9 +6,9 @@ import math
 import pytest
 from ray.tune.search import Searcher
 
-from orchestrator.errors import SweepFileError
-from orchestrator.sweep import parse_sweep
-from orchestrator.tpe import build_tpe_searcher
+from trainables.contract.errors import SweepFileError
+from orchestrator.spec.sweep import parse_sweep
+from orchestrator.search.tpe import build_tpe_searcher
 
 SWEEP = """
 name: t

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.errors import DatasetError
+from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

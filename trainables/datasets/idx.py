@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.errors import DatasetError
+from trainables.contract.errors import DatasetError
 
 
 def read_idx(path: Path) -> np.ndarray:

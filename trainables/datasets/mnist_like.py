@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orchestrator.errors import DatasetError
+from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled
 from trainables.datasets.idx import read_idx
 

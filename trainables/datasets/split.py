@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.errors import DatasetError
+from trainables.contract.errors import DatasetError
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import UserError
+from trainables.contract.errors import UserError
 
 _KERAS_APPS = "https://storage.googleapis.com/"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# Values of the ``trial_status`` a trial reports.
-RUNNING, DIVERGED, OVER_BUDGET = "running", "diverged", "over_budget"
+from trainables.contract.metrics import Mode
+
 DIVERGENCE_FACTOR = 100.0
 
 
@@ -30,8 +30,4 @@ class TrialSettings:
         return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(max(2, num_classes))
 
     def better(self, value: float, best: float | None) -> bool:
-        if value != value:  # NaN never wins
-            return False
-        if best is None:
-            return True
-        return value > best if self.mode == "max" else value < best
+        return Mode(self.mode).better(value, best)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 import math
 import os
 import shutil
@@ -27,10 +28,11 @@ from trainables.training import runtime
 from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
 from trainables.training.schedule import LearningRate
-from trainables.training.settings import DIVERGED, OVER_BUDGET, RUNNING, TrialSettings
+from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_none
+from trainables.contract.status import Status
+from trainables.training.settings import TrialSettings
 
-MODEL_FILE = "model.keras"
-META_FILE = "checkpoint.json"
+from trainables.contract.keys import CHECKPOINT_META_FILE as META_FILE, MODEL_FILE  # noqa: F401
 _trials_in_process = 0
 
 
@@ -66,8 +68,8 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
             "node_id": _node_id(), "gpu_ids": _gpu_ids(),
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
     if settings.max_params is not None and params > settings.max_params:
-        tune.report({**base, "epoch": 0, "trial_status": OVER_BUDGET, settings.metric: float("nan"),
-                     "setup_seconds": time.perf_counter() - entered})
+        _report(EpochReport(**base, epoch=0, trial_status=Status.OVER_BUDGET.value,
+                            setup_seconds=time.perf_counter() - entered))
         return
     resumed = _restore(model)
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
@@ -78,7 +80,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
     if resumed is not None:
-        start = int(resumed["epoch"])
+        start = resumed.epoch
         reporter.resume_from(resumed)
     for phase in plan.phases:
         if phase.end_epoch <= start:
@@ -95,11 +97,13 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         start = phase.end_epoch
 
 
-def _report(metrics: dict[str, Any], checkpoint=None) -> None:
+def _report(report: EpochReport, checkpoint=None) -> None:
     """Report an epoch, stamped with its own time (Ray's "timestamp" is whole seconds)."""
+    from dataclasses import replace
+
     from ray import tune
 
-    tune.report({**metrics, "reported_at": time.time()}, checkpoint=checkpoint)
+    tune.report(replace(report, reported_at=time.time()).to_dict(), checkpoint=checkpoint)
 
 
 def _trial_id() -> str | None:
@@ -130,7 +134,7 @@ def _node_id() -> str | None:
         return None
 
 
-def _restore(model) -> dict[str, Any] | None:
+def _restore(model) -> CheckpointMeta | None:
     """Load the latest checkpoint Ray hands this trial (a retry or a resume), if any."""
     from ray import tune
 
@@ -139,7 +143,7 @@ def _restore(model) -> dict[str, Any] | None:
         return None
     with checkpoint.as_directory() as folder:
         with open(os.path.join(folder, META_FILE)) as f:
-            state = json.load(f)
+            state = CheckpointMeta.from_dict(json.load(f), META_FILE)
         model.load_weights(os.path.join(folder, MODEL_FILE))
     return state
 
@@ -163,11 +167,11 @@ def _reporter_class():
             self.setup_seconds: float | None = None
             self.halted = False
 
-        def resume_from(self, state: dict[str, Any]) -> None:
-            self.best, self.best_epoch = state.get("best"), int(state.get("best_epoch", 0))
-            self.improvements = int(state.get("improvements", 0))
-            self.schedule.restore(state.get("schedule", {}))
-            self.base["resumed_from_epoch"] = int(state["epoch"])
+        def resume_from(self, state: CheckpointMeta) -> None:
+            self.best, self.best_epoch = state.best, state.best_epoch
+            self.improvements = state.improvements
+            self.schedule.restore(state.schedule or {})
+            self.base["resumed_from_epoch"] = state.epoch
 
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
             if self.setup_seconds is None:
@@ -196,29 +200,22 @@ def _reporter_class():
             val = score(self.data.val.y, probs)
             diverged = (self.settings.diverged(train_loss, self.data.num_classes)
                         or not math.isfinite(val.loss))
-            metrics = {
-                **self.base,
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_accuracy": float(logs.get("accuracy", float("nan"))),
-                "val_loss": val.loss, "val_accuracy": val.accuracy,
-                "val_macro_f1": val.macro_f1, "val_auc": val.auc,
-                "lr": float(self.lr),
-                "trainable_params": trainable_params(self.plan.save_model),
-                "epoch_seconds": time.perf_counter() - self.epoch_start,
-                "train_seconds": train_seconds,
-                "setup_seconds": float(self.setup_seconds or 0.0),
-                "trial_status": DIVERGED if diverged else RUNNING,
-            }
+            report = EpochReport(
+                **self.base, epoch=epoch + 1, train_loss=train_loss,
+                train_accuracy=float(logs.get("accuracy", float("nan"))),
+                val_loss=val.loss, val_accuracy=val.accuracy, val_macro_f1=val.macro_f1, val_auc=val.auc,
+                lr=float(self.lr), trainable_params=trainable_params(self.plan.save_model),
+                epoch_seconds=time.perf_counter() - self.epoch_start, train_seconds=train_seconds,
+                setup_seconds=float(self.setup_seconds or 0.0), trial_status=Status.RUNNING.value)
             if diverged:
-                for key in ("val_loss", "val_accuracy", "val_macro_f1", "val_auc"):
-                    metrics[key] = float("nan")  # a diverged epoch has no meaningful validation score
+                nan = float("nan")   # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
                 self.halted = True
-                _report(metrics)
+                _report(replace(report, trial_status=Status.DIVERGED.value, val_loss=nan, val_accuracy=nan,
+                                val_macro_f1=nan, val_auc=nan))
                 return
             self.schedule.observe(val.loss)
-            value = metrics[self.settings.metric]
+            value = report.metric(self.settings.metric)
             improved = self.settings.better(value, self.best)
             if improved:
                 self.best, self.best_epoch = value, epoch + 1
@@ -226,17 +223,17 @@ def _reporter_class():
             # Ray keeps the checkpoint with the highest rank (plus the latest): exactly the
             # first epoch that reached the best value, whatever ties follow it.
             rank = self.improvements if improved else self.improvements - 0.5
-            metrics.update(is_best=improved, best_epoch=self.best_epoch, best_metric=self.best,
-                           checkpoint_rank=rank)
+            report = replace(report, is_best=improved, best_epoch=self.best_epoch, best_metric=self.best,
+                             checkpoint_rank=rank)
+            meta = CheckpointMeta(epoch=epoch + 1, metric=self.settings.metric, value=finite_or_none(value),
+                                  is_best=improved, best=finite_or_none(self.best), best_epoch=self.best_epoch,
+                                  improvements=self.improvements, schedule=self.schedule.state())
             folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
             try:
                 self.plan.save_model.save(os.path.join(folder, MODEL_FILE))
                 with open(os.path.join(folder, META_FILE), "w") as f:
-                    json.dump({"epoch": epoch + 1, "metric": self.settings.metric, "value": value,
-                               "is_best": improved, "best": self.best, "best_epoch": self.best_epoch,
-                               "improvements": self.improvements,
-                               "schedule": self.schedule.state()}, f)
-                _report(metrics, tune.Checkpoint.from_directory(folder))
+                    json.dump(meta.to_dict(), f)
+                _report(report, tune.Checkpoint.from_directory(folder))
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 

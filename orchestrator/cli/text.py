@@ -1,0 +1,27 @@
+"""What the CLI prints about a finished (or stopped) plan."""
+from __future__ import annotations
+
+from trainables.contract.status import FINAL
+
+
+def summary_lines(summary) -> list[str]:
+    c = summary.counts
+    finished = ", ".join(f"{c[s]} {s.label}" for s in FINAL if c.get(s))
+    status = summary.status.value + (f" ({summary.note})" if summary.note else "")
+    lines = [f"sweep {status} in {summary.wall_seconds:.0f} s: {finished or 'no trial finished'}"]
+    if summary.best:
+        b = summary.best
+        lines.append(f"best {b.metric} {b.value:.4f}: trial {b.trial_id} ({b.family}, epoch {b.epoch})")
+    lines.append(f"run folder: {summary.location}")
+    if summary.uri:
+        lines.append(f"local copy: {summary.run_dir}")
+    if summary.unsynced:
+        lines.append(f"warning: {summary.unsynced} file(s) did not reach {summary.uri}; the local copy "
+                     "has everything: copy it there before resuming or reporting from the URI")
+    if summary.unsaved:
+        lines.append(f"warning: the last state could not be written ({summary.unsaved}); "
+                     "what the folder holds is what resume continues from")
+    if summary.status.value == "interrupted":
+        lines.append(f"resume it:  tunefm resume {summary.location}")
+    lines.append(f"report it:  tunefm report {summary.location}")
+    return lines

@@ -1,0 +1,125 @@
+"""Evaluate chosen trials' best checkpoints on the held-out test split (report only).
+
+Nothing in a sweep reaches this module: it is the one place the test split is loaded.
+Prediction runs where the sweep ran: in this process for a local run, as a Ray task on
+the cluster (with a GPU if the trials had one) for a run started with ``--address``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.store import schema as S
+from trainables.contract.errors import UserError
+from orchestrator.store.snapshot import Snapshot
+from orchestrator.store.parquet import checkpoint_dir
+
+EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class Holdout:
+    table: pd.DataFrame                 # one row per evaluated trial
+    probs: dict[str, np.ndarray]        # trial id -> test probabilities
+    y: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
+    """Load each ``model.keras`` and predict ``x``; runs locally or inside a Ray task."""
+    from trainables.training.runtime import configure_backend, native_stderr_silenced
+    from trainables.training.trial import MODEL_FILE
+
+    with native_stderr_silenced():
+        configure_backend(cpus=0)
+        import keras
+
+        from trainables.families.registry import import_builders
+
+        import_builders()
+
+        out = []
+        for ckpt in checkpoints:
+            model = keras.models.load_model(Path(ckpt) / MODEL_FILE, compile=False)
+            out.append(np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64))
+            keras.backend.clear_session()
+    return out
+
+
+def _predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
+    address = snapshot.meta.address
+    if not address or snapshot.meta.remote:   # URI runs: the checkpoints are fetched to this machine
+        return predict_checkpoints(checkpoints, x)
+    import ray
+
+    from orchestrator.run.preflight import check_address
+
+    try:
+        check_address(address)
+    except UserError as e:  # the cluster is gone: the checkpoints may still be readable here
+        import logging
+
+        logging.getLogger("tunefm").warning("%s; evaluating on this machine instead", e)
+        return predict_checkpoints(checkpoints, x)
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+    gpus = 1 if snapshot.spec.resources.gpus > 0 else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus)(predict_checkpoints)
+    return ray.get(task.remote(checkpoints, x))
+
+
+def checkpoint_epoch(checkpoint: str) -> int | None:
+    from trainables.contract.keys import CHECKPOINT_META_FILE
+    from trainables.contract.records import CheckpointMeta, RecordError
+
+    try:
+        path = Path(checkpoint) / CHECKPOINT_META_FILE
+        return CheckpointMeta.from_dict(json.loads(path.read_text()), str(path)).epoch
+    except (OSError, ValueError, RecordError):
+        return None
+
+
+def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> Holdout:
+    """``chosen``: (trial id, why chosen). Trials without a checkpoint are skipped.
+    ``remote``: the run folder's ``remote.Remote`` when reporting from a URI; each chosen
+    checkpoint is fetched from there."""
+    from trainables.datasets import load_test
+    from trainables.training.evaluation import held_out_scores
+
+    trials = snapshot.trials.set_index(S.TRIAL_ID)
+    rows, keep = [], []
+    for tid, why in chosen:
+        recorded = trials.loc[tid, "checkpoint"] if tid in trials.index else None
+        if isinstance(recorded, str):
+            if remote is not None:
+                try:
+                    remote.fetch(snapshot.run_dir, recorded)
+                except UserError:
+                    continue   # replaced meanwhile by a running sweep: skipped like a missing one
+            ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
+            if (Path(ckpt) / "model.keras").is_file():
+                keep.append((tid, why, ckpt))
+    test, class_names = load_test(snapshot.spec.dataset)
+    if len(test) == 0:
+        raise UserError(f"{snapshot.run_dir}: the test split of dataset '{snapshot.spec.dataset.name}' is empty")
+    probs_list = _predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], test.x) if keep else []
+    probs: dict[str, np.ndarray] = {}
+    metrics = snapshot.metrics.set_index([S.TRIAL_ID, S.EPOCH]) if not snapshot.metrics.empty else None
+    for (tid, why, ckpt), p in zip(keep, probs_list):
+        scores = held_out_scores(test.y, p)
+        epoch = checkpoint_epoch(ckpt)
+        val_acc = (float(metrics.loc[(tid, epoch), "val_accuracy"])
+                   if metrics is not None and epoch is not None and (tid, epoch) in metrics.index else np.nan)
+        row = {S.TRIAL_ID: tid, S.FAMILY: trials.loc[tid, S.FAMILY], "selected_as": why,
+               "checkpoint_epoch": epoch, "val_accuracy": val_acc, "test_images": len(test)}
+        row.update({f"test_{k}": v for k, v in asdict(scores).items() if k != "confusion"})
+        row["val_test_gap"] = val_acc - scores.accuracy
+        row["class_names"] = list(class_names)
+        row["confusion"] = [list(r) for r in scores.confusion]
+        rows.append(row)
+        probs[tid] = p
+    return Holdout(pd.DataFrame(rows), probs, test.y, class_names)

@@ -1,0 +1,1 @@
+"""Running a sweep: the Ray session, the run folder, the recorder, the ledger, progress."""

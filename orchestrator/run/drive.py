@@ -1,0 +1,110 @@
+"""Drive a built Tuner to its end and close the run folder, whatever stopped it.
+
+Shared by every plan. Ctrl-C, SIGTERM and a write that fails (a full disk, a folder
+made read-only) all end the same way: status ``interrupted``, what was computed kept,
+and the note says why; the caller prints the resume command.
+"""
+from __future__ import annotations
+
+import errno
+import platform
+import time
+from dataclasses import dataclass
+
+from orchestrator.run.live import LiveRun, bind
+from orchestrator.run.session import sigterm_as_sigint
+from orchestrator.store.records import BestTrial, RunMeta, RunStatus, now_iso
+from trainables.contract.status import ALL as STATUSES
+from trainables.contract.status import Status
+
+
+@dataclass
+class RunSummary:
+    folder: object                     # the RunFolder
+    status: RunStatus
+    counts: dict[str, int]
+    best: BestTrial | None
+    wall_seconds: float
+    note: str | None = None            # why it stopped, when not by finishing
+    unsynced: int = 0                  # files that did not reach the URI
+    unsaved: str | None = None         # a final write that failed (the disk is full ...)
+
+    @property
+    def run_dir(self):
+        return self.folder.path
+
+    @property
+    def uri(self) -> str | None:
+        return self.folder.uri
+
+    @property
+    def location(self) -> str:
+        return self.folder.location
+
+
+def os_error_in(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (Ray wraps what a callback raised), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                                      errno.EIO, errno.EPERM):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budget_s: float | None,
+          previous_wall: float = 0.0) -> RunSummary:
+    """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json."""
+    note = None
+    with bind(live), sigterm_as_sigint() as term:
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
+            note = "stopped by Ctrl-C"
+        except Exception as e:
+            failed = os_error_in(e)
+            if failed is None:
+                raise
+            note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
+    if term.received:
+        note = "stopped by SIGTERM"
+    recorder = live.recorder
+    ledger, unsaved = None, None
+    try:
+        ledger = recorder.finish() if recorder is not None else None
+        store = recorder.store if recorder is not None and recorder.store is not None else store
+        store.compact()
+    except OSError as e:
+        unsaved = f"{e.strerror or e}: {e.filename or ''}"
+        note = note or f"stopped: cannot write to the run folder ({unsaved})"
+    counts = ledger.counts() if ledger else {s.value: 0 for s in STATUSES}
+    unfinished = counts[Status.PENDING] + counts[Status.RUNNING]
+    budget_spent = time_budget_s is not None and time.monotonic() - started >= time_budget_s * 0.95
+    interrupted = (note is not None or unfinished) and not budget_spent
+    best = ledger.best() if ledger else None
+    best_info = None if best is None else BestTrial(best.trial_id, best.family, live.metric,
+                                                    float(best.best_metric), int(best.best_epoch))
+    wall = time.monotonic() - started
+    status = RunStatus.INTERRUPTED if interrupted else RunStatus.FINISHED
+    note = note or ("time budget reached" if budget_spent else None)
+    meta = meta.with_(status=status, ended_at=now_iso(), wall_seconds=previous_wall + wall,
+                      counts={str(k): v for k, v in counts.items() if v}, best=best_info, note=note)
+    try:
+        store.write_meta(meta)             # for a URI run this also retries any failed upload
+    except OSError as e:
+        unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
+    return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved)
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("ray", "keras", "tensorflow", "numpy", "pandas", "pyarrow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

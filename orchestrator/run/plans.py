@@ -1,0 +1,193 @@
+"""The three plans over one run folder: start a run, resume it, repeat its winners.
+
+Each is short: check what can fail, hold the run's lock, open a Ray session, build (or
+restore) the Tuner, ``drive`` it. Callable from Python as well as from the CLI::
+
+    from orchestrator.run.plans import SweepOptions, run_sweep, resume_sweep
+    from orchestrator.spec.sweep import load_sweep
+    summary = run_sweep(load_sweep("sweeps/quick.yaml"), SweepOptions(cpus=2))
+    summary = resume_sweep(summary.location)   # after Ctrl-C, SIGTERM, a kill or a reboot
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.run.drive import RunSummary, drive, versions
+from orchestrator.store.folder import RunFolder, create, sha256_text
+from orchestrator.run.live import LiveRun
+from orchestrator.run.session import RaySession, tune_environment
+from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, restore_tuner,
+                                    searcher_for, trainable)
+from orchestrator.spec.sweep import SweepSpec
+from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus, now_iso
+from trainables.contract.errors import UserError
+from trainables.contract.keys import REPEAT_RAY_PREFIX, TRIAL_ID
+from trainables.contract.status import DONE
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    cpus: float | None = None          # size of the embedded Ray (None: all cores)
+    gpus: float | None = None
+    address: str | None = None         # an existing Ray cluster
+    results_dir: str = "results"
+    run_name: str | None = None
+    reuse_workers: bool = True
+    progress: bool = True
+    sweep_text: str | None = None      # the sweep file as written, frozen into the run
+    command: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)   # CLI overrides, re-applied on resume
+    extra_callbacks: tuple = ()        # more Ray Tune callbacks, e.g. your own logger
+    # what each trial runs: f(config, data, settings) reporting like run_trial (default
+    # run_trial). Not saved with the run: pass it again to resume_sweep.
+    trial_function: Callable | None = None
+    repeat: bool = True                # run the sweep file's repeat: block when the sweep finishes
+
+
+def _session(options: SweepOptions, recorded_address: str | None = None) -> RaySession:
+    return RaySession(options.cpus, options.gpus, options.address or recorded_address)
+
+
+def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Start a new run of ``spec``. Every check that can fail runs before the run folder exists."""
+    from orchestrator.run.preflight import check_results_dir
+    from orchestrator.search.ray_space import trial_configs
+    from orchestrator.search.scheduler import build_scheduler
+    from orchestrator.run.recorder import RunRecorder
+    from orchestrator.store.parquet import RunStore
+    from trainables.datasets import load_trial_data
+
+    started = time.monotonic()
+    configs = trial_configs(spec)
+    check_families(spec, configs)                 # e.g. missing transfer weights
+    root = check_results_dir(options.results_dir, spec)
+    data = load_trial_data(spec.dataset)          # a missing data set stops here, before any folder
+    source = Path(spec.source)
+    text = options.sweep_text if options.sweep_text is not None else \
+        (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
+    params = param_kinds(spec)
+    with tune_environment(), _session(options) as session:
+        session.check_resources(spec)
+        folder = create(root, spec.name, options.run_name)
+        with folder.lock(options.command):
+            store = RunStore(folder.path, params, mirror=folder.remote)
+            if text is not None:
+                store.write_sweep_copy(text)
+            meta = RunMeta(
+                run_id=folder.name, sweep=spec.name, metric=spec.metric, mode=spec.mode,
+                max_epochs=spec.scheduler.max_epochs, trials=len(configs),
+                source=str(source.resolve()) if source.is_file() else spec.source, command=options.command,
+                overrides=options.overrides, reuse_workers=options.reuse_workers, address=options.address,
+                remote=folder.uri, data=DataSummary(len(data.train), len(data.val), data.class_names,
+                                                    data.input_shape),
+                versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None)
+            store.write_meta(meta)
+            cache = session.start_feature_cache(spec, meta.run_id)
+            scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
+            recorder = RunRecorder(scheduler)
+            tuner = build_tuner(spec, folder, trainable(spec, data, cache, trial_function=options.trial_function),
+                                searcher=searcher_for(spec, configs), scheduler=scheduler,
+                                num_samples=len(configs), callbacks=[recorder, *options.extra_callbacks],
+                                reuse_workers=options.reuse_workers, time_budget_s=spec.time_budget_s)
+            live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
+                           options.progress)
+            summary = drive(tuner, live, store, meta, started, spec.time_budget_s)
+            if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best:
+                summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data)
+            return summary
+
+
+def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Continue an interrupted run where its folder is now: finished trials stay finished,
+    unfinished ones continue from their last checkpoint, trials never started start."""
+    from orchestrator.store.parquet import RunStore, read_metrics, read_trials
+    from trainables.datasets import load_trial_data
+
+    started = time.monotonic()
+    folder, lock = RunFolder.drive(location, options.command)
+    with lock:
+        meta = folder.meta()
+        if meta.status == RunStatus.FINISHED:
+            raise UserError(f"{folder.location}: this run finished; nothing to resume "
+                            "(start a new one with tunefm sweep)")
+        spec = folder.spec(check_frozen=True)
+        data = load_trial_data(spec.dataset)
+        params = param_kinds(spec)
+        with tune_environment(), _session(options, meta.address) as session:
+            session.check_resources(spec)
+            cache = session.start_feature_cache(spec, meta.run_id)
+            # Ray's saved state can lag the Parquet by a few seconds: trials done since then
+            # are not trained again, trials started since then are discarded (Ray reruns them).
+            ours, metrics, known = read_trials(folder.path), read_metrics(folder.path), known_trials(folder)
+            ours_ids = (set(ours[TRIAL_ID]) if len(ours) else set()) | (set(metrics[TRIAL_ID]) if len(metrics) else set())
+            done = frozenset(ours[ours["status"].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
+            tuner = restore_tuner(folder, trainable(spec, data, cache, done, options.trial_function))
+            meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri)
+            store = RunStore(folder.path, params, mirror=folder.remote)
+            store.write_meta(meta)
+            live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, meta.trials,
+                           options.progress, drop=frozenset(ours_ids - known))
+            return drive(tuner, live, store, meta, started, spec.time_budget_s, meta.wall_seconds or 0.0)
+
+
+def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Train the ``top_k`` best configurations of a finished run again with ``seeds`` new
+    seeds each, to the full epoch budget (no early stopping), into the same Parquet."""
+    from trainables.datasets import load_trial_data
+
+    folder, lock = RunFolder.drive(location, options.command)
+    with lock:
+        meta = folder.meta()
+        if meta.status != RunStatus.FINISHED:
+            raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
+                            f"resume it first: tunefm resume {folder.location}")
+        spec = folder.spec(check_frozen=True)
+        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address)
+
+
+def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options: SweepOptions, data,
+            address: str | None = None) -> RunSummary:
+    from orchestrator.report.leaderboard import board, leaderboards
+    from orchestrator.run.recorder import RunRecorder
+    from orchestrator.search.repeats import repeat_configs
+    from orchestrator.search.scheduler import build_scheduler
+    from orchestrator.search.searcher import QueueSearcher
+    from orchestrator.spec.sweep import SchedulerSpec
+    from orchestrator.store.parquet import RunStore
+    from orchestrator.store.snapshot import read_snapshot
+
+    started = time.monotonic()
+    snap = read_snapshot(folder)
+    configs = repeat_configs(snap.trials, board(leaderboards(snap.trials, snap.metrics, spec.metric, spec.mode)),
+                             top_k, seeds, spec.seed + len(snap.trials))
+    if not configs:
+        raise UserError(f"{folder.location}: no trial has a validation result to repeat")
+    params = param_kinds(spec)
+    meta = snap.meta
+    with tune_environment(), _session(options, address) as session:
+        session.check_resources(spec)
+        scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
+                                    spec.metric, spec.mode)
+        tuner = build_tuner(spec, folder, trainable(spec, data, None, trial_function=options.trial_function),
+                            searcher=QueueSearcher(configs), scheduler=scheduler, num_samples=len(configs),
+                            callbacks=[RunRecorder(scheduler)], reuse_workers=options.reuse_workers,
+                            ray_name=f"{REPEAT_RAY_PREFIX}{1 + len(meta.repeats)}")
+        meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
+                          status=RunStatus.RUNNING)
+        store = RunStore(folder.path, params, mirror=folder.remote)
+        store.write_meta(meta)
+        live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs,
+                       len(snap.trials) + len(configs), options.progress)
+        return drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0)
+
+
+def _dump(spec: SweepSpec) -> dict:
+    from orchestrator.spec.sweep import dump_spec
+
+    return dump_spec(spec)
+
+
+__all__ = ["SweepOptions", "RunSummary", "run_sweep", "resume_sweep", "repeat_run"]

@@ -1,0 +1,143 @@
+"""The driver-side Ray Tune callback: feeds the ledger, writes Parquet, shows progress.
+
+Ray pickles callbacks into the experiment state and gives them back on
+``Tuner.restore``. The recorder therefore pickles nothing but its scheduler (whose
+stop decisions it reads) and, in ``setup``, binds to the live run (``run.live``) and
+rebuilds its ledger from the run folder, so a resumed sweep carries on from exactly
+what the files say, wherever the folder is now.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from ray.tune import Callback
+
+from orchestrator.run import live as live_run
+from orchestrator.run.ledger import Ledger, from_tables
+from orchestrator.run.progress import ProgressPrinter
+from orchestrator.search.scheduler import PerFamilyScheduler
+from orchestrator.store.parquet import RunStore, read_metrics, read_trials
+from trainables.contract.keys import CHECKPOINT_META_FILE, TRIALS_FILE
+from trainables.contract.records import CheckpointMeta, RecordError
+
+FLUSH_SECONDS = 5.0
+COMPACT_PARTS = 200   # merge small metric parts during long runs
+
+
+def error_reason(trial) -> str:
+    """The last line of the trial's latest error, e.g. ``ValueError: bad shape``
+    (``Trial.get_error()``: the exception Ray recorded)."""
+    try:
+        error = trial.get_error()
+    except Exception:   # the pickled error could not be read back
+        error = None
+    text = str(error) if error is not None else ""
+    latest = text.split("Failure # ")[-1]   # the file keeps every failure of a retried trial
+    lines = [ln.strip() for ln in latest.splitlines()[1 if "Failure # " in text else 0:] if ln.strip()]
+    for line in reversed(lines):
+        if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "^")):
+            return line[:2000]
+    return lines[-1][:2000] if lines else "the trial failed without an error message"
+
+
+def checkpoint_meta(checkpoint) -> CheckpointMeta | None:
+    """The trial's ``checkpoint.json``, read through the checkpoint's filesystem."""
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{CHECKPOINT_META_FILE}") as f:
+            return CheckpointMeta.from_dict(json.loads(f.read()), CHECKPOINT_META_FILE)
+    except (OSError, ValueError, RecordError):
+        return None
+
+
+class RunRecorder(Callback):
+    def __init__(self, scheduler: PerFamilyScheduler):
+        self.scheduler = scheduler
+        self._runtime()
+
+    def _runtime(self) -> None:
+        self.live: live_run.LiveRun | None = None
+        self.ledger: Ledger | None = None
+        self.store: RunStore | None = None
+        self.progress: ProgressPrinter | None = None
+        self._last_flush = time.monotonic()
+
+    def __getstate__(self) -> dict:
+        return {"scheduler": self.scheduler}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._runtime()
+
+    def setup(self, **info) -> None:
+        live = self.live = live_run.current()
+        live.recorder = self
+        folder = live.folder
+        run_id = folder.meta().run_id
+        if folder.file(TRIALS_FILE).exists():
+            self.ledger = from_tables(run_id, live.metric, live.mode, live.max_epochs,
+                                      read_trials(folder.path), read_metrics(folder.path))
+        else:
+            self.ledger = Ledger(run_id, live.metric, live.mode, live.max_epochs)
+        self.ledger.total = live.total
+        self.store = RunStore(folder.path, list(live.params), mirror=folder.remote)
+        if live.drop:
+            self.ledger.drop(live.drop)
+            self.store.compact(exclude=live.drop)
+            self.store.write_trials(self.ledger.trial_rows())
+        self.progress = ProgressPrinter(self.ledger, enabled=live.progress)
+
+    def _persist(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.store.flush_metrics()
+            self.store.write_trials(self.ledger.trial_rows())
+            self._last_flush = time.monotonic()
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.ledger.start(trial.trial_id, trial.config)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        row = self.ledger.result(trial.trial_id, trial.config, result)
+        if row is not None:
+            self.store.append_metrics([row])
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        meta = checkpoint_meta(checkpoint)
+        self.ledger.checkpoint(trial.trial_id, self.live.folder.relative(checkpoint.path),
+                               meta.epoch if meta else None, bool(meta and meta.is_best))
+        # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
+        # after it: the epochs it covers must be on disk first, or a crash loses their rows.
+        self.store.flush_metrics()
+        if self.store.parts() > COMPACT_PARTS:
+            self.store.compact()
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))
+        self._persist(force=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.ledger.complete(trial.trial_id, trial.trial_id in self.scheduler.stopped_trials)
+        self._persist(force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.ledger.error(trial.trial_id, trial.config, error_reason(trial))
+        self._persist(force=True)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self._persist()
+        self.progress.tick()
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._persist(force=True)
+
+    def finish(self) -> Ledger | None:
+        """Flush and close; returns the ledger (None if the experiment never set up).
+        A write that fails here (a full disk) is the caller's to report."""
+        if self.ledger is None:
+            return None
+        self.ledger.interrupt_running()
+        self.progress.close()
+        self.store.flush_metrics()
+        self.store.write_trials(self.ledger.trial_rows())
+        return self.ledger
+

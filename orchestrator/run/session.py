@@ -1,0 +1,144 @@
+"""A Ray session for one plan: the workers' environment, init or join, the feature cache.
+
+``RaySession`` is the one place that decides what the worker processes' environment
+holds (``worker_env``, through ``runtime_env``) and what Ray Tune's driver reads from
+this process's (``TUNE_SETTINGS``).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from trainables.contract.errors import UserError
+
+# Read by Ray Tune in the worker that runs a trial. A reused worker takes the next trial
+# only once this one has returned; Ray waits 2 s for that by default and otherwise fails
+# the *next* trial ("Trainable runner reuse requires reset_config() ..."): that lost 3 of
+# 16 trials of a benchmark run under load. A slow stop should delay, not fail.
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+
+# Read by Ray Tune in *this* process while Tuner.fit runs, from the environment only: the
+# Tuner API has no parameter for the experiment-state period (TUNE_GLOBAL_CHECKPOINT_S),
+# the console output style (RAY_AIR_NEW_OUTPUT) or leaving out its own CSV/JSON/TensorBoard
+# loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS). They are set for the call only, where the
+# user has not set them, and put back after it.
+TUNE_SETTINGS = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
+    "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
+}
+
+
+def worker_runtime_env() -> dict:
+    """The ``runtime_env`` tunefm's workers need; pass it to ``ray.init`` when you start
+    Ray yourself before calling ``run_sweep``."""
+    return {"env_vars": dict(WORKER_ENV)}
+
+
+@contextlib.contextmanager
+def tune_environment() -> Iterator[None]:
+    added = [k for k in TUNE_SETTINGS if k not in os.environ]
+    os.environ.update({k: TUNE_SETTINGS[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+@dataclass
+class Termination:
+    """Whether SIGTERM asked the plan to stop (what batch schedulers and docker send)."""
+
+    received: bool = False
+
+
+@contextlib.contextmanager
+def sigterm_as_sigint() -> Iterator[Termination]:
+    """SIGTERM stops the run as Ctrl-C does: Ray Tune's own SIGINT handler ends the run
+    gracefully, saves its state, and the plan records the run as interrupted."""
+    term = Termination()
+    if threading.current_thread() is not threading.main_thread():
+        yield term
+        return
+
+    def forward(signum, frame) -> None:
+        term.received = True
+        signal.raise_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield term
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class RaySession:
+    """Start the embedded Ray (or join ``address``) and, when asked, the feature cache."""
+
+    cpus: float | None = None
+    gpus: float | None = None
+    address: str | None = None
+    started: bool = False
+    cache: object | None = field(default=None, repr=False)
+
+    def __enter__(self) -> "RaySession":
+        import ray
+
+        if ray.is_initialized():
+            return self
+        common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                      runtime_env=worker_runtime_env())
+        if self.address:
+            from orchestrator.run.preflight import check_address
+
+            check_address(self.address)
+            try:
+                ray.init(address=self.address, **common)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise UserError(f"--address {self.address}: cannot connect to a Ray cluster "
+                                f"({str(e).splitlines()[0]})") from None
+        else:
+            from orchestrator.run.preflight import check_local_gpus
+
+            check_local_gpus(self.gpus)
+            ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
+        self.started = True
+        return self
+
+    def check_resources(self, spec) -> None:
+        import ray
+
+        have = ray.cluster_resources()
+        for key, name in (("CPU", "cpus"), ("GPU", "gpus")):
+            want = getattr(spec.max_resources(), name)
+            if want > have.get(key, 0):
+                raise UserError(f"{spec.source}: resources.{name}: a trial asks for {want:g} {key}s but the "
+                                f"Ray cluster has {have.get(key, 0):g}; lower it or give Ray more (--{name})")
+
+    def start_feature_cache(self, spec, run_id: str) -> str | None:
+        """The frozen-backbone feature cache, when a family uses it; returns its name."""
+        from trainables.families import get_family
+        from trainables.training import feature_cache
+
+        if not any(get_family(f.family).planner for f in spec.families):
+            return None
+        name = f"{run_id}-{os.getpid()}"   # two copies of one run may run on one cluster
+        self.cache = feature_cache.start(name)
+        return feature_cache.actor_name(name)
+
+    def __exit__(self, *exc) -> None:
+        import ray
+
+        if self.cache is not None:
+            try:
+                ray.kill(self.cache)
+            except Exception:
+                pass
+        if self.started:
+            ray.shutdown()

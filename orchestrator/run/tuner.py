@@ -1,0 +1,103 @@
+"""The one place a Ray Tune ``Tuner`` is built (or restored) for a run folder."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from orchestrator.store.folder import RunFolder
+from orchestrator.spec.sweep import SweepSpec
+from trainables.contract.errors import UserError
+from trainables.contract.keys import FAMILY_KEY, RAY_DIR
+
+
+def param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
+    """``(name, kind)`` of every config column of the run's tables."""
+    from orchestrator.search.ray_space import config_param_names
+    from trainables.contract.keys import FACTOR_KEY, FACTOR_VALUE_KEY, REPEAT_KEY
+    from trainables.families import get_family
+
+    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", REPEAT_KEY: "str"}
+    for fam in spec.families:
+        for p in get_family(fam.family).all_params:
+            kinds.setdefault(p.name, p.kind)
+    return [(name, kinds[name]) for name in [*config_param_names(spec), REPEAT_KEY]]
+
+
+def check_families(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
+    """Family checks that need no worker (weights files exist ...), once per distinct config."""
+    from trainables.families import get_family
+
+    seen = set()
+    for config in configs:
+        key = tuple(sorted((k, str(v)) for k, v in config.items() if k != "seed"))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            get_family(config["model"]).check(config)
+        except UserError as e:
+            raise UserError(f"{spec.source}: families.{config[FAMILY_KEY]}: {e}") from None
+
+
+def trainable(spec: SweepSpec, data, cache_name: str | None, done: frozenset[str] = frozenset(),
+              trial_function: Callable | None = None):
+    from ray import tune
+
+    from trainables.training.settings import TrialSettings
+    from trainables.training.trial import run_trial
+
+    settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
+                             max_params=spec.max_params, cpus=spec.max_resources().cpus,
+                             feature_cache=cache_name, done_trials=done)
+    per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
+    return tune.with_resources(
+        tune.with_parameters(trial_function or run_trial, data=data, settings=settings),
+        lambda config: {"cpu": per_family[config[FAMILY_KEY]].cpus, "gpu": per_family[config[FAMILY_KEY]].gpus})
+
+
+def build_tuner(spec: SweepSpec, folder: RunFolder, trainable_fn, *, searcher, scheduler, num_samples: int,
+                callbacks: list, reuse_workers: bool, ray_name: str = RAY_DIR, time_budget_s: float | None = None):
+    from ray import tune
+
+    return tune.Tuner(
+        trainable_fn,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
+            num_samples=num_samples, max_concurrent_trials=spec.max_concurrent, time_budget_s=time_budget_s,
+            reuse_actors=reuse_workers, trial_dirname_creator=lambda trial: trial.trial_id),
+        run_config=tune.RunConfig(
+            name=ray_name, verbose=0, callbacks=callbacks, **folder.storage(),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            # the best epoch (for the report) and, always, the latest (for resuming);
+            # trials rank their checkpoints so that ties keep the first best epoch
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="checkpoint_rank",
+                                                    checkpoint_score_order="max")))
+
+
+def restore_tuner(folder: RunFolder, trainable_fn):
+    """Ray Tune's saved experiment of the run, from where the folder is now."""
+    from ray import tune
+
+    path, fs = folder.ray_path(), folder.storage().get("storage_filesystem")
+    if not tune.Tuner.can_restore(path, storage_filesystem=fs):
+        raise UserError(f"{folder.location}: Ray saved no experiment state before the run stopped; start it again")
+    return tune.Tuner.restore(path, trainable=trainable_fn, resume_unfinished=True, resume_errored=False,
+                              storage_filesystem=fs)
+
+
+def known_trials(folder: RunFolder) -> set[str]:
+    """The trial ids in Ray's saved experiment state."""
+    from ray import tune
+
+    analysis = tune.ExperimentAnalysis(folder.ray_path(), storage_filesystem=folder.storage().get("storage_filesystem"))
+    return {t.trial_id for t in analysis.trials}
+
+
+def searcher_for(spec: SweepSpec, configs: list[dict[str, Any]]):
+    """Random and grid configs are decided up front; TPE proposes as results come in."""
+    if spec.search == "tpe":
+        from orchestrator.search.tpe import build_tpe_searcher
+
+        return build_tpe_searcher(spec)
+    from orchestrator.search.searcher import QueueSearcher
+
+    return QueueSearcher(configs)

@@ -1,0 +1,1 @@
+"""Search: a spec's spaces as Ray Tune's, searchers, schedulers, repeats, previews."""

@@ -1,0 +1,124 @@
+"""The one adapter from sweep-file spaces to Ray Tune's search-space types.
+
+``trial_configs(spec)`` expands every family's space with Ray's own variant generator
+(grid values crossed, distributions sampled ``num_samples`` times), seeded per family,
+and interleaves the families so they run side by side. Each config is complete: the
+family's defaults are filled in, so the results table records every setting.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform
+from orchestrator.spec.sweep import FamilySweep, SweepSpec
+
+# Keys every trial config carries besides the family's parameters.
+from trainables.contract.keys import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY, FAMILY_KEY, MODEL_KEY, SEED_KEY  # noqa: F401
+
+
+def to_ray(space: Space, search: str = "random") -> Any:
+    from ray import tune
+
+    if isinstance(space, Constant):
+        return space.value
+    if isinstance(space, Grid) or (isinstance(space, Choice) and search == "grid"):
+        return tune.grid_search(list(space.values))
+    if isinstance(space, Choice):
+        return tune.choice(list(space.values))
+    if isinstance(space, Uniform):
+        return tune.uniform(space.low, space.high)
+    if isinstance(space, LogUniform):
+        return tune.loguniform(space.low, space.high)
+    if isinstance(space, RandInt):
+        return tune.randint(space.low, space.high + 1)  # Ray's upper bound is exclusive
+    raise TypeError(f"unknown space {space!r}")
+
+
+def ray_param_space(family: FamilySweep, search: str = "random") -> dict[str, Any]:
+    return {name: to_ray(space, search) for name, space in family.space.items()}
+
+
+def family_seed(sweep_seed: int, label: str) -> int:
+    """A per-family seed: adding a family does not change another family's samples."""
+    return (sweep_seed * 1_000_003 + zlib.crc32(label.encode())) % (2**32)
+
+
+def ablation_configs(family: FamilySweep, sweep_seed: int) -> list[dict]:
+    """The baseline ``baseline_repeats`` times, then each factor's values one at a time
+    (``num_samples`` runs each); every config differs from the baseline in one factor."""
+    from trainables.families import get_family
+
+    rng = np.random.default_rng(family_seed(sweep_seed, family.label))
+    base = {FAMILY_KEY: family.label, MODEL_KEY: family.family, **get_family(family.family).defaults(),
+            **family.baseline}
+    runs = [(BASELINE, None, {})] * family.baseline_repeats
+    for factor, values in family.factors.items():
+        for value in values:
+            runs += [(factor, value, {factor: value})] * family.num_samples
+    out = []
+    for factor, value, change in runs:
+        config = {**base, **change, SEED_KEY: int(rng.integers(0, 2**31 - 1)),
+                  FACTOR_KEY: factor, FACTOR_VALUE_KEY: "" if value is None else str(value)}
+        out.append(config)
+    return out
+
+
+def expand_family(family: FamilySweep, search: str, sweep_seed: int, limit: int | None = None) -> list[dict]:
+    if search == "ablation":
+        return ablation_configs(family, sweep_seed)[:limit]
+    from ray.tune.search.variant_generator import generate_variants
+
+    from trainables.families import get_family
+
+    rng = np.random.default_rng(family_seed(sweep_seed, family.label))
+    space = ray_param_space(family, search)
+    defaults = get_family(family.family).defaults()
+    out: list[dict] = []
+    for _ in range(family.num_samples):
+        for _, resolved in generate_variants(space, random_state=rng):
+            config = {FAMILY_KEY: family.label, MODEL_KEY: family.family,
+                      SEED_KEY: int(rng.integers(0, 2**31 - 1))}
+            config.update(defaults)
+            config.update({k: _plain(v) for k, v in resolved.items()})
+            out.append(config)
+            if limit is not None and len(out) >= limit:
+                return out
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python, so configs are JSON/Parquet friendly."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def interleave(groups: list[list[dict]]) -> list[dict]:
+    out, i = [], 0
+    while any(i < len(g) for g in groups):
+        out.extend(g[i] for g in groups if i < len(g))
+        i += 1
+    return out
+
+
+def trial_configs(spec: SweepSpec, per_family_limit: int | None = None) -> list[dict]:
+    return interleave([expand_family(f, spec.search, spec.seed, per_family_limit) for f in spec.families])
+
+
+def config_param_names(spec: SweepSpec) -> list[str]:
+    """Every parameter name any family of the sweep can carry, in a stable order."""
+    from trainables.families import get_family
+
+    names: dict[str, None] = {}
+    for fam in spec.families:
+        for p in get_family(fam.family).all_params:
+            names.setdefault(p.name)
+    if spec.search == "ablation":
+        names.setdefault(FACTOR_KEY)
+        names.setdefault(FACTOR_VALUE_KEY)
+    return list(names)

@@ -1,0 +1,83 @@
+"""ASHA whose stop decisions compare trials of the same family only.
+
+Families learn at different speeds (a dense net is ahead of a CNN after one epoch and
+behind after five), and every family's leaderboard needs fully trained survivors, so
+each family gets its own ASHA instance. The wrapper also remembers which trials it
+stopped, so the results can say ``early_stopped`` rather than guess.
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Any, Callable
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+
+from orchestrator.search.ray_space import FAMILY_KEY
+from orchestrator.spec.sweep import SchedulerSpec
+
+
+class PerFamilyScheduler(FIFOScheduler):
+    def __init__(self, make: Callable[[], TrialScheduler], metric: str, mode: str):
+        super().__init__()
+        self._make = make
+        self._metric, self._mode = metric, mode
+        self._by_family: dict[str, TrialScheduler] = {}
+        self.stopped_trials: set[str] = set()
+
+    def _for(self, trial) -> TrialScheduler:
+        family = trial.config.get(FAMILY_KEY, "")
+        if family not in self._by_family:
+            child = self._make()
+            child.set_search_properties(self._metric, self._mode)
+            self._by_family[family] = child
+        return self._by_family[family]
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return True  # metric and mode come from the sweep file at construction
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        from orchestrator.run.live import relocate_trial
+
+        relocate_trial(trial)   # before Ray starts it: the run folder may have moved since it was planned
+        self._for(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        self._for(trial).on_trial_error(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        action = self._for(trial).on_trial_result(tune_controller, trial, result)
+        if action == TrialScheduler.STOP and not result.get("done"):
+            self.stopped_trials.add(trial.trial_id)
+        return action
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        self._for(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        self._for(trial).on_trial_remove(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return f"per-family scheduling over {len(self._by_family)} families"
+
+    def save(self, checkpoint_path: str) -> None:
+        state = {k: v for k, v in self.__dict__.items() if k != "_make"}
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))
+
+
+def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilyScheduler:
+    if spec.kind == "asha":
+        def make() -> TrialScheduler:
+            # max_t stops nothing itself: the trial ends at max_epochs on its own, and
+            # stop_last_trials=False keeps ASHA from counting that as its decision.
+            return AsyncHyperBandScheduler(time_attr="training_iteration", max_t=spec.max_epochs,
+                                           grace_period=spec.grace_period,
+                                           reduction_factor=spec.reduction_factor,
+                                           brackets=spec.brackets, stop_last_trials=False)
+    else:
+        make = FIFOScheduler
+    return PerFamilyScheduler(make, metric, mode)

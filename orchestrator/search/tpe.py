@@ -1,0 +1,127 @@
+"""``search: tpe``: Optuna's TPE through Ray Tune's ``OptunaSearch``, one per family.
+
+Each family keeps its own conditional space, so each family gets its own TPE sampler
+(seeded per family) that only ever proposes that family's parameters; a
+``FamilySearcher`` hands out their suggestions in turn, each family up to its
+``num_samples``. Optuna is an optional extra (``pip install 'tunefm[tpe]'``).
+"""
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from trainables.contract.errors import UserError
+from orchestrator.search.ray_space import FAMILY_KEY, MODEL_KEY, SEED_KEY, family_seed
+from orchestrator.search.searcher import StatefulSearcher
+from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform
+from orchestrator.spec.sweep import TPE_EXTRA, FamilySweep, SweepSpec
+
+
+def optuna_available() -> bool:
+    return importlib.util.find_spec("optuna") is not None
+
+
+def to_optuna(space: Space):
+    from optuna import distributions as d
+
+    if isinstance(space, (Choice, Grid)):
+        return d.CategoricalDistribution(list(space.values))
+    if isinstance(space, Uniform):
+        return d.FloatDistribution(space.low, space.high)
+    if isinstance(space, LogUniform):
+        return d.FloatDistribution(space.low, space.high, log=True)
+    if isinstance(space, RandInt):
+        return d.IntDistribution(space.low, space.high)
+    raise TypeError(f"no Optuna distribution for {space!r}")
+
+
+class FamilySearcher(StatefulSearcher):
+    """Round-robin over per-family searchers, each with its own budget of trials."""
+
+    def __init__(self, children: dict[str, Searcher], budgets: dict[str, int],
+                 complete: dict[str, dict[str, Any]], seeds: dict[str, int]):
+        super().__init__()
+        self._children, self._budgets, self._complete = children, dict(budgets), complete
+        self._rng = {label: np.random.default_rng(seed) for label, seed in seeds.items()}
+        self._owner: dict[str, str] = {}
+        self._order = list(children)
+        self._turn = 0
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # each child got metric and mode at construction
+
+    def suggest(self, trial_id: str) -> dict | None:
+        open_families = [f for f in self._order if self._budgets[f] > 0]
+        if not open_families:
+            return Searcher.FINISHED
+        for step in range(len(self._order)):
+            label = self._order[(self._turn + step) % len(self._order)]
+            if self._budgets[label] <= 0:
+                continue
+            params = self._children[label].suggest(trial_id)
+            if params is None or params == Searcher.FINISHED:
+                continue
+            self._turn = (self._turn + step + 1) % len(self._order)
+            self._budgets[label] -= 1
+            self._owner[trial_id] = label
+            config = dict(self._complete[label])
+            config[SEED_KEY] = int(self._rng[label].integers(0, 2**31 - 1))
+            config.update({k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()})
+            return config
+        return None  # every open family is waiting (e.g. at its concurrency limit)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self._owner:
+            self._children[self._owner[trial_id]].on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._owner:
+            self._children[self._owner[trial_id]].on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict:
+        return dict(self.__dict__)
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def _fixed(family: FamilySweep) -> dict[str, Any]:
+    """The family's defaults with its constants applied, plus family and model keys."""
+    from trainables.families import get_family
+
+    config = {FAMILY_KEY: family.label, MODEL_KEY: family.family, **get_family(family.family).defaults()}
+    config.update({k: s.value for k, s in family.space.items() if isinstance(s, Constant)})
+    return config
+
+
+def build_tpe_searcher(spec: SweepSpec) -> FamilySearcher:
+    if not optuna_available():
+        raise UserError(f"{spec.source}: search: tpe needs Optuna, which is not installed: {TPE_EXTRA}")
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    children, budgets, complete, seeds = {}, {}, {}, {}
+    for fam in spec.families:
+        seed = family_seed(spec.seed, fam.label)
+        searched = {k: to_optuna(s) for k, s in fam.space.items() if not isinstance(s, Constant)}
+        if searched:
+            children[fam.label] = OptunaSearch(space=searched, metric=spec.metric, mode=spec.mode,
+                                               sampler=optuna.samplers.TPESampler(seed=seed))
+        else:
+            children[fam.label] = _ConstantSearcher()
+        budgets[fam.label], complete[fam.label], seeds[fam.label] = fam.num_samples, _fixed(fam), seed
+    return FamilySearcher(children, budgets, complete, seeds)
+
+
+class _ConstantSearcher(Searcher):
+    """A family with nothing to search: every suggestion is its fixed config."""
+
+    def suggest(self, trial_id: str) -> dict:
+        return {}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass

@@ -1,0 +1,1 @@
+"""The sweep file as typed data: YAML loading, spaces, the frozen SweepSpec."""

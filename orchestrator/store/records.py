@@ -1,0 +1,172 @@
+"""The driver's records of a run: ``run.json`` (RunMeta) and a trials-table row (TrialRow).
+
+Frozen dataclasses with a format version (``Record``); changed with
+``dataclasses.replace``, read in one place (``RunFolder.meta``), never indexed by a
+literal key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Mapping
+
+from trainables.contract.keys import config_column
+from trainables.contract.records import Record, RecordError, col
+from trainables.contract.status import Status
+
+
+class RunStatus(str, Enum):
+    RUNNING = "running"            # a driver holds the run's lock (or held it when it died)
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"    # Ctrl-C, SIGTERM, a full disk: resume continues it
+
+    __hash__ = str.__hash__
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+@dataclass(frozen=True)
+class DataSummary(Record):
+    train: int = 0
+    val: int = 0
+    classes: tuple[str, ...] = ()
+    input_shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+
+
+@dataclass(frozen=True)
+class BestTrial(Record):
+    trial_id: str
+    family: str
+    metric: str
+    value: float
+    epoch: int
+
+
+@dataclass(frozen=True)
+class RepeatPhase(Record):
+    top_k: int
+    seeds: int
+    trials: int
+    at: str = field(default_factory=now_iso)
+
+
+@dataclass(frozen=True)
+class RunMeta(Record):
+    """``run.json``. Paths inside a run folder are never stored here: they are derived
+    from where the folder is now (``RunFolder``). ``source`` only says where the sweep
+    file came from; the run reads its frozen copy."""
+
+    run_id: str
+    sweep: str
+    metric: str
+    mode: str
+    max_epochs: int
+    trials: int
+    status: RunStatus = RunStatus.RUNNING
+    started_at: str = field(default_factory=now_iso)
+    source: str | None = None
+    command: str = ""
+    overrides: dict = field(default_factory=dict)
+    reuse_workers: bool = True
+    address: str | None = None
+    remote: str | None = None          # the URI the run lives at (this folder is then its local copy)
+    data: DataSummary = field(default_factory=DataSummary)
+    versions: dict = field(default_factory=dict)
+    spec: dict = field(default_factory=dict)   # the parsed sweep, for reading; the run uses sweep.yaml
+    resumed: tuple[str, ...] = ()
+    repeats: tuple[RepeatPhase, ...] = ()
+    ended_at: str | None = None
+    wall_seconds: float | None = None
+    counts: dict = field(default_factory=dict)
+    best: BestTrial | None = None
+    note: str | None = None            # why it ended as it did (time budget, SIGTERM, disk full...)
+    sweep_sha256: str | None = None    # of the frozen sweep.yaml: resume refuses an edited one
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", RunStatus(self.status))
+        if isinstance(self.data, Mapping):
+            object.__setattr__(self, "data", DataSummary.from_dict(self.data, "data"))
+        if isinstance(self.best, Mapping):
+            object.__setattr__(self, "best", BestTrial.from_dict(self.best, "best"))
+        object.__setattr__(self, "resumed", tuple(self.resumed))
+        object.__setattr__(self, "repeats", tuple(RepeatPhase.from_dict(r, "repeats") if isinstance(r, Mapping)
+                                                  else r for r in self.repeats))
+        for name in ("overrides", "versions", "spec", "counts"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise ValueError(f"{name} must be a mapping")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["status"] = self.status.value
+        out["data"] = self.data.to_dict()
+        out["best"] = self.best.to_dict() if self.best else None
+        out["repeats"] = [r.to_dict() for r in self.repeats]
+        return out
+
+    def with_(self, **changes: Any) -> "RunMeta":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class TrialRow(Record):
+    """One row of ``trials.parquet``: the keys, ``config`` (stored as ``config_*``
+    columns) and the stored fields (``TrialRow.columns()``)."""
+
+    run_id: str
+    trial_id: str
+    family: str
+    model: str
+    config: dict = field(default_factory=dict)
+    status: Status = col("str", Status.RUNNING)
+    epochs: int = col("int32", 0)
+    best_epoch: int | None = col("int32")
+    metric: str = col("str", "")
+    best_metric: float | None = col("float64")
+    params: int | None = col("int64")
+    train_seconds: float = col("float64", 0.0)
+    setup_seconds: float | None = col("float64")      # trial entry to first epoch, inside the worker
+    startup_seconds: float | None = col("float64")    # driver's trial start to first epoch (spawn included)
+    started_at: datetime | None = col("timestamp")
+    ended_at: datetime | None = col("timestamp")
+    checkpoint: str | None = col("str")               # the best epoch's checkpoint, relative to the run folder
+    last_checkpoint: str | None = col("str")          # the latest epoch's (what a retry resumes from)
+    error: str | None = col("str")
+    failures: int = col("int32", 0)                   # failed attempts (retried or final)
+    node_ip: str | None = col("str")
+    node_id: str | None = col("str")
+    worker_pid: int | None = col("int64")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
+    def to_row(self) -> dict[str, Any]:
+        """The flat Parquet row: keys, ``config_*`` columns, stored fields."""
+        row = {k: getattr(self, k) for k in ("run_id", "trial_id", "family", "model")}
+        row.update({config_column(k): v for k, v in self.config.items()})
+        row.update({name: getattr(self, name) for name, _ in self.columns()})
+        row["status"] = self.status.value
+        return row
+
+
+def read_record(cls, data: Any, where: str):
+    """``cls.from_dict`` whose failure is a ``RecordError`` naming ``where``."""
+    try:
+        return cls.from_dict(data, where)
+    except RecordError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise RecordError(f"{where}: {e}") from None
+
+
+__all__ = ["RunStatus", "RunMeta", "DataSummary", "BestTrial", "RepeatPhase", "TrialRow",
+           "RecordError", "col", "read_record", "now_iso"]

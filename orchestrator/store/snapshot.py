@@ -1,0 +1,70 @@
+"""A consistent view of a run folder, also while its sweep is still writing, or after
+its driver died.
+
+The trials table is rewritten after the metric parts it describes, so metric rows can
+be ahead of it, never behind; while a driver runs, the snapshot keeps only the rows
+the trials table accounts for. When the driver died without a word (no one holds the
+run's lock, yet run.json says ``running``), the metrics are the truth: the trials are
+rebuilt from them as the recorder would have, running ones counted as stopped, and
+each trial's checkpoints are found in the folder itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from orchestrator.store.folder import RunFolder
+from orchestrator.spec.sweep import SweepSpec
+from orchestrator.store import schema as S
+from orchestrator.store.parquet import read_metrics, read_trials
+from orchestrator.store.records import RunMeta, RunStatus
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    folder: RunFolder
+    meta: RunMeta
+    spec: SweepSpec
+    trials: pd.DataFrame
+    metrics: pd.DataFrame
+    status: RunStatus                  # running only while a live driver holds the lock
+    status_note: str | None = None     # e.g. the driver died without a word
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
+
+    @property
+    def running(self) -> bool:
+        return self.status == RunStatus.RUNNING
+
+
+def read_snapshot(run: RunFolder | str | Path) -> Snapshot:
+    folder = run if isinstance(run, RunFolder) else RunFolder.open(run)
+    meta, spec = folder.meta(), folder.spec()
+    status, note = folder.status()
+    trials, metrics = read_trials(folder.path), read_metrics(folder.path)
+    if note is not None and not metrics.empty:
+        trials = _rebuilt_trials(folder, meta, spec, trials, metrics)
+    if not trials.empty and not metrics.empty:
+        epochs = trials.set_index(S.TRIAL_ID)["epochs"]
+        limit = metrics[S.TRIAL_ID].map(epochs)
+        metrics = metrics[limit.notna() & (metrics[S.EPOCH] <= limit)].reset_index(drop=True)
+    return Snapshot(folder, meta, spec, trials, metrics, status, note)
+
+
+def _rebuilt_trials(folder: RunFolder, meta: RunMeta, spec: SweepSpec, trials, metrics) -> pd.DataFrame:
+    from orchestrator.store.checkpoints import find_checkpoints
+    from orchestrator.run.ledger import from_tables
+
+    ledger = from_tables(meta.run_id, spec.metric, spec.mode, spec.scheduler.max_epochs, trials, metrics)
+    ledger.interrupt_running()
+    for rec in ledger.trials.values():
+        if rec.checkpoint is None:
+            best, latest = find_checkpoints(folder, rec.trial_id, rec.best_epoch)
+            rec.checkpoint = rec.checkpoint or best
+            rec.last_checkpoint = rec.last_checkpoint or latest
+    rows = [row.to_row() for row in ledger.trial_rows()]
+    return pd.DataFrame(rows) if rows else trials
