@@ -70,3 +70,10 @@ def run_meta(status: str = "running", **changes):
 
     return RunMeta(run_id="r1", sweep="s", metric="val_accuracy", mode="max", max_epochs=3, trials=1,
                    status=status, **changes)
+
+
+def read_meta(run_dir) -> dict:
+    """run.json as the file holds it."""
+    import json
+
+    return json.loads((Path(run_dir) / "run.json").read_text())

@@ -202,6 +202,10 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
     return figs
 
 
+def _count(value) -> str:
+    return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
+
+
 def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances) -> ReportContent:
     trials, meta = snap.trials, snap.meta
     counts = trials[S.STATUS].value_counts()
@@ -216,7 +220,7 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, 
                           + (f"; sweep wall time {meta.wall_seconds:.0f} s" if meta.wall_seconds else "")),
         ("selection", f"best {metric} ({mode}) on the validation split"),
         ("winner", f"{winner[S.TRIAL_ID]} ({winner[S.FAMILY]}): {metric} {winner['score']:.4f} at epoch "
-                   f"{int(winner['score_epoch'])}, {int(winner['params']):,d} parameters"),
+                   f"{int(winner['score_epoch'])}, {_count(winner['params'])} parameters"),
     ]
     notes = []
     if snap.running:

@@ -70,6 +70,9 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budge
             note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
     if term.received:
         note = "stopped by SIGTERM"
+    if live.write_error is not None:
+        failed = live.write_error
+        note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
     recorder = live.recorder
     ledger, unsaved = None, None
     try:

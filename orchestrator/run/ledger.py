@@ -227,7 +227,8 @@ def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, me
         known = set(trials[S.TRIAL_ID]) if not trials.empty else set()
         extra = metrics[~metrics[S.TRIAL_ID].isin(known)].drop_duplicates(S.TRIAL_ID)
         if len(extra):
-            keep = [S.TRIAL_ID, S.FAMILY, S.MODEL, *[c for c in extra.columns if c.startswith(S.CONFIG_PREFIX)]]
+            keep = [S.TRIAL_ID, S.FAMILY, S.MODEL, *[c for c in ("params",) if c in extra.columns],
+                    *[c for c in extra.columns if c.startswith(S.CONFIG_PREFIX)]]
             extra = extra[keep].assign(**{S.STATUS: S.RUNNING, "epochs": 0})
             trials = extra if trials.empty else pd.concat([trials, extra], ignore_index=True)
 

@@ -27,6 +27,7 @@ class LiveRun:
     progress: bool = True
     drop: frozenset[str] = frozenset()        # trials Ray's saved state never saw: discarded
     recorder: object | None = None            # the RunRecorder Ray set up (a restored copy on resume)
+    write_error: OSError | None = None        # the first write into the folder that failed (disk full ...)
 
 
 _LIVE: ContextVar[LiveRun | None] = ContextVar("tunefm_live_run", default=None)
@@ -69,3 +70,23 @@ def relocate_trial(trial) -> None:
     if "storage_filesystem" in storage:
         moved.storage_filesystem = storage["storage_filesystem"]
     trial.set_storage(moved)
+
+
+def _stop_requested() -> bool:
+    live = _LIVE.get()
+    return live is not None and live.write_error is not None
+
+
+def write_failure_stopper():
+    """A ``tune.Stopper`` that ends the experiment once a write into the run folder failed:
+    nothing more can be recorded, so training on would only lose work."""
+    from ray import tune
+
+    class WriteFailureStop(tune.Stopper):
+        def __call__(self, trial_id, result) -> bool:
+            return _stop_requested()
+
+        def stop_all(self) -> bool:
+            return _stop_requested()
+
+    return WriteFailureStop()

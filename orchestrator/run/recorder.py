@@ -87,10 +87,20 @@ class RunRecorder(Callback):
             self.store.write_trials(self.ledger.trial_rows())
         self.progress = ProgressPrinter(self.ledger, enabled=live.progress)
 
+    def _write(self, action) -> None:
+        """Every write into the folder: the first that fails (a full disk, a folder made
+        read-only) is kept and stops the run (``live.write_failure_stopper``); later ones
+        are skipped, so Ray's log is not flooded and the drive reports it once."""
+        if self.live.write_error is not None:
+            return
+        try:
+            action()
+        except OSError as e:
+            self.live.write_error = e
+
     def _persist(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-            self.store.flush_metrics()
-            self.store.write_trials(self.ledger.trial_rows())
+            self._write(lambda: (self.store.flush_metrics(), self.store.write_trials(self.ledger.trial_rows())))
             self._last_flush = time.monotonic()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
@@ -107,9 +117,9 @@ class RunRecorder(Callback):
                                meta.epoch if meta else None, bool(meta and meta.is_best))
         # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
         # after it: the epochs it covers must be on disk first, or a crash loses their rows.
-        self.store.flush_metrics()
-        if self.store.parts() > COMPACT_PARTS:
-            self.store.compact()
+        self._write(self.store.flush_metrics)
+        if self.live.write_error is None and self.store.parts() > COMPACT_PARTS:
+            self._write(self.store.compact)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
         self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))

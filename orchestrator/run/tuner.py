@@ -58,6 +58,8 @@ def build_tuner(spec: SweepSpec, folder: RunFolder, trainable_fn, *, searcher, s
                 callbacks: list, reuse_workers: bool, ray_name: str = RAY_DIR, time_budget_s: float | None = None):
     from ray import tune
 
+    from orchestrator.run.live import write_failure_stopper
+
     return tune.Tuner(
         trainable_fn,
         tune_config=tune.TuneConfig(
@@ -65,7 +67,7 @@ def build_tuner(spec: SweepSpec, folder: RunFolder, trainable_fn, *, searcher, s
             num_samples=num_samples, max_concurrent_trials=spec.max_concurrent, time_budget_s=time_budget_s,
             reuse_actors=reuse_workers, trial_dirname_creator=lambda trial: trial.trial_id),
         run_config=tune.RunConfig(
-            name=ray_name, verbose=0, callbacks=callbacks, **folder.storage(),
+            name=ray_name, verbose=0, callbacks=callbacks, **folder.storage(), stop=write_failure_stopper(),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             # the best epoch (for the report) and, always, the latest (for resuming);
             # trials rank their checkpoints so that ties keep the first best epoch

@@ -85,11 +85,14 @@ class RunFolder:
             folder = cls(path, remote.uri)
         else:
             folder = cls(Path(location).expanduser().absolute())
-        if not folder.path.is_dir():
-            raise UserError(f"{location}: no such run folder")
-        for name in (RUN_FILE, SWEEP_FILE):
-            if not folder.file(name).is_file():
-                raise UserError(f"{location}: not a tunefm run folder (no {name})")
+        try:
+            if not folder.path.is_dir():
+                raise UserError(f"{location}: no such run folder")
+            for name in (RUN_FILE, SWEEP_FILE):
+                if not folder.file(name).is_file():
+                    raise UserError(f"{location}: not a tunefm run folder (no {name})")
+        except OSError as e:
+            raise UserError(f"{location}: cannot read the run folder ({e.strerror})") from None
         meta = folder.meta()
         if remote is None and meta.remote and is_uri(meta.remote) and purpose == "drive":
             raise UserError(f"{location} is the local copy of a run that lives at {meta.remote}; "

@@ -15,7 +15,8 @@ import pytest
 from ray.tune import Callback
 
 from orchestrator.store import schema as S
-from orchestrator.store.parquet import read_meta, read_metrics, read_trials
+from orchestrator.store.parquet import read_metrics, read_trials
+from tests.conftest import read_meta
 from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]

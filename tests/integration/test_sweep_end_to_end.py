@@ -9,7 +9,9 @@ import pytest
 from ray.tune import Callback
 
 from orchestrator.store import schema as S
-from orchestrator.store.parquet import checkpoint_dir, read_meta, read_metrics, read_trials
+from orchestrator.store.parquet import checkpoint_dir, read_metrics, read_trials
+from tests.conftest import read_meta
+from orchestrator.store.folder import RunFolder
 from orchestrator.spec.sweep import parse_sweep
 from tests.conftest import run_text, write_idx_dataset
 
@@ -271,12 +273,21 @@ def test_report_of_a_still_running_sweep_is_a_snapshot(e2e_run, tmp_path):
     trials.loc[cnn, [S.STATUS, "epochs"]] = [S.RUNNING, 1]   # as if only its first epoch were recorded
     schema = pq.read_schema(copy / "trials.parquet")
     pq.write_table(pa.Table.from_pandas(trials, schema=schema, preserve_index=False), copy / "trials.parquet")
-    result = build_report(copy, top_k=1)
+    with RunFolder(copy).lock("a live driver"):        # "still running" only while a driver holds the lock
+        result = build_report(copy, top_k=1)
     assert result.running
     assert "still running" in (copy / "report" / "report.md").read_text()
     boards = pq.read_table(copy / "report" / "leaderboard.parquet").to_pandas()
     row = boards[(boards["board"] == "overall") & (boards[S.TRIAL_ID] == trials.loc[cnn, S.TRIAL_ID])].iloc[0]
     assert row["score_epoch"] == 1 and row[S.STATUS] == S.RUNNING
+
+    # No driver holds it: the driver died. The metrics are the truth, and the report says so.
+    result = build_report(copy, top_k=1)
+    assert not result.running and "driver" in result.status_note
+    assert "The run was interrupted" in (copy / "report" / "report.md").read_text()
+    boards = pq.read_table(copy / "report" / "leaderboard.parquet").to_pandas()
+    row = boards[(boards["board"] == "overall") & (boards[S.TRIAL_ID] == trials.loc[cnn, S.TRIAL_ID])].iloc[0]
+    assert row[S.STATUS] == S.STOPPED and row["score_epoch"] >= 1
 
 
 def test_each_trial_keeps_exactly_its_best_and_latest_checkpoints(e2e_run):

@@ -1,0 +1,111 @@
+"""A run folder handled as users do: SIGTERM, moved, copied, two resumes at once, a killed
+driver reported, then resumed where it is now. Real Ray, real Keras, the real CLI."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestrator.store import schema as S
+from orchestrator.store.folder import RunFolder
+from orchestrator.store.parquet import read_metrics
+from tests.conftest import read_meta, write_idx_dataset
+from tests.integration.test_faults import ROOT, start, trials_of, wait_for
+
+EPOCHS, TRIALS = 3, 4
+SWEEP = """
+name: moving
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 2000, val_size: 300}}
+seed: 5
+families:
+  dense:
+    num_samples: {trials}
+    params: {{units: 128, layers: 2, lr: {{loguniform: [1e-3, 3e-3]}}, batch_size: 32}}
+scheduler: {{kind: fifo, max_epochs: {epochs}}}
+max_concurrent: 2
+"""
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=400)
+
+
+def files_of(folder: Path) -> dict[str, float]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_mtime for p in folder.rglob("*") if p.is_file()}
+
+
+def completed(run: Path) -> int:
+    trials = trials_of(run)
+    return 0 if trials.empty else int((trials[S.STATUS] == S.COMPLETED).sum())
+
+
+def assert_complete_here(run: Path) -> None:
+    trials = trials_of(run)
+    assert len(trials) == TRIALS and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]]
+    metrics = read_metrics(run)
+    assert len(metrics) == TRIALS * EPOCHS and not metrics.duplicated([S.TRIAL_ID, S.EPOCH]).any()
+    for column in ("checkpoint", "last_checkpoint"):
+        for rel in trials[column]:
+            assert not Path(rel).is_absolute() and (run / rel / "model.keras").is_file(), rel
+
+
+def test_sigterm_move_copy_race_kill_report_resume(tmp_path):
+    data = write_idx_dataset(tmp_path / "data", n_train=2600, n_test=200)
+    sweep_file = tmp_path / "moving.yaml"
+    sweep_file.write_text(SWEEP.format(data=data, epochs=EPOCHS, trials=TRIALS))
+    run = tmp_path / "res" / "moving" / "run"
+
+    # 1. SIGTERM, as a batch scheduler or `docker stop` sends it to the driver alone, stops like Ctrl-C.
+    first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run", "--cpus", "2",
+                   "--no-progress"], tmp_path / "first.log")
+    wait_for(lambda: completed(run) >= 1, 300, "a finished trial")
+    os.kill(first.pid, signal.SIGTERM)
+    assert first.wait(timeout=120) == 130
+    log = (tmp_path / "first.log").read_text()
+    assert "sweep interrupted (stopped by SIGTERM)" in log and f"resume it:  tunefm resume {run}" in log, log
+    assert "Traceback" not in log, log
+    meta = read_meta(run)
+    assert meta["status"] == "interrupted" and meta["note"] == "stopped by SIGTERM"
+    assert RunFolder(run).driver() is None
+
+    # 2. The folder is copied, then moved: neither remembers where it was made.
+    copy, moved = tmp_path / "copy", tmp_path / "elsewhere" / "moved"
+    shutil.copytree(run, copy, symlinks=True)
+    moved.parent.mkdir()
+    os.rename(run, moved)
+
+    # 3. Resume the moved folder; a second resume of it meanwhile is refused, naming the holder.
+    second = start(["resume", str(moved), "--cpus", "2", "--no-progress"], tmp_path / "second.log")
+    wait_for(lambda: RunFolder(moved).driver() is not None, 120, "the resume to hold the lock")
+    race = cli("resume", str(moved), "--cpus", "2", "--no-progress")
+    assert race.returncode == 2 and len(race.stderr.strip().splitlines()) == 1, race.stderr
+    assert f"another tunefm is driving this run (pid {second.pid} on " in race.stderr
+
+    # 4. The resuming driver is killed outright; the report shows what it has and says so.
+    wait_for(lambda: len(read_metrics(moved)) > len(read_metrics(copy)), 300, "new epochs in the moved folder")
+    os.killpg(second.pid, signal.SIGKILL)
+    second.wait(timeout=60)
+    report = cli("report", str(moved), "--top-k", "1")
+    assert report.returncode == 0, report.stderr
+    assert "the run was interrupted (its driver stopped without a word" in report.stdout, report.stdout
+    board = cli("leaderboard", str(moved))
+    assert board.returncode == 0 and "interrupted (its driver stopped" in board.stdout, board.stderr
+
+    # 5. Resumed where it is now, it ends with every trial, once, and nothing outside it.
+    before_copy = files_of(copy)
+    third = cli("resume", str(moved), "--cpus", "2", "--no-progress")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert_complete_here(moved)
+    assert read_meta(moved)["status"] == "finished"
+    assert files_of(copy) == before_copy          # the copy was not written by the moved run
+
+    # 6. The copy resumes on its own too, and writes nothing into the moved folder.
+    before_moved = files_of(moved)
+    fourth = cli("resume", str(copy), "--cpus", "2", "--no-progress")
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert_complete_here(copy)
+    assert files_of(moved) == before_moved

@@ -1,0 +1,156 @@
+"""A damaged, edited, locked or read-only run folder: one line on stderr, exit 2, no traceback."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.store import schema as S
+from orchestrator.store.folder import RunFolder, sha256_text
+from orchestrator.store.lock import held
+from orchestrator.store.parquet import RunStore
+from orchestrator.store.records import RunMeta, RunStatus
+from tests.conftest import run_meta, trial_row
+
+SWEEP = "name: s\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n"
+ROOT = Path(__file__).parents[2]
+
+
+def make_run(folder: Path, status: str = "finished") -> Path:
+    store = RunStore(folder, [])
+    store.write_sweep_copy(SWEEP)
+    store.write_meta(run_meta(status, sweep_sha256=sha256_text(SWEEP)))
+    store.append_metrics([{S.RUN_ID: "r1", S.TRIAL_ID: t, S.FAMILY: "dense", S.MODEL: "dense", S.EPOCH: e,
+                           "val_accuracy": 0.5 + 0.1 * e} for t in ("a", "b") for e in (1, 2)])
+    store.flush_metrics()
+    store.write_trials([trial_row({S.TRIAL_ID: t, S.FAMILY: "dense", S.STATUS: S.COMPLETED, "epochs": 2})
+                        for t in ("a", "b")])
+    return folder
+
+
+def one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tunefm: error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_a_sound_folder_reads(tmp_path):
+    result = invoke("leaderboard", str(make_run(tmp_path / "run")))
+    assert result.exit_code == 0, result.output
+    assert "overall board by val_accuracy" in result.output
+
+
+def test_truncated_metric_part_is_named(tmp_path):
+    run = make_run(tmp_path / "run")
+    part = next((run / "metrics").glob("part-*.parquet"))
+    part.write_bytes(part.read_bytes()[:40])
+    one_line_error(invoke("leaderboard", str(run)), str(part), "truncated or not Parquet", "move it out")
+
+
+def test_truncated_trials_table_is_named(tmp_path):
+    run = make_run(tmp_path / "run")
+    (run / "trials.parquet").write_bytes(b"PAR1 only a header")
+    one_line_error(invoke("report", str(run)), "trials.parquet is truncated or not Parquet", "restore it")
+
+
+@pytest.mark.parametrize("text, said", [("{not json", "is not valid JSON"),
+                                        ('{"run_id": "r1"}', "required field 'sweep' is missing"),
+                                        ('{"format": 99}', "newer than this tunefm reads"),
+                                        ("[]", "expected a mapping")])
+def test_malformed_run_json_is_named(tmp_path, text, said):
+    run = make_run(tmp_path / "run")
+    (run / "run.json").write_text(text)
+    for command in ("leaderboard", "report", "resume", "repeat"):
+        one_line_error(invoke(command, str(run)), "run.json", said)
+
+
+def test_resume_refuses_an_edited_frozen_sweep_file(tmp_path):
+    run = make_run(tmp_path / "run", status="interrupted")
+    (run / "sweep.yaml").write_text(SWEEP.replace("dense: {}", "dense: {}\n  cnn: {}"))
+    one_line_error(invoke("resume", str(run)), "sweep.yaml was changed after the run started", "put the original back")
+    one_line_error(invoke("repeat", str(run)), "interrupted, not finished")
+
+
+def test_resume_of_a_finished_run_and_of_no_run(tmp_path):
+    one_line_error(invoke("resume", str(make_run(tmp_path / "run"))), "this run finished")
+    (tmp_path / "empty").mkdir()
+    one_line_error(invoke("resume", str(tmp_path / "empty")), "not a tunefm run folder (no run.json)")
+    one_line_error(invoke("report", str(tmp_path / "nowhere")), "no such run folder")
+
+
+def test_a_second_driver_is_refused_with_the_holders_pid_and_host(tmp_path):
+    run = make_run(tmp_path / "run", status="interrupted")
+    with RunFolder(run).lock("tunefm resume run"):
+        assert held(RunFolder(run).lock_path)["pid"] == os.getpid()
+        line = one_line_error(invoke("resume", str(run)), "another tunefm is driving this run", f"pid {os.getpid()}")
+        assert os.uname().nodename in line
+        one_line_error(invoke("repeat", str(run)), "another tunefm is driving this run")
+        assert invoke("leaderboard", str(run)).exit_code == 0        # readers never wait for the lock
+    assert held(RunFolder(run).lock_path) is None                    # released with its holder
+
+
+def test_the_lock_goes_when_its_process_dies(tmp_path):
+    run = make_run(tmp_path / "run", status="running")
+    code = f"from orchestrator.store.folder import RunFolder; RunFolder(__import__('pathlib').Path({str(run)!r})).lock(); " \
+           "import os; os.kill(os.getpid(), 9)"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT)
+    assert held(RunFolder(run).lock_path) is None
+    status, note = RunFolder(run).status()
+    assert status == RunStatus.INTERRUPTED and "driver stopped" in note
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder every user can reach (pytest's tmp_path is private to its owner)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tunefm-ro-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_report_on_a_read_only_folder_needs_out(shared_tmp):
+    """As a user who may read the run but not write it (root ignores permissions)."""
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is needed to run a command as another user")
+    tmp_path = shared_tmp
+    run = make_run(tmp_path / "run")
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    for path in (tmp_path, run, *run.rglob("*")):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    out.chmod(0o777)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "orchestrator.cli"]
+    env = {**os.environ, "HOME": str(out), "MPLCONFIGDIR": str(out)}
+    refused = subprocess.run([*nobody, "report", str(run)], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"tunefm: error: {run / 'report'}: cannot write the report there (Permission denied); "
+        "write the report elsewhere with --out DIR"]
+    assert not (run / "report").exists()
+    written = subprocess.run([*nobody, "report", str(run), "--out", str(out / "report")], cwd=ROOT,
+                             capture_output=True, text=True, env=env)
+    assert written.returncode == 0, written.stderr
+    assert (out / "report" / "report.html").is_file() and not (run / "report").exists()
+
+
+def test_run_meta_round_trips_through_json():
+    meta = RunMeta(run_id="r", sweep="s", metric="val_loss", mode="min", max_epochs=3, trials=2,
+                   status=RunStatus.INTERRUPTED, resumed=("t1",), counts={"completed": 2}, note="stopped by SIGTERM")
+    back = RunMeta.from_dict(json.loads(json.dumps(meta.to_dict())))
+    assert back == meta and back.status is RunStatus.INTERRUPTED
