@@ -1,4 +1,5 @@
 """The ``tunefm`` command line: thin click commands over the library."""
-from orchestrator.cli.main import main
+from orchestrator.cli import drive, inspect, results  # noqa: F401  (each registers its commands)
+from orchestrator.cli.app import main
 
 __all__ = ["main"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.main import RUN_DIR, _user_errors, main
+from orchestrator.cli.app import RUN_DIR, _user_errors, main
 from trainables.contract.errors import UserError
 
 

@@ -51,7 +51,12 @@ def check_results_dir(results_dir: str, spec: SweepSpec) -> Path | str:
 
 
 def local_gpus() -> int:
-    """GPUs on this machine, as Ray itself would detect them (honours CUDA_VISIBLE_DEVICES)."""
+    """GPUs on this machine, as Ray itself would detect them (honours CUDA_VISIBLE_DEVICES).
+
+    Private Ray API, on purpose: ``ray.init(num_gpus=N)`` accepts any N without a word,
+    and only Ray's accelerator manager tells, before Ray starts, what it would detect;
+    the public ``ray.cluster_resources()`` answers only after ``ray.init``.
+    """
     try:
         from ray._private.accelerators import get_accelerator_manager_for_resource
 

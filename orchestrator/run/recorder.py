@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from ray.tune import Callback
 
@@ -26,13 +27,17 @@ COMPACT_PARTS = 200   # merge small metric parts during long runs
 
 
 def error_reason(trial) -> str:
-    """The last line of the trial's latest error, e.g. ``ValueError: bad shape``
-    (``Trial.get_error()``: the exception Ray recorded)."""
+    """The last line of the trial's latest error, e.g. ``ValueError: bad shape``: from
+    ``Trial.error_file`` (the driver's copy, written before this callback runs), else
+    ``Trial.get_error()`` (the copy in the run folder, which may not be synced yet)."""
+    text = ""
     try:
-        error = trial.get_error()
-    except Exception:   # the pickled error could not be read back
-        error = None
-    text = str(error) if error is not None else ""
+        if trial.error_file and Path(trial.error_file).exists():
+            text = Path(trial.error_file).read_text(errors="replace")
+        else:
+            text = str(trial.get_error() or "")
+    except OSError:
+        pass
     latest = text.split("Failure # ")[-1]   # the file keeps every failure of a retried trial
     lines = [ln.strip() for ln in latest.splitlines()[1 if "Failure # " in text else 0:] if ln.strip()]
     for line in reversed(lines):

@@ -96,7 +96,7 @@ class RunFolder:
         meta = folder.meta()
         if remote is None and meta.remote and is_uri(meta.remote) and purpose == "drive":
             raise UserError(f"{location} is the local copy of a run that lives at {meta.remote}; "
-                            f"use that: tunefm resume {meta.remote}")
+                            f"resume that: tunefm resume {meta.remote}")
         return folder
 
     # --- run.json and sweep.yaml -----------------------------------------------------------

@@ -25,7 +25,7 @@ from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
 from orchestrator.store.records import TrialRow
 
-from trainables.contract.keys import METRICS_DIR, RAY_DIR, RUN_FILE, SWEEP_FILE, TRIALS_FILE  # noqa: F401
+from trainables.contract.keys import METRICS_DIR, RUN_FILE, SWEEP_FILE, TRIALS_FILE
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -147,14 +147,6 @@ def check_writable(uri: str) -> None:
         raise UserError(f"--results {uri}: cannot write there ({_first_line(e)})") from None
 
 
-def localize(run: str | Path) -> Path:
-    """A run folder argument as a local path to read: URIs are fetched into a local view."""
-    if not is_uri(run):
-        return Path(run)
-    remote = Remote(str(run))
-    return remote.fetch(remote.view)
-
-
 @functools.lru_cache(maxsize=64)
 def _open(uri: str):
     """Opened once per process (opening may ask the store for the bucket's region)."""

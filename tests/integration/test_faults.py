@@ -17,6 +17,7 @@ from ray.tune import Callback
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
 from tests.conftest import read_meta
+from orchestrator.run.session import worker_runtime_env
 from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]
@@ -122,7 +123,8 @@ def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
 def ray_with_logical_gpu():
     import ray
 
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env=worker_runtime_env())
     yield
     ray.shutdown()
 

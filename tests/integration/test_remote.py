@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-import pytest
 
 from orchestrator.store import schema as S
 from tests.conftest import write_idx_dataset
@@ -24,7 +23,7 @@ from tests.integration.test_faults import start, wait_for
 
 ROOT = Path(__file__).parents[2]
 EPOCHS = 3
-BUCKET = "tunefm-test"
+from tests.integration.conftest import BUCKET
 
 SWEEP = """
 name: remote
@@ -36,30 +35,6 @@ families:
     params: {{units: 256, layers: 2, lr: {{loguniform: [1e-3, 3e-3]}}, batch_size: 32}}
 scheduler: {{kind: fifo, max_epochs: {epochs}}}
 """
-
-
-@pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-           "TUNEFM_CACHE": str(tmp_path_factory.mktemp("cache"))}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    fs = pafs.S3FileSystem(endpoint_override=f"http://{host}:{port}", access_key="testing",
-                           secret_key="testing", region="us-east-1", allow_bucket_creation=True)
-    fs.create_dir(BUCKET)
-    yield fs, env
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    server.stop()
 
 
 def cli(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:

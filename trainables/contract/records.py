@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
+from trainables.contract.metrics import SELECTABLE
 from trainables.contract.status import Status
 
 
@@ -112,6 +113,14 @@ class EpochReport(Record):
 
     def __post_init__(self) -> None:
         Status(self.trial_status)   # a ValueError names an unknown status
+
+    def to_dict(self) -> dict[str, Any]:
+        """Selectable metrics with no value are NaN: schedulers compare them as numbers."""
+        out = super().to_dict()
+        for name in SELECTABLE:
+            if out[name] is None:
+                out[name] = float("nan")
+        return out
 
     def metric(self, name: str) -> float:
         """The value of a selectable metric, NaN where there is none."""

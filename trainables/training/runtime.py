@@ -48,7 +48,10 @@ def stop_requested() -> bool:
     Ray only notices a stop at the trial's next report; checking between batches lets
     an early-stopped trial free its worker within a batch instead of an epoch, which is
     what makes worker reuse work (Ray waits only ~2 s for the old trial to finish).
-    Uses Ray's session internals; if they move, this degrades to per-epoch stopping.
+    Private Ray API, on purpose: Ray Tune has no public way for a running function
+    trainable to see its stop flag (a stop is only delivered at the next ``tune.report``;
+    ``tune.get_context()`` does not expose it). If the internals move, this degrades to
+    per-epoch stopping.
     """
     try:
         from ray.train._internal.session import get_session

@@ -42,15 +42,9 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     if settings.done_trials and _trial_id() in settings.done_trials:
         return  # resumed run: this trial finished after Ray's last saved state; do not train it again
     _trials_in_process += 1
-    # A reused worker takes the next trial only once this one has returned; Ray waits 2 s
-    # for that by default and otherwise fails the *next* trial ("Trainable runner reuse
-    # requires reset_config() ..."): that lost 3 of 16 trials of a benchmark run and one
-    # of the 60-minute quality sweep under load. A slow stop should delay, not fail.
-    os.environ.setdefault("TUNE_FUNCTION_THREAD_TIMEOUT_S", "60")
     imported_before = runtime._configured
     runtime.configure_backend(settings.cpus)
     import keras
-    from ray import tune
 
     from trainables.families import get_family
     from trainables.training.optim import compile_model

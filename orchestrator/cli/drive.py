@@ -1,135 +1,15 @@
-"""The ``tunefm`` command: parse, call a library function, print.
-
-A user error prints one line on stderr and exits with code 2, never a traceback.
-"""
+"""Commands that drive a run (and hold its lock): sweep, resume, repeat."""
 from __future__ import annotations
 
-import functools
 import shlex
 import sys
 from pathlib import Path
 
 import click
 
+from orchestrator.cli.app import RUN_DIR, SWEEP_FILE, _user_errors, main
+from orchestrator.cli.results import _print_report
 from trainables.contract.errors import UserError
-
-EXIT_USER_ERROR = 2
-
-
-def _user_errors(func):
-    """Turn ``UserError`` into one line on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except UserError as e:
-            click.echo(f"tunefm: error: {e}", err=True)
-            sys.exit(EXIT_USER_ERROR)
-
-    return wrapper
-
-
-SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="tunefm")
-def main() -> None:
-    """Hyperparameter sweeps over Keras image classifiers, on Ray Tune.
-
-    \b
-    Typical use:
-      tunefm validate sweeps/quick.yaml     check a sweep file, train nothing
-      tunefm preview sweeps/quick.yaml      sample configs, count parameters
-      tunefm sweep sweeps/quick.yaml        run it; every epoch lands in Parquet
-      tunefm families                       model families and their parameters
-    """
-
-
-@main.command()
-@click.argument("sweep_file", type=SWEEP_FILE)
-@_user_errors
-def validate(sweep_file: Path) -> None:
-    """Check SWEEP_FILE and print what it would run; trains nothing."""
-    from orchestrator.search.ray_space import trial_configs
-    from orchestrator.spec.sweep import load_sweep
-
-    spec = load_sweep(sweep_file)
-    configs = trial_configs(spec)
-    per_family = {f.label: sum(c["family"] == f.label for c in configs) for f in spec.families}
-    click.echo(f"{sweep_file}: ok. sweep '{spec.name}' on {spec.dataset.name}: {len(configs)} trials "
-               f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "
-               f"{spec.scheduler.kind} up to {spec.scheduler.max_epochs} epochs, "
-               f"{spec.mode} {spec.metric}")
-
-
-@main.command()
-@click.argument("sweep_file", type=SWEEP_FILE)
-@click.option("-n", "--per-family", default=3, show_default=True, type=click.IntRange(min=1),
-              help="Configs to sample per family.")
-@_user_errors
-def preview(sweep_file: Path, per_family: int) -> None:
-    """Sample a few configs per family of SWEEP_FILE and count their parameters (builds, never trains)."""
-    from orchestrator.search.preview import preview as run_preview
-    from orchestrator.spec.sweep import load_sweep
-
-    spec = load_sweep(sweep_file)
-    rows, totals = run_preview(spec, per_family)
-    for label, total in totals.items():
-        click.echo(f"{label}: {total} trials")
-        for row in (r for r in rows if r.family == label):
-            values = ", ".join(f"{k}={_fmt(v)}" for k, v in row.searched.items())
-            if row.error:
-                click.echo(f"  #{row.index}  does not build: {row.error.splitlines()[0]}  {values}")
-                continue
-            flag = "  OVER max_params" if row.over_budget else ""
-            click.echo(f"  #{row.index}  {row.params:>10,d} params{flag}  {values}")
-
-
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-@main.command()
-@click.argument("name", required=False)
-@_user_errors
-def families(name: str | None) -> None:
-    """List the model families and each one's parameters (or only NAME's)."""
-    from trainables.families import family_names, get_family
-    from trainables.families.params import TRAINING_PARAMS
-
-    names = family_names()
-    if name is not None:
-        if name not in names:
-            raise UserError(f"unknown model family '{name}' (known: {', '.join(names)})")
-        names = [name]
-    for fam_name in names:
-        fam = get_family(fam_name)
-        click.echo(f"{fam.name}: {fam.summary}")
-        for p in fam.params:
-            click.echo(f"  {p.describe()}")
-    click.echo("every family also takes:")
-    for p in TRAINING_PARAMS:
-        click.echo(f"  {p.describe()}")
-
-
-@main.command()
-@click.argument("backbones", nargs=-1)
-@_user_errors
-def weights(backbones: tuple[str, ...]) -> None:
-    """Download ImageNet weights of BACKBONES (default: all) into the Keras cache.
-
-    Run it on a machine with internet; it prints where each file is, so you can copy
-    the files into ~/.keras/models/ of an offline machine. Files already cached are
-    only listed.
-    """
-    from trainables.families.backbones import BACKBONES, download
-
-    for name in backbones or tuple(BACKBONES):
-        if name not in BACKBONES:
-            raise UserError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
-        click.echo(f"{name}: {download(name)}")
 
 
 def _cluster_options(func):
@@ -143,20 +23,6 @@ def _cluster_options(func):
     func = click.option("--report", "make_report", is_flag=True,
                         help="Write the report (tunefm report) when the sweep ends.")(func)
     return func
-
-
-class _RunLocation(click.ParamType):
-    """A run folder: a local path, or a URI (s3://, gs://...) kept as written."""
-
-    name = "RUN_DIR"
-
-    def convert(self, value, param, ctx):
-        from orchestrator.store.remote import is_uri
-
-        return value if is_uri(value) else Path(value)
-
-
-RUN_DIR = _RunLocation()
 
 
 def _finish(summary, make_report: bool) -> None:
@@ -212,8 +78,8 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
                            sweep_text=sweep_file.read_text(), overrides=overrides,
                            command=_command())
     if spec.repeat_top_k:
-        click.echo(f"when the sweep finishes, its top {spec.repeat_top_k} are re-run with "
-                   f"{spec.repeat_seeds} new seeds each (repeat: in the sweep file)")
+        click.echo(f"repeating the top {spec.repeat_top_k} with {spec.repeat_seeds} new seeds each "
+                   "when the sweep finishes (repeat: in the sweep file)")
     _finish(run_sweep(spec, options), make_report)
 
 
@@ -253,11 +119,3 @@ def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
 
     _finish(resume_sweep(run_dir, SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress,
                                                command=_command())), make_report)
-
-
-from orchestrator.cli import results as _results  # noqa: E402,F401  (registers report, leaderboard)
-from orchestrator.cli.results import _print_report  # noqa: E402
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,60 @@
+"""The ``tunefm`` click group and what every command shares: user errors, argument types.
+
+A user error prints one line on stderr and exits with code 2, never a traceback.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from trainables.contract.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _user_errors(func):
+    """Turn ``UserError`` into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as e:
+            click.echo(f"tunefm: error: {e}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+
+    return wrapper
+
+
+SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="tunefm")
+def main() -> None:
+    """Hyperparameter sweeps over Keras image classifiers, on Ray Tune.
+
+    \b
+    Typical use:
+      tunefm validate sweeps/quick.yaml     check a sweep file, train nothing
+      tunefm preview sweeps/quick.yaml      sample configs, count parameters
+      tunefm sweep sweeps/quick.yaml        run it; every epoch lands in Parquet
+      tunefm families                       model families and their parameters
+    """
+
+
+class _RunLocation(click.ParamType):
+    """A run folder: a local path, or a URI (s3://, gs://...) kept as written."""
+
+    name = "RUN_DIR"
+
+    def convert(self, value, param, ctx):
+        from orchestrator.store.remote import is_uri
+
+        return value if is_uri(value) else Path(value)
+
+
+RUN_DIR = _RunLocation()
