@@ -68,8 +68,8 @@ def trial_row(flat: dict):
 def run_meta(status: str = "running", **changes):
     from orchestrator.store.records import RunMeta
 
-    return RunMeta(run_id="r1", sweep="s", metric="val_accuracy", mode="max", max_epochs=3, trials=1,
-                   status=status, **changes)
+    values = dict(run_id="r1", sweep="s", metric="val_accuracy", mode="max", max_epochs=3, trials=1, status=status)
+    return RunMeta(**{**values, **changes})
 
 
 def read_meta(run_dir) -> dict:

@@ -7,6 +7,7 @@ import click
 
 from orchestrator.cli.app import SWEEP_FILE, _user_errors, main
 from trainables.contract.errors import UserError
+from trainables.contract.keys import FAMILY_KEY
 
 
 @main.command()
@@ -19,7 +20,7 @@ def validate(sweep_file: Path) -> None:
 
     spec = load_sweep(sweep_file)
     configs = trial_configs(spec)
-    per_family = {f.label: sum(c["family"] == f.label for c in configs) for f in spec.families}
+    per_family = {f.label: sum(c[FAMILY_KEY] == f.label for c in configs) for f in spec.families}
     click.echo(f"{sweep_file}: ok. sweep '{spec.name}' on {spec.dataset.name}: {len(configs)} trials "
                f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "
                f"{spec.scheduler.kind} up to {spec.scheduler.max_epochs} epochs, "

@@ -16,8 +16,8 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
     result = build_report(run_dir, top_k=top_k, metric=metric, out=out)
     test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
-    state = "; sweep still running" if result.running else \
-        (f"; the run was interrupted ({result.status_note})" if result.status_note else "")
+    note = f" ({result.status_note})" if result.status_note else ""
+    state = f"; sweep still running{note}" if result.running else (f"; the run was interrupted{note}" if note else "")
     click.echo(f"report: {result.report_dir / 'report.html'} ({len(result.figures)} figures, "
                f"{result.seconds:.1f} s{state})")
     if is_uri(run_dir) and out is None:
@@ -52,14 +52,16 @@ def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None) -> N
 def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None) -> None:
     """Print RUN_DIR's leaderboard as an aligned table (nothing is written)."""
     from orchestrator.report.leaderboard import OVERALL, board, leaderboards, searched_columns
+    from orchestrator.store.records import RunStatus
     from orchestrator.store.snapshot import read_snapshot
-    from trainables.contract.metrics import SELECTABLE
+    from trainables.contract.keys import CONFIG_PREFIX
+    from trainables.contract.metrics import SELECTABLE, Mode
 
     snap = read_snapshot(run_dir)
     if metric is not None and metric not in SELECTABLE:
         raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
     metric = metric or snap.spec.metric
-    mode = snap.spec.mode if metric == snap.spec.metric else SELECTABLE[metric]
+    mode = snap.spec.mode if metric == snap.spec.metric else Mode.of(metric).name
     cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
     boards = leaderboards(snap.trials, snap.metrics, metric, mode, cols)
     if boards.empty or board(boards)["rank"].isna().all():
@@ -73,9 +75,9 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None)
     if family:
         table = table.dropna(axis=1, how="all")
     table = table.rename(columns={"score": metric, "score_epoch": "epoch",
-                                  **{c: c.removeprefix("config_") for c in cols}})
-    state = "; sweep still running" if snap.running else \
+                                  **{c: c.removeprefix(CONFIG_PREFIX) for c in cols}})
+    state = "; sweep still running" + (f" ({snap.status_note})" if snap.status_note else "") if snap.running else \
         (f"; interrupted ({snap.status_note or snap.meta.note or 'not all trials ended'})"
-         if snap.status.value == "interrupted" else "")
+         if snap.status == RunStatus.INTERRUPTED else "")
     click.echo(f"{snap.spec.name} / {snap.run_dir.name}: {name} board by {metric} ({mode}){state}")
     click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))

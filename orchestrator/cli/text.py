@@ -1,6 +1,7 @@
 """What the CLI prints about a finished (or stopped) plan."""
 from __future__ import annotations
 
+from orchestrator.store.records import RunStatus
 from trainables.contract.status import FINAL
 
 
@@ -21,7 +22,7 @@ def summary_lines(summary) -> list[str]:
     if summary.unsaved:
         lines.append(f"warning: the last state could not be written ({summary.unsaved}); "
                      "what the folder holds is what resume continues from")
-    if summary.status.value == "interrupted":
+    if summary.status == RunStatus.INTERRUPTED:
         lines.append(f"resume it:  tunefm resume {summary.location}")
     lines.append(f"report it:  tunefm report {summary.location}")
     return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orchestrator.store import schema as S
-from orchestrator.search.ray_space import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY
+from trainables.contract.keys import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY
 
 FACTOR_COL, VALUE_COL = S.CONFIG_PREFIX + FACTOR_KEY, S.CONFIG_PREFIX + FACTOR_VALUE_KEY
 EFFECT_COLUMNS = [S.FAMILY, "factor", "value", "runs", "mean", "std", "delta_vs_baseline", "baseline_std"]

@@ -18,11 +18,12 @@ import pandas as pd
 from orchestrator.report import figures as F
 from orchestrator.store import schema as S
 from orchestrator.report.ablation import factor_effects, is_ablation
-from orchestrator.search.repeats import REPEAT_COL
+from trainables.contract.keys import REPEAT_COL
 from trainables.contract.errors import UserError
 from orchestrator.report.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
-from trainables.contract.metrics import SELECTABLE
+from trainables.contract.metrics import SELECTABLE, Mode
 from orchestrator.report.document import ReportContent, write_html, write_markdown
+from orchestrator.store.records import RunStatus
 from orchestrator.store.snapshot import Snapshot, read_snapshot
 from orchestrator.store.parquet import atomic_write_table
 
@@ -46,7 +47,7 @@ def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
         return snap.spec.metric, snap.spec.mode
     if metric not in SELECTABLE:
         raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
-    return metric, SELECTABLE[metric]
+    return metric, Mode.of(metric).name
 
 
 def _no_result_error(snap: Snapshot) -> UserError:
@@ -224,11 +225,12 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, 
     ]
     notes = []
     if snap.running:
-        notes.append("The sweep is still running: this report is a snapshot of the trials recorded so far.")
+        notes.append("The sweep is still running" + (f" ({snap.status_note})" if snap.status_note else "")
+                     + ": this report is a snapshot of the trials recorded so far.")
     elif snap.status_note:
         notes.append(f"The run was interrupted ({snap.status_note}): this report covers the trials with a "
                      f"scored epoch and a checkpoint; tunefm resume {snap.folder.location} continues it.")
-    elif snap.status.value == "interrupted":
+    elif snap.status == RunStatus.INTERRUPTED:
         notes.append(f"The run was interrupted ({snap.meta.note or 'stopped before all trials ended'}); "
                      f"tunefm resume {snap.folder.location} continues it.")
     if metric != snap.spec.metric:

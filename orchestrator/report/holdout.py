@@ -15,6 +15,7 @@ import pandas as pd
 
 from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
+from trainables.contract.keys import MODEL_FILE
 from orchestrator.store.snapshot import Snapshot
 from orchestrator.store.parquet import checkpoint_dir
 
@@ -32,7 +33,6 @@ class Holdout:
 def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
     """Load each ``model.keras`` and predict ``x``; runs locally or inside a Ray task."""
     from trainables.training.runtime import configure_backend, native_stderr_silenced
-    from trainables.training.trial import MODEL_FILE
 
     with native_stderr_silenced():
         configure_backend(cpus=0)
@@ -101,7 +101,7 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
                 except UserError:
                     continue   # replaced meanwhile by a running sweep: skipped like a missing one
             ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
-            if (Path(ckpt) / "model.keras").is_file():
+            if (Path(ckpt) / MODEL_FILE).is_file():
                 keep.append((tid, why, ckpt))
     test, class_names = load_test(snapshot.spec.dataset)
     if len(test) == 0:

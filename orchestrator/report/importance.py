@@ -14,6 +14,7 @@ import math
 import pandas as pd
 
 from orchestrator.store import schema as S
+from trainables.contract.metrics import Mode
 from orchestrator.spec.spaces import Constant
 from orchestrator.spec.sweep import SweepSpec
 
@@ -44,7 +45,7 @@ def param_importance(spec: SweepSpec, board: pd.DataFrame, seed: int = 0) -> pd.
         scored = board[(board[S.FAMILY] == fam.label) & board["score"].notna()]
         if not searched or len(scored) < MIN_TRIALS:
             continue
-        study = optuna.create_study(direction="maximize" if spec.mode == "max" else "minimize")
+        study = optuna.create_study(direction=Mode(spec.mode).direction)
         for r in scored.to_dict("records"):
             raw = {k: r.get(S.CONFIG_PREFIX + k) for k in searched}
             if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in raw.values()):

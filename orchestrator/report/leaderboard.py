@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from orchestrator.store import schema as S
+from trainables.contract.metrics import Mode
 
 OVERALL = "overall"
 BOARD_COLUMNS = ["board", "rank", S.TRIAL_ID, S.FAMILY, "score", "score_epoch", "params",
@@ -21,7 +22,7 @@ def best_scores(metrics: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
     if metrics.empty or metric not in metrics:
         return pd.DataFrame(columns=[S.TRIAL_ID, "score", "score_epoch"])
     rows = metrics[[S.TRIAL_ID, S.EPOCH, metric]].dropna(subset=[metric])
-    rows = rows.sort_values([S.TRIAL_ID, metric, S.EPOCH], ascending=[True, mode == "min", True])
+    rows = rows.sort_values([S.TRIAL_ID, metric, S.EPOCH], ascending=[True, Mode(mode).ascending, True])
     best = rows.groupby(S.TRIAL_ID, sort=False).head(1)
     return best.rename(columns={metric: "score", S.EPOCH: "score_epoch"})[[S.TRIAL_ID, "score", "score_epoch"]]
 
@@ -31,8 +32,8 @@ def rank_trials(table: pd.DataFrame, mode: str) -> pd.DataFrame:
     scored = table[table["score"].notna()]
     unscored = table[table["score"].isna()]
     scored = scored.sort_values(["score", "params", "train_seconds", S.TRIAL_ID],
-                                ascending=[mode == "min", True, True, True], na_position="last")
-    ranks = scored["score"].rank(method="min", ascending=mode == "min").astype("Int64")
+                                ascending=[Mode(mode).ascending, True, True, True], na_position="last")
+    ranks = scored["score"].rank(method="min", ascending=Mode(mode).ascending).astype("Int64")
     scored = scored.assign(rank=ranks)
     unscored = unscored.sort_values(S.TRIAL_ID).assign(rank=pd.array([pd.NA] * len(unscored), dtype="Int64"))
     return pd.concat([scored, unscored], ignore_index=True)
@@ -77,7 +78,7 @@ def searched_columns(spec) -> list[str]:
     """``config_*`` columns of the parameters some family of the sweep actually searches."""
     from orchestrator.spec.spaces import Constant
 
-    from orchestrator.search.ray_space import FACTOR_KEY, FACTOR_VALUE_KEY
+    from trainables.contract.keys import FACTOR_KEY, FACTOR_VALUE_KEY
 
     names: dict[str, None] = {}
     for fam in spec.families:

@@ -74,18 +74,24 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budge
         failed = live.write_error
         note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
     recorder = live.recorder
-    ledger, unsaved = None, None
+    ledger = recorder.ledger if recorder is not None else None
+    # counted before finish() marks the trials still running as stopped
+    before = ledger.counts() if ledger else {}
+    unfinished = before.get(Status.PENDING, 0) + before.get(Status.RUNNING, 0)
+    unsaved = None
     try:
-        ledger = recorder.finish() if recorder is not None else None
-        store = recorder.store if recorder is not None and recorder.store is not None else store
+        if recorder is not None:
+            recorder.finish()
+            store = recorder.store or store
         store.compact()
     except OSError as e:
         unsaved = f"{e.strerror or e}: {e.filename or ''}"
         note = note or f"stopped: cannot write to the run folder ({unsaved})"
-    counts = ledger.counts() if ledger else {s.value: 0 for s in STATUSES}
-    unfinished = counts[Status.PENDING] + counts[Status.RUNNING]
+    counts = ledger.counts() if ledger else {s: 0 for s in STATUSES}
     budget_spent = time_budget_s is not None and time.monotonic() - started >= time_budget_s * 0.95
-    interrupted = (note is not None or unfinished) and not budget_spent
+    # a signal or a failed write always leaves something to resume; running out of the
+    # time budget with trials unfinished is how a budgeted sweep ends
+    interrupted = note is not None or (unfinished > 0 and not budget_spent)
     best = ledger.best() if ledger else None
     best_info = None if best is None else BestTrial(best.trial_id, best.family, live.metric,
                                                     float(best.best_metric), int(best.best_epoch))

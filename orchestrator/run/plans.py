@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.run.drive import RunSummary, drive, versions
-from orchestrator.store.folder import RunFolder, create, sha256_text
+from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, tune_environment
-from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, restore_tuner,
-                                    searcher_for, trainable)
+from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
+                                    restore_tuner, searcher_for, trainable)
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus, now_iso
 from trainables.contract.errors import UserError
-from trainables.contract.keys import REPEAT_RAY_PREFIX, TRIAL_ID
+from trainables.contract.keys import STATUS, TRIAL_ID
 from trainables.contract.status import DONE
 
 
@@ -73,9 +73,6 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
         session.check_resources(spec)
         folder = create(root, spec.name, options.run_name)
         with folder.lock(options.command):
-            store = RunStore(folder.path, params, mirror=folder.remote)
-            if text is not None:
-                store.write_sweep_copy(text)
             meta = RunMeta(
                 run_id=folder.name, sweep=spec.name, metric=spec.metric, mode=spec.mode,
                 max_epochs=spec.scheduler.max_epochs, trials=len(configs),
@@ -84,7 +81,11 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                 remote=folder.uri, data=DataSummary(len(data.train), len(data.val), data.class_names,
                                                     data.input_shape),
                 versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None)
-            store.write_meta(meta)
+            with writing(folder):
+                store = RunStore(folder.path, params, mirror=folder.remote)
+                if text is not None:
+                    store.write_sweep_copy(text)
+                store.write_meta(meta)
             cache = session.start_feature_cache(spec, meta.run_id)
             scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
             recorder = RunRecorder(scheduler)
@@ -121,14 +122,21 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             cache = session.start_feature_cache(spec, meta.run_id)
             # Ray's saved state can lag the Parquet by a few seconds: trials done since then
             # are not trained again, trials started since then are discarded (Ray reruns them).
-            ours, metrics, known = read_trials(folder.path), read_metrics(folder.path), known_trials(folder)
+            # A repeat phase starts only once the sweep finished: an interrupted run with
+            # repeats was interrupted in its last one, and that phase is what continues.
+            phases = len(meta.repeats)
+            ours, metrics = read_trials(folder.path), read_metrics(folder.path)
+            known = known_trials(folder, phases)
             ours_ids = (set(ours[TRIAL_ID]) if len(ours) else set()) | (set(metrics[TRIAL_ID]) if len(metrics) else set())
-            done = frozenset(ours[ours["status"].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
-            tuner = restore_tuner(folder, trainable(spec, data, cache, done, options.trial_function))
+            done = frozenset(ours[ours[STATUS].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
+            tuner = restore_tuner(folder, trainable(spec, data, cache if not phases else None, done,
+                                                    options.trial_function), phase_name(phases))
             meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri)
             store = RunStore(folder.path, params, mirror=folder.remote)
-            store.write_meta(meta)
-            live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, meta.trials,
+            with writing(folder):
+                store.write_meta(meta)
+            total = meta.trials + sum(r.trials for r in meta.repeats)
+            live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, total,
                            options.progress, drop=frozenset(ours_ids - known))
             return drive(tuner, live, store, meta, started, spec.time_budget_s, meta.wall_seconds or 0.0)
 
@@ -174,11 +182,12 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
         tuner = build_tuner(spec, folder, trainable(spec, data, None, trial_function=options.trial_function),
                             searcher=QueueSearcher(configs), scheduler=scheduler, num_samples=len(configs),
                             callbacks=[RunRecorder(scheduler)], reuse_workers=options.reuse_workers,
-                            ray_name=f"{REPEAT_RAY_PREFIX}{1 + len(meta.repeats)}")
+                            ray_name=phase_name(1 + len(meta.repeats)))
         meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
                           status=RunStatus.RUNNING)
         store = RunStore(folder.path, params, mirror=folder.remote)
-        store.write_meta(meta)
+        with writing(folder):
+            store.write_meta(meta)
         live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs,
                        len(snap.trials) + len(configs), options.progress)
         return drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0)

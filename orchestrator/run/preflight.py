@@ -77,9 +77,13 @@ def check_local_gpus(requested: float | None) -> None:
 def check_address(address: str, timeout: float = 3.0) -> None:
     """A ``host:port`` must accept connections: Ray itself would retry for minutes.
 
-    ``auto`` (the cluster this machine belongs to) and ``ray://`` client addresses are
-    left to Ray, which fails fast for them.
+    ``auto`` (the cluster this machine belongs to) is left to Ray, which fails fast for
+    it. Ray Client (``ray://``) is refused: Tune would then run the driver loop on the
+    cluster, away from the run folder this process records into.
     """
+    if address.startswith("ray://"):
+        raise UserError(f"--address {address}: Ray Client addresses are not supported; run tunefm on a node of "
+                        "the cluster with --address auto (or host:6379)")
     if address == "auto" or "://" in address:
         return
     host, _, port = address.rpartition(":")

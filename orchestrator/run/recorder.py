@@ -19,7 +19,7 @@ from orchestrator.run.ledger import Ledger, from_tables
 from orchestrator.run.progress import ProgressPrinter
 from orchestrator.search.scheduler import PerFamilyScheduler
 from orchestrator.store.parquet import RunStore, read_metrics, read_trials
-from trainables.contract.keys import CHECKPOINT_META_FILE, TRIALS_FILE
+from trainables.contract.keys import CHECKPOINT_META_FILE
 from trainables.contract.records import CheckpointMeta, RecordError
 
 FLUSH_SECONDS = 5.0
@@ -79,11 +79,11 @@ class RunRecorder(Callback):
         live.recorder = self
         folder = live.folder
         run_id = folder.meta().run_id
-        if folder.file(TRIALS_FILE).exists():
-            self.ledger = from_tables(run_id, live.metric, live.mode, live.max_epochs,
-                                      read_trials(folder.path), read_metrics(folder.path))
-        else:
+        trials, metrics = read_trials(folder.path), read_metrics(folder.path)
+        if trials.empty and metrics.empty:
             self.ledger = Ledger(run_id, live.metric, live.mode, live.max_epochs)
+        else:   # a resume, a repeat phase, or a trials table that was lost: the metrics rebuild it
+            self.ledger = from_tables(run_id, live.metric, live.mode, live.max_epochs, trials, metrics)
         self.ledger.total = live.total
         self.store = RunStore(folder.path, list(live.params), mirror=folder.remote)
         if live.drop:

@@ -6,7 +6,7 @@ from typing import Any, Callable
 from orchestrator.store.folder import RunFolder
 from orchestrator.spec.sweep import SweepSpec
 from trainables.contract.errors import UserError
-from trainables.contract.keys import FAMILY_KEY, RAY_DIR
+from trainables.contract.keys import FAMILY_KEY, MODEL_KEY, RAY_DIR, REPEAT_RAY_PREFIX
 
 
 def param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
@@ -33,7 +33,7 @@ def check_families(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
             continue
         seen.add(key)
         try:
-            get_family(config["model"]).check(config)
+            get_family(config[MODEL_KEY]).check(config)
         except UserError as e:
             raise UserError(f"{spec.source}: families.{config[FAMILY_KEY]}: {e}") from None
 
@@ -75,23 +75,39 @@ def build_tuner(spec: SweepSpec, folder: RunFolder, trainable_fn, *, searcher, s
                                                     checkpoint_score_order="max")))
 
 
-def restore_tuner(folder: RunFolder, trainable_fn):
-    """Ray Tune's saved experiment of the run, from where the folder is now."""
+def phase_name(repeats: int) -> str:
+    """Ray's experiment folder of a run's phase: the sweep (``ray``) or its n-th repeat."""
+    return f"{REPEAT_RAY_PREFIX}{repeats}" if repeats else RAY_DIR
+
+
+def restore_tuner(folder: RunFolder, trainable_fn, ray_name: str = RAY_DIR):
+    """Ray Tune's saved experiment of one phase of the run, from where the folder is now."""
     from ray import tune
 
-    path, fs = folder.ray_path(), folder.storage().get("storage_filesystem")
+    path, fs = folder.ray_path(ray_name), folder.storage().get("storage_filesystem")
     if not tune.Tuner.can_restore(path, storage_filesystem=fs):
         raise UserError(f"{folder.location}: Ray saved no experiment state before the run stopped; start it again")
-    return tune.Tuner.restore(path, trainable=trainable_fn, resume_unfinished=True, resume_errored=False,
-                              storage_filesystem=fs)
+    try:
+        return tune.Tuner.restore(path, trainable=trainable_fn, resume_unfinished=True, resume_errored=False,
+                                  storage_filesystem=fs)
+    except (ModuleNotFoundError, AttributeError) as e:
+        # Ray's state pickles the searcher, scheduler and recorder by module path
+        raise UserError(f"{folder.location}: Ray's saved state names code this tunefm does not have "
+                        f"({e}); the run was started by another version: report and leaderboard read it, "
+                        "resume it with that version") from None
 
 
-def known_trials(folder: RunFolder) -> set[str]:
-    """The trial ids in Ray's saved experiment state."""
+def known_trials(folder: RunFolder, phases: int) -> set[str]:
+    """The trial ids in Ray's saved experiment states of the sweep and its ``phases`` repeats."""
     from ray import tune
 
-    analysis = tune.ExperimentAnalysis(folder.ray_path(), storage_filesystem=folder.storage().get("storage_filesystem"))
-    return {t.trial_id for t in analysis.trials}
+    fs = folder.storage().get("storage_filesystem")
+    known: set[str] = set()
+    for n in range(phases + 1):
+        if tune.Tuner.can_restore(folder.ray_path(phase_name(n)), storage_filesystem=fs):
+            known |= {t.trial_id for t in tune.ExperimentAnalysis(folder.ray_path(phase_name(n)),
+                                                                  storage_filesystem=fs).trials}
+    return known
 
 
 def searcher_for(spec: SweepSpec, configs: list[dict[str, Any]]):

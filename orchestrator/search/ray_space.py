@@ -16,7 +16,7 @@ from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt
 from orchestrator.spec.sweep import FamilySweep, SweepSpec
 
 # Keys every trial config carries besides the family's parameters.
-from trainables.contract.keys import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY, FAMILY_KEY, MODEL_KEY, SEED_KEY  # noqa: F401
+from trainables.contract.keys import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY, FAMILY_KEY, MODEL_KEY, SEED_KEY
 
 
 def to_ray(space: Space, search: str = "random") -> Any:

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.store import schema as S
-from orchestrator.search.ray_space import FAMILY_KEY, MODEL_KEY, SEED_KEY
+from trainables.contract.metrics import Mode
 
-from trainables.contract.keys import REPEAT_COL, REPEAT_KEY  # noqa: F401
+from trainables.contract.keys import FAMILY_KEY, MODEL_KEY, REPEAT_COL, REPEAT_KEY, SEED_KEY
 
 ALPHA = 0.05
 
@@ -82,7 +82,7 @@ def tie_verdict(scores: dict[str, list[float]], mode: str) -> TieVerdict | None:
     usable = {k: vs for k, vs in usable.items() if len(vs) >= 2}
     if len(usable) < 2:
         return None
-    order = sorted(usable, key=lambda k: np.mean(usable[k]), reverse=mode == "max")
+    order = sorted(usable, key=lambda k: np.mean(usable[k]), reverse=not Mode(mode).ascending)
     a, b = usable[order[0]], usable[order[1]]
     p = float(ttest_ind(a, b, equal_var=False).pvalue)
     if math.isnan(p):   # identical runs on both sides

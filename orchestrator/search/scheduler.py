@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from orchestrator.search.ray_space import FAMILY_KEY
+from trainables.contract.keys import FAMILY_KEY
 from orchestrator.spec.sweep import SchedulerSpec
 
 

@@ -14,7 +14,8 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from trainables.contract.errors import UserError
-from orchestrator.search.ray_space import FAMILY_KEY, MODEL_KEY, SEED_KEY, family_seed
+from orchestrator.search.ray_space import family_seed
+from trainables.contract.keys import FAMILY_KEY, MODEL_KEY, SEED_KEY
 from orchestrator.search.searcher import StatefulSearcher
 from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform
 from orchestrator.spec.sweep import TPE_EXTRA, FamilySweep, SweepSpec

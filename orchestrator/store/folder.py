@@ -8,12 +8,13 @@ file and what to do.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from orchestrator.store.lock import RunLock, held
 from orchestrator.store.records import RecordError, RunMeta, RunStatus
@@ -113,15 +114,6 @@ class RunFolder:
         except RecordError as e:
             raise UserError(f"{e}; restore {RUN_FILE} from a copy of the run") from None
 
-    def write_meta(self, meta: RunMeta, store=None) -> None:
-        """Through ``store`` (which also uploads it to the URI) when there is one."""
-        if store is not None:
-            store.write_meta(meta)
-        else:
-            from orchestrator.store.parquet import atomic_write_bytes
-
-            atomic_write_bytes(self.file(RUN_FILE), json.dumps(meta.to_dict(), indent=2, default=str).encode())
-
     def sweep_text(self) -> str:
         try:
             return self.file(SWEEP_FILE).read_text()
@@ -143,10 +135,11 @@ class RunFolder:
     # --- driving -----------------------------------------------------------------------------
     @property
     def lock_path(self) -> Path:
-        """RUN/.lock; a URI run's lies beside its local copy, which a fetch replaces."""
+        """RUN/.lock; a URI run's lies beside its driver's local copy, which a fetch replaces."""
         if self.uri is None:
             return self.file(LOCK_FILE)
-        return self.path.parent / f"{LOCK_FILE}-{self.path.name}"
+        work = self.remote.local
+        return work.parent / f"{LOCK_FILE}-{work.name}"
 
     def lock(self, command: str = "") -> RunLock:
         return RunLock(self.lock_path, self.location).acquire(command)
@@ -170,17 +163,34 @@ class RunFolder:
             raise
 
     def driver(self) -> dict | None:
-        """The live driver holding the lock (pid, host), or None."""
+        """The live driver holding the lock (pid, host), or None. For the local copy of a
+        URI run, that is the lock beside the copy."""
+        if self.uri is None and not self.file(LOCK_FILE).exists():
+            return held(self.path.parent / f"{LOCK_FILE}-{self.path.name}")
         return held(self.lock_path)
 
     def status(self) -> tuple[RunStatus, str | None]:
         """The run's status and, when run.json says ``running`` but no driver holds the
-        lock, a note that the driver is gone (the run is then ``interrupted``). A URI
-        run's lock lives on its driver's machine: its run.json is taken as it is."""
+        lock, a note that the driver is gone (the run is then ``interrupted``). A URI run's
+        lock lives on its driver's machine: from another machine, run.json is all there
+        is to go by, and the note says so."""
         meta = self.meta()
-        if meta.status == RunStatus.RUNNING and self.uri is None and self.driver() is None:
-            return RunStatus.INTERRUPTED, "its driver stopped without a word (killed, or the machine went down)"
-        return meta.status, None
+        if meta.status != RunStatus.RUNNING or self.driver() is not None:
+            return meta.status, None
+        if self.uri is not None:
+            return RunStatus.RUNNING, "per its run.json; its driver may be on another machine, which cannot be checked"
+        return RunStatus.INTERRUPTED, "its driver stopped without a word (killed, or the machine went down)"
+
+
+@contextlib.contextmanager
+def writing(folder: RunFolder) -> Iterator[None]:
+    """Writes before Ray starts (the frozen sweep file, run.json): a full disk or a
+    read-only folder is one line naming the run, not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        raise UserError(f"{folder.location}: cannot write to the run folder "
+                        f"({e.strerror or e}: {e.filename or ''})") from None
 
 
 def sha256_text(text: str) -> str:

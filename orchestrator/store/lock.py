@@ -29,14 +29,21 @@ class RunLock:
         except OSError as e:
             raise UserError(f"{self.location}: cannot lock the run folder ({e.strerror}: {self.path})") from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_waiting_out_readers(fd)
         except BlockingIOError:
             os.close(fd)
             raise UserError(f"{self.location}: another tunefm is driving this run ({describe(read_holder(self.path))}); "
                             "wait for it to end, or stop it (Ctrl-C) and resume") from None
+        except OSError as e:
+            os.close(fd)
+            raise UserError(f"{self.location}: cannot lock the run folder ({e.strerror}: {self.path}); its file "
+                            "system may not support file locks: run it from a local disk") from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(), "command": command}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(holder).encode(), 0)
+        except OSError:
+            pass   # a full disk: the lock holds all the same, only its holder goes unnamed
         self._fd = fd
         return self
 
@@ -57,6 +64,23 @@ class RunLock:
         self.release()
 
 
+READER_WAIT_SECONDS = 1.0
+
+
+def _flock_waiting_out_readers(fd: int) -> None:
+    """An exclusive lock. A reader asking ``held`` takes a shared lock for an instant:
+    that is waited out; a driver holds on, and ``BlockingIOError`` is raised."""
+    deadline = time.monotonic() + READER_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def held(path: Path) -> dict | None:
     """The holder (pid, host, since) if a live process holds the lock file ``path``, else
     None. Takes no lock that lasts: a reader of a read-only folder can ask too."""
@@ -68,6 +92,8 @@ def held(path: Path) -> dict | None:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return read_holder(path) or {"pid": "?", "host": "?"}
+    except OSError:
+        return None    # no file locks on this file system: nobody can be seen holding one
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None

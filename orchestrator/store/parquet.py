@@ -29,20 +29,34 @@ from trainables.contract.keys import METRICS_DIR, RUN_FILE, SWEEP_FILE, TRIALS_F
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomically(path, write)
 
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
+    def write(tmp: Path) -> None:
+        pq.write_table(table, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+
+    _atomically(path, write)
+
+
+def _atomically(path: Path, write) -> None:
+    """``write`` a hidden temporary file, then rename it into place; a write that fails
+    (a full disk) leaves the old file as it was and no temporary file behind."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class RunStore:

@@ -39,6 +39,7 @@ class DataSummary(Record):
     input_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        self.check_types({"train": int, "val": int, "classes": (list, tuple), "input_shape": (list, tuple)})
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
 
@@ -51,6 +52,9 @@ class BestTrial(Record):
     value: float
     epoch: int
 
+    def __post_init__(self) -> None:
+        self.check_types({"trial_id": str, "family": str, "metric": str, "value": (int, float), "epoch": int})
+
 
 @dataclass(frozen=True)
 class RepeatPhase(Record):
@@ -58,6 +62,9 @@ class RepeatPhase(Record):
     seeds: int
     trials: int
     at: str = field(default_factory=now_iso)
+
+    def __post_init__(self) -> None:
+        self.check_types({"top_k": int, "seeds": int, "trials": int, "at": str})
 
 
 @dataclass(frozen=True)
@@ -93,17 +100,20 @@ class RunMeta(Record):
     sweep_sha256: str | None = None    # of the frozen sweep.yaml: resume refuses an edited one
 
     def __post_init__(self) -> None:
+        self.check_types({"run_id": str, "sweep": str, "metric": str, "mode": str, "max_epochs": int, "trials": int,
+                          "started_at": str, "source": str, "command": str, "reuse_workers": bool, "address": str,
+                          "remote": str, "resumed": (list, tuple), "repeats": (list, tuple), "ended_at": str,
+                          "wall_seconds": (int, float), "note": str, "sweep_sha256": str, "overrides": Mapping,
+                          "versions": Mapping, "spec": Mapping, "counts": Mapping},
+                         optional=("source", "address", "remote", "ended_at", "wall_seconds", "note", "sweep_sha256"))
         object.__setattr__(self, "status", RunStatus(self.status))
-        if isinstance(self.data, Mapping):
+        if not isinstance(self.data, DataSummary):
             object.__setattr__(self, "data", DataSummary.from_dict(self.data, "data"))
-        if isinstance(self.best, Mapping):
+        if self.best is not None and not isinstance(self.best, BestTrial):
             object.__setattr__(self, "best", BestTrial.from_dict(self.best, "best"))
         object.__setattr__(self, "resumed", tuple(self.resumed))
-        object.__setattr__(self, "repeats", tuple(RepeatPhase.from_dict(r, "repeats") if isinstance(r, Mapping)
-                                                  else r for r in self.repeats))
-        for name in ("overrides", "versions", "spec", "counts"):
-            if not isinstance(getattr(self, name), Mapping):
-                raise ValueError(f"{name} must be a mapping")
+        object.__setattr__(self, "repeats", tuple(r if isinstance(r, RepeatPhase) else RepeatPhase.from_dict(r, "repeats")
+                                                  for r in self.repeats))
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -158,15 +168,5 @@ class TrialRow(Record):
         return row
 
 
-def read_record(cls, data: Any, where: str):
-    """``cls.from_dict`` whose failure is a ``RecordError`` naming ``where``."""
-    try:
-        return cls.from_dict(data, where)
-    except RecordError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise RecordError(f"{where}: {e}") from None
-
-
 __all__ = ["RunStatus", "RunMeta", "DataSummary", "BestTrial", "RepeatPhase", "TrialRow",
-           "RecordError", "col", "read_record", "now_iso"]
+           "RecordError", "col", "now_iso"]

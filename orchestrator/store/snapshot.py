@@ -4,9 +4,10 @@ its driver died.
 The trials table is rewritten after the metric parts it describes, so metric rows can
 be ahead of it, never behind; while a driver runs, the snapshot keeps only the rows
 the trials table accounts for. When the driver died without a word (no one holds the
-run's lock, yet run.json says ``running``), the metrics are the truth: the trials are
-rebuilt from them as the recorder would have, running ones counted as stopped, and
-each trial's checkpoints are found in the folder itself.
+run's lock, yet run.json says ``running``), or the trials table misses trials that the
+metrics have, the metrics are the truth: the trials are rebuilt from them as the
+recorder would have, running ones counted as stopped, and each trial's checkpoints are
+found in the folder itself.
 """
 from __future__ import annotations
 
@@ -46,13 +47,18 @@ def read_snapshot(run: RunFolder | str | Path) -> Snapshot:
     meta, spec = folder.meta(), folder.spec()
     status, note = folder.status()
     trials, metrics = read_trials(folder.path), read_metrics(folder.path)
-    if note is not None and not metrics.empty:
+    if status != RunStatus.RUNNING and not metrics.empty and (note is not None or _lags(trials, metrics)):
         trials = _rebuilt_trials(folder, meta, spec, trials, metrics)
     if not trials.empty and not metrics.empty:
         epochs = trials.set_index(S.TRIAL_ID)["epochs"]
         limit = metrics[S.TRIAL_ID].map(epochs)
         metrics = metrics[limit.notna() & (metrics[S.EPOCH] <= limit)].reset_index(drop=True)
     return Snapshot(folder, meta, spec, trials, metrics, status, note)
+
+
+def _lags(trials: pd.DataFrame, metrics: pd.DataFrame) -> bool:
+    """The trials table misses trials the metrics have (it was lost, or deleted to mend it)."""
+    return trials.empty or not set(metrics[S.TRIAL_ID]) <= set(trials[S.TRIAL_ID])
 
 
 def _rebuilt_trials(folder: RunFolder, meta: RunMeta, spec: SweepSpec, trials, metrics) -> pd.DataFrame:

@@ -109,6 +109,11 @@ def test_cannot_reach_a_cluster(tmp_path, images):
     assert_refused(result, "--address 127.0.0.1:1: cannot connect to a Ray cluster", tmp_path / "res")
 
 
+def test_ray_client_addresses_are_refused(tmp_path, images):
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--address", "ray://head:10001"], GOOD % images)
+    assert_refused(result, "--address ray://head:10001: Ray Client addresses are not supported", tmp_path / "res")
+
+
 def test_results_uri_that_cannot_be_opened_is_refused(tmp_path, images):
     result = sweep(tmp_path, ["--results", "nosuch://bucket/results"], GOOD % images)
     assert_refused(result, "nosuch://bucket/results: cannot open this location (Unrecognized filesystem type",

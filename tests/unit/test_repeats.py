@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from orchestrator.store import schema as S
-from orchestrator.search.repeats import REPEAT_COL, repeat_configs, repeat_summary, tie_verdict
+from orchestrator.search.repeats import repeat_configs, repeat_summary, tie_verdict
+from trainables.contract.keys import REPEAT_COL
 
 
 def test_repeat_configs_copy_the_config_with_new_distinct_seeds():

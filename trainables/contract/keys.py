@@ -27,7 +27,6 @@ def config_column(param: str) -> str:
 
 REPEAT_COL = config_column(REPEAT_KEY)
 FACTOR_COL = config_column(FACTOR_KEY)
-FACTOR_VALUE_COL = config_column(FACTOR_VALUE_KEY)
 
 # --- the files of a run folder ------------------------------------------------------
 SWEEP_FILE = "sweep.yaml"        # the frozen sweep file

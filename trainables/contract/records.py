@@ -42,7 +42,9 @@ class Record:
         if not isinstance(data, Mapping):
             raise RecordError(f"{where or cls.__name__}: expected a mapping, got {type(data).__name__}")
         version = data.get(cls.VERSION_KEY, cls.VERSION)
-        if not isinstance(version, int) or version > cls.VERSION:
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise RecordError(f"{where or cls.__name__}: {cls.VERSION_KEY} must be an integer, got {version!r}")
+        if version > cls.VERSION:
             raise RecordError(f"{where or cls.__name__}: format {version!r} is newer than this tunefm "
                               f"reads ({cls.VERSION}); upgrade tunefm")
         values = {}
@@ -56,10 +58,29 @@ class Record:
         except (TypeError, ValueError) as e:
             raise RecordError(f"{where or cls.__name__}: {e}") from None
 
+    def check_types(self, types: Mapping[str, type | tuple[type, ...]], optional: tuple[str, ...] = ()) -> None:
+        """``ValueError`` naming the first field whose value is not of its type (None
+        allowed for ``optional`` ones); a bool is no number here."""
+        for name, kind in types.items():
+            value = getattr(self, name)
+            if value is None and name in optional:
+                continue
+            if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+                raise ValueError(f"{name} must be {_kind_name(kind)}, got {value!r}")
+
     @classmethod
     def columns(cls) -> list[tuple[str, str]]:
         """``(name, kind)`` of the stored fields, in declaration order."""
         return [(f.name, f.metadata["kind"]) for f in fields(cls) if f.metadata.get("stored", False)]
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind) -> str:
+    return " or ".join({int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(k, k.__name__)
+                       for k in _as_tuple(kind))
 
 
 def _plain(value: Any) -> Any:

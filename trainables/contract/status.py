@@ -32,5 +32,4 @@ FINAL = (Status.COMPLETED, Status.EARLY_STOPPED, Status.DIVERGED, Status.OVER_BU
          Status.FAILED, Status.STOPPED)
 DONE = (Status.COMPLETED, Status.EARLY_STOPPED, Status.DIVERGED, Status.OVER_BUDGET,
         Status.FAILED)                                    # a resume never reruns these
-REPORTED_BY_TRIAL = (Status.RUNNING, Status.DIVERGED, Status.OVER_BUDGET)
 ALL = tuple(Status)

@@ -32,7 +32,7 @@ from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_n
 from trainables.contract.status import Status
 from trainables.training.settings import TrialSettings
 
-from trainables.contract.keys import CHECKPOINT_META_FILE as META_FILE, MODEL_FILE  # noqa: F401
+from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, MODEL_KEY, SEED_KEY
 _trials_in_process = 0
 
 
@@ -54,8 +54,8 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     # by benchmarks.run's overhead floor); on CPU Python's own collector frees the old
     # model soon enough, on a GPU its memory is freed at once.
     keras.backend.clear_session(free_memory=bool(_gpu_ids()))
-    keras.utils.set_random_seed(int(config["seed"]))
-    family = get_family(config["model"])
+    keras.utils.set_random_seed(int(config[SEED_KEY]))
+    family = get_family(config[MODEL_KEY])
     model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
@@ -93,8 +93,6 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
 
 def _report(report: EpochReport, checkpoint=None) -> None:
     """Report an epoch, stamped with its own time (Ray's "timestamp" is whole seconds)."""
-    from dataclasses import replace
-
     from ray import tune
 
     tune.report(replace(report, reported_at=time.time()).to_dict(), checkpoint=checkpoint)
@@ -136,8 +134,8 @@ def _restore(model) -> CheckpointMeta | None:
     if checkpoint is None:
         return None
     with checkpoint.as_directory() as folder:
-        with open(os.path.join(folder, META_FILE)) as f:
-            state = CheckpointMeta.from_dict(json.load(f), META_FILE)
+        with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
+            state = CheckpointMeta.from_dict(json.load(f), CHECKPOINT_META_FILE)
         model.load_weights(os.path.join(folder, MODEL_FILE))
     return state
 
@@ -225,7 +223,7 @@ def _reporter_class():
             folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
             try:
                 self.plan.save_model.save(os.path.join(folder, MODEL_FILE))
-                with open(os.path.join(folder, META_FILE), "w") as f:
+                with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
                     json.dump(meta.to_dict(), f)
                 _report(report, tune.Checkpoint.from_directory(folder))
             finally:
