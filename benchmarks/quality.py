@@ -17,21 +17,23 @@ from benchmarks.common import r
 def summarize(run_dir: str | Path) -> dict[str, Any]:
     import pandas as pd
 
-    from orchestrator.store.parquet import read_meta, read_trials
+    from orchestrator.store.folder import RunFolder
+    from orchestrator.store.parquet import read_trials
 
     run_dir = Path(run_dir)
-    meta = read_meta(run_dir)
+    folder = RunFolder.open(run_dir)
+    meta, spec = folder.meta(), folder.spec()
     evaluated = pd.read_parquet(run_dir / "report" / "test_eval.parquet")
     winner = evaluated.sort_values("rank_overall").iloc[0]
     trials = read_trials(run_dir)
     params = trials.set_index("trial_id").loc[winner["trial_id"], "params"]
     return {
-        "sweep": meta["sweep"], "run": run_dir.name, "command": meta.get("command") or "",
-        "dataset": meta["spec"]["dataset"]["name"], "train_images": meta["data"]["train"],
-        "val_images": meta["data"]["val"], "sweep_wall_minutes": r(meta["wall_seconds"] / 60, 1),
-        "time_budget_minutes": r((meta["spec"].get("time_budget_s") or 0) / 60, 1) or None,
-        "trials": len(trials), "status_counts": meta.get("counts", {}),
-        "max_params": meta["spec"].get("max_params"),
+        "sweep": meta.sweep, "run": run_dir.name, "command": meta.command,
+        "dataset": spec.dataset.name, "train_images": meta.data.train,
+        "val_images": meta.data.val, "sweep_wall_minutes": r((meta.wall_seconds or 0) / 60, 1),
+        "time_budget_minutes": r((spec.time_budget_s or 0) / 60, 1) or None,
+        "trials": len(trials), "status_counts": dict(meta.counts),
+        "max_params": spec.max_params,
         "winner_trial": winner["trial_id"], "winner_params": int(params),
         "winner_epoch": int(winner["checkpoint_epoch"]),
         "winner_val_accuracy": r(winner["val_accuracy"], 4),

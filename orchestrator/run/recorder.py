@@ -18,6 +18,7 @@ from orchestrator.run import live as live_run
 from orchestrator.run.ledger import Ledger, from_tables
 from orchestrator.run.progress import ProgressPrinter
 from orchestrator.search.scheduler import PerFamilyScheduler
+from orchestrator.store.checkpoints import fill_checkpoints
 from orchestrator.store.parquet import RunStore, read_metrics, read_trials
 from trainables.contract.keys import CHECKPOINT_META_FILE
 from trainables.contract.records import CheckpointMeta, RecordError
@@ -84,6 +85,7 @@ class RunRecorder(Callback):
             self.ledger = Ledger(run_id, live.metric, live.mode, live.max_epochs)
         else:   # a resume, a repeat phase, or a trials table that was lost: the metrics rebuild it
             self.ledger = from_tables(run_id, live.metric, live.mode, live.max_epochs, trials, metrics)
+            fill_checkpoints(self.ledger, folder)
         self.ledger.total = live.total
         self.store = RunStore(folder.path, list(live.params), mirror=folder.remote)
         if live.drop:

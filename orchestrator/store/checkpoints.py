@@ -26,3 +26,14 @@ def find_checkpoints(folder: RunFolder, trial_id: str, best_epoch: int | None) -
     exact = [rel for meta, rel in found if meta.epoch == best_epoch]
     best = exact[0] if exact else max(found, key=lambda m: (m[0].improvements, -m[0].epoch))[1]
     return best, latest
+
+
+def fill_checkpoints(ledger, folder: RunFolder) -> None:
+    """Give every trial of a rebuilt ledger that has epochs but no recorded checkpoint the
+    ones in the folder: a driver killed between an epoch's checkpoint and the next write
+    of the trials table never recorded them, and Ray does not announce them again."""
+    for rec in ledger.trials.values():
+        if rec.checkpoint is None and rec.history:
+            best, latest = find_checkpoints(folder, rec.trial_id, rec.best_epoch)
+            rec.checkpoint = best
+            rec.last_checkpoint = rec.last_checkpoint or latest

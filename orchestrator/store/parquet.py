@@ -195,9 +195,13 @@ def _coerce(value: Any, typ: pa.DataType) -> Any:
 
 
 def _read_table(path: Path, fix: str):
-    """One Parquet file; damage becomes a ``UserError`` naming the file and the fix."""
+    """One Parquet file; damage becomes a ``UserError`` naming the file and the fix.
+
+    Read through one open handle: given a path, pyarrow takes the size and then opens
+    the file, and a writer's atomic rename in between looks like a truncated file."""
     try:
-        return pq.read_table(path)
+        with open(path, "rb") as f:
+            return pq.read_table(f)
     except (pa.ArrowException, OSError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"{path} is truncated or not Parquet ({first}); {fix}") from None

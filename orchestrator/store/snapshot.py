@@ -62,15 +62,11 @@ def _lags(trials: pd.DataFrame, metrics: pd.DataFrame) -> bool:
 
 
 def _rebuilt_trials(folder: RunFolder, meta: RunMeta, spec: SweepSpec, trials, metrics) -> pd.DataFrame:
-    from orchestrator.store.checkpoints import find_checkpoints
     from orchestrator.run.ledger import from_tables
+    from orchestrator.store.checkpoints import fill_checkpoints
 
     ledger = from_tables(meta.run_id, spec.metric, spec.mode, spec.scheduler.max_epochs, trials, metrics)
     ledger.interrupt_running()
-    for rec in ledger.trials.values():
-        if rec.checkpoint is None:
-            best, latest = find_checkpoints(folder, rec.trial_id, rec.best_epoch)
-            rec.checkpoint = rec.checkpoint or best
-            rec.last_checkpoint = rec.last_checkpoint or latest
+    fill_checkpoints(ledger, folder)
     rows = [row.to_row() for row in ledger.trial_rows()]
     return pd.DataFrame(rows) if rows else trials

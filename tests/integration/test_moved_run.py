@@ -49,7 +49,8 @@ def assert_complete_here(run: Path) -> None:
     metrics = read_metrics(run)
     assert len(metrics) == TRIALS * EPOCHS and not metrics.duplicated([S.TRIAL_ID, S.EPOCH]).any()
     for column in ("checkpoint", "last_checkpoint"):
-        for rel in trials[column]:
+        for tid, rel in zip(trials[S.TRIAL_ID], trials[column]):
+            assert isinstance(rel, str), (column, tid, trials.drop(columns=["config_seed"]).to_string())
             assert not Path(rel).is_absolute() and (run / rel / "model.keras").is_file(), rel
 
 

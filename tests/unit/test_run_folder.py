@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -17,6 +18,7 @@ from orchestrator.store.folder import RunFolder, sha256_text
 from orchestrator.store.lock import held
 from orchestrator.store.parquet import RunStore
 from orchestrator.store.records import RunMeta, RunStatus
+from orchestrator.store.snapshot import read_snapshot
 from tests.conftest import run_meta, trial_row
 
 SWEEP = "name: s\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n"
@@ -154,3 +156,27 @@ def test_run_meta_round_trips_through_json():
                    status=RunStatus.INTERRUPTED, resumed=("t1",), counts={"completed": 2}, note="stopped by SIGTERM")
     back = RunMeta.from_dict(json.loads(json.dumps(meta.to_dict())))
     assert back == meta and back.status is RunStatus.INTERRUPTED
+
+
+def test_checkpoints_a_killed_driver_never_recorded_are_found_in_the_folder(tmp_path):
+    from orchestrator.run.ledger import from_tables
+    from orchestrator.store.checkpoints import fill_checkpoints
+    from orchestrator.store.parquet import read_metrics
+    from trainables.contract.records import CheckpointMeta
+
+    run = make_run(tmp_path / "run", status="running")
+    (run / "trials.parquet").unlink()                      # the driver died before writing it
+    for epoch, best in ((1, False), (2, True)):            # "a": epoch 2 is its best (0.7 > 0.6)
+        ckpt = run / "ray" / "a" / f"checkpoint_00000{epoch - 1}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "model.keras").write_bytes(b"weights")
+        meta = CheckpointMeta(epoch=epoch, metric="val_accuracy", value=0.5 + 0.1 * epoch, is_best=best,
+                              best_epoch=2 if best else 1, improvements=epoch)
+        (ckpt / "checkpoint.json").write_text(json.dumps(meta.to_dict()))
+    ledger = from_tables("r1", "val_accuracy", "max", 2, pd.DataFrame(), read_metrics(run))
+    fill_checkpoints(ledger, RunFolder(run))
+    assert ledger.trials["a"].checkpoint == "ray/a/checkpoint_000001"
+    assert ledger.trials["a"].last_checkpoint == "ray/a/checkpoint_000001"
+    assert ledger.trials["b"].checkpoint is None                 # none on disk: none claimed
+    trials = read_snapshot(run).trials.set_index(S.TRIAL_ID)     # the report of the killed run finds it too
+    assert trials.loc["a", "checkpoint"] == "ray/a/checkpoint_000001"
