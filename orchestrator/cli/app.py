@@ -52,8 +52,9 @@ class _RunLocation(click.ParamType):
     name = "RUN_DIR"
 
     def convert(self, value, param, ctx):
-        from orchestrator.store.remote import is_uri
+        from orchestrator.store.remote import is_uri, local_location
 
+        value = local_location(value)
         return value if is_uri(value) else Path(value)
 
 

@@ -7,7 +7,6 @@ import click
 
 from orchestrator.cli.app import SWEEP_FILE, _user_errors, main
 from trainables.contract.errors import UserError
-from trainables.contract.keys import FAMILY_KEY
 
 
 @main.command()
@@ -15,13 +14,11 @@ from trainables.contract.keys import FAMILY_KEY
 @_user_errors
 def validate(sweep_file: Path) -> None:
     """Check SWEEP_FILE and print what it would run; trains nothing."""
-    from orchestrator.search.ray_space import trial_configs
     from orchestrator.spec.sweep import load_sweep
 
     spec = load_sweep(sweep_file)
-    configs = trial_configs(spec)
-    per_family = {f.label: sum(c[FAMILY_KEY] == f.label for c in configs) for f in spec.families}
-    click.echo(f"{sweep_file}: ok. sweep '{spec.name}' on {spec.dataset.name}: {len(configs)} trials "
+    per_family = {f.label: f.trial_count(spec.search) for f in spec.families}   # counted, never expanded
+    click.echo(f"{sweep_file}: ok. sweep '{spec.name}' on {spec.dataset.name}: {sum(per_family.values())} trials "
                f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "
                f"{spec.scheduler.kind} up to {spec.scheduler.max_epochs} epochs, "
                f"{spec.mode} {spec.metric}")

@@ -21,6 +21,7 @@ from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, tune_environment
 from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
                                     restore_tuner, searcher_for, trainable)
+from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus, now_iso
 from trainables.contract.errors import UserError
@@ -61,6 +62,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     from trainables.datasets import load_trial_data
 
     started = time.monotonic()
+    if options.run_name is not None and segment_problem(options.run_name):
+        raise UserError(f"--name {options.run_name!r}: {segment_problem(options.run_name)}")
     configs = trial_configs(spec)
     check_families(spec, configs)                 # e.g. missing transfer weights
     root = check_results_dir(options.results_dir, spec)

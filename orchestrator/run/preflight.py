@@ -14,8 +14,9 @@ from orchestrator.spec.sweep import SweepSpec
 def check_results_dir(results_dir: str, spec: SweepSpec) -> Path | str:
     """The results folder must be writable, not inside a run, and not another sweep's.
     A URI (s3://, gs://...) must accept a write; it is returned as given."""
-    from orchestrator.store.remote import check_writable, is_uri
+    from orchestrator.store.remote import check_writable, is_uri, local_location
 
+    results_dir = local_location(results_dir)
     if is_uri(results_dir):
         check_writable(results_dir)
         return results_dir

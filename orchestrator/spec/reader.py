@@ -64,7 +64,8 @@ class Node:
             raise self.error(f"must be one of {', '.join(choices)}; got '{value}'", key)
         return value
 
-    def take_int(self, key: str, default: Any = _MISSING, minimum: int | None = None) -> Any:
+    def take_int(self, key: str, default: Any = _MISSING, minimum: int | None = None,
+                 maximum: int | None = None) -> Any:
         value = self.raw(key, default)
         if value is None and default is None:
             return None
@@ -72,6 +73,8 @@ class Node:
             raise self.error(f"must be an integer, got {type_name(value)}", key)
         if minimum is not None and value < minimum:
             raise self.error(f"must be >= {minimum}, got {value}", key)
+        if maximum is not None and value > maximum:
+            raise self.error(f"must be <= {maximum}, got {value}", key)
         return value
 
     def take_float(self, key: str, default: Any = _MISSING, low: float | None = None,

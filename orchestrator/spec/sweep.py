@@ -16,8 +16,10 @@ import yaml
 
 from trainables.contract.errors import SweepFileError
 from trainables.contract.metrics import SELECTABLE
+from orchestrator.spec.dataset import dataset_spec
+from orchestrator.spec.names import segment_problem
 from orchestrator.spec.reader import Node
-from orchestrator.spec.yaml_loader import MAX_BYTES, TooLarge, load_yaml
+from orchestrator.spec.yaml_loader import MAX_BYTES, BadNumber, DuplicateKey, TooLarge, load_yaml
 from orchestrator.spec.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
                                  values_to_check)
 from trainables.datasets.base import DataSpec
@@ -25,7 +27,7 @@ from trainables.datasets.base import DataSpec
 SEARCHERS = ("random", "grid", "tpe", "ablation")
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
 SCHEDULERS = ("asha", "fifo")
-COLOR_MODES = ("grayscale", "rgb")
+MAX_TRIALS = 100_000   # a sweep file that expands to more is a grid typo (and would hang to expand)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,16 @@ class FamilySweep:
     baseline: dict[str, Any] = field(default_factory=dict)
     factors: dict[str, tuple] = field(default_factory=dict)
     baseline_repeats: int = 3
+
+    def trial_count(self, search: str) -> int:
+        """How many trials this family expands to, computed without expanding it."""
+        if search == "ablation":
+            return self.baseline_repeats + self.num_samples * sum(len(v) for v in self.factors.values())
+        count = self.num_samples
+        for space in self.space.values():
+            if isinstance(space, Grid) or (isinstance(space, Choice) and search == "grid"):
+                count *= len(space.values)
+        return count
 
 
 @dataclass(frozen=True)
@@ -106,8 +118,10 @@ def parse_sweep(text: str, source: str) -> SweepSpec:
         raise SweepFileError(source, "", f"is larger than {MAX_BYTES} bytes; a sweep file is a page of settings")
     try:
         data = load_yaml(text)
-    except TooLarge as e:
+    except (TooLarge, DuplicateKey) as e:
         raise SweepFileError(source, "", str(e)) from None
+    except BadNumber as e:
+        raise SweepFileError(source, e.path, f"{e}; give a finite number in range") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -120,9 +134,10 @@ def parse_sweep(text: str, source: str) -> SweepSpec:
 
 def _sweep(root: Node) -> SweepSpec:
     name = root.take_str("name")
-    if not name or "/" in name or name.startswith("."):
-        raise root.error("must be a non-empty name without '/' (it names the results folder)", "name")
-    seed = root.take_int("seed", 0, minimum=0)
+    problem = segment_problem(name)
+    if problem:
+        raise root.error(f"{problem} (it names the results folder), got {name!r}", "name")
+    seed = root.take_int("seed", 0, minimum=0, maximum=2**32 - 1)
     metric = root.take_str("metric", "val_accuracy", choices=tuple(SELECTABLE))
     mode = root.take_str("mode", SELECTABLE[metric], choices=("max", "min"))
     search = root.take_str("search", "random", choices=SEARCHERS)
@@ -135,7 +150,7 @@ def _sweep(root: Node) -> SweepSpec:
         name=name,
         source=root.source,
         description=root.take_str("description", ""),
-        dataset=_dataset(root.node("dataset"), seed),
+        dataset=dataset_spec(root.node("dataset"), seed),
         families=_families(root.node("families"), search),
         metric=metric,
         mode=mode,
@@ -148,42 +163,17 @@ def _sweep(root: Node) -> SweepSpec:
         time_budget_s=root.take_float("time_budget_s", None, low=0, low_open=True),
         max_failures=root.take_int("max_failures", 0, minimum=0),
     )
+    counts = {f.label: f.trial_count(search) for f in spec.families}
+    if sum(counts.values()) > MAX_TRIALS:
+        each = ", ".join(f"{label} {n:,d}" for label, n in counts.items())
+        raise root.error(f"expand to {sum(counts.values()):,d} trials ({each}), more than {MAX_TRIALS:,d}; "
+                         "lower num_samples or the number of grid values", "families")
     if root.has("repeat"):
         node = root.node("repeat")
         spec = dataclasses.replace(spec, repeat_top_k=node.take_int("top_k", 3, minimum=1),
                                    repeat_seeds=node.take_int("seeds", 3, minimum=1))
         node.done()
     root.done()
-    return spec
-
-
-def _dataset(node: Node, seed: int) -> DataSpec:
-    from trainables.datasets.registry import DATASETS
-
-    name = node.take_str("name", choices=tuple(sorted(DATASETS)))
-    size = node.raw("image_size", None)
-    if size is not None:
-        if isinstance(size, int) and not isinstance(size, bool):
-            size = [size, size]
-        if not (isinstance(size, list) and len(size) == 2
-                and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-            raise node.error(f"must be a positive integer or [height, width], got {size!r}", "image_size")
-        size = (size[0], size[1])
-    spec = DataSpec(
-        name=name,
-        data_dir=node.take_str("data_dir", None),
-        val_fraction=node.take_float("val_fraction", 0.2, low=0, high=0.9, low_open=True),
-        train_size=node.take_int("train_size", None, minimum=1),
-        val_size=node.take_int("val_size", None, minimum=1),
-        test_fraction=node.take_float("test_fraction", 0.2, low=0, high=0.9, low_open=True),
-        image_size=size,
-        color_mode=node.take_str("color_mode", "grayscale", choices=COLOR_MODES),
-        seed=seed,
-    )
-    if name == "folder" and not spec.data_dir:
-        raise node.error("is required for dataset 'folder' (the folder with one subfolder per class)",
-                         "data_dir")
-    node.done()
     return spec
 
 

@@ -78,8 +78,9 @@ class RunFolder:
     def open(cls, location: str | Path, purpose: str = "read") -> "RunFolder":
         """An existing run. ``purpose``: ``read`` (a URI run is fetched into the readers'
         view) or ``drive`` (into the driver's working copy, replaced)."""
-        from orchestrator.store.remote import is_uri, remote_of
+        from orchestrator.store.remote import is_uri, local_location, remote_of
 
+        location = local_location(location)
         remote = remote_of(location)
         if remote is not None:
             path = remote.fetch(remote.local if purpose == "drive" else remote.view)
@@ -148,8 +149,9 @@ class RunFolder:
     def drive(cls, location: str | Path, command: str = "") -> tuple["RunFolder", RunLock]:
         """An existing run, locked for this driver (resume, repeat), then validated; a URI
         run is fetched into the driver's copy only once the lock is held."""
-        from orchestrator.store.remote import remote_of
+        from orchestrator.store.remote import local_location, remote_of
 
+        location = local_location(location)
         remote = remote_of(location)
         if remote is None:
             folder = cls.open(location, "drive")

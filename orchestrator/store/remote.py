@@ -29,6 +29,24 @@ def is_uri(location: str | os.PathLike) -> bool:
     return "://" in text and not text.startswith("file://")
 
 
+def local_location(location: str | os.PathLike) -> str | Path:
+    """A ``file://`` URI as the local path it means; any other location as given.
+
+    >>> str(local_location("file:///data/runs%20a")), local_location("s3://b/p")
+    ('/data/runs a', 's3://b/p')
+    """
+    from urllib.parse import unquote, urlparse
+
+    text = str(location)
+    if not text.startswith("file://"):
+        return location
+    parsed = urlparse(text)
+    if parsed.netloc not in ("", "localhost"):
+        raise UserError(f"{text}: a file:// URI names a path on this machine (file:///path), not on "
+                        f"'{parsed.netloc}'")
+    return Path(unquote(parsed.path))
+
+
 def join(uri: str, *parts: str) -> str:
     """``join("s3://b/p?region=x", "a", "b")`` is ``s3://b/p/a/b?region=x``."""
     base, sep, query = uri.partition("?")

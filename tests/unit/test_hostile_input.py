@@ -119,3 +119,21 @@ def test_results_uri_that_cannot_be_opened_is_refused(tmp_path, images):
     assert_refused(result, "nosuch://bucket/results: cannot open this location (Unrecognized filesystem type",
                    tmp_path / "res")
     assert not Path("nosuch:").exists()
+
+
+@pytest.mark.parametrize("name, said", [("../../x", "must be one folder name"), ("a/b", "must be one folder name"),
+                                        ("..", "must be one folder name"), ("tab\there", "must be printable characters")])
+def test_run_names_are_one_folder_name(tmp_path, images, name, said):
+    result = sweep(tmp_path, ["--results", str(tmp_path / "res"), "--name", name], GOOD % images)
+    assert_refused(result, f"--name {name!r}: {said}", tmp_path / "res")
+    assert not (tmp_path / "x").exists() and not (tmp_path / "res").exists()
+
+
+def test_results_as_a_file_uri_is_that_local_folder(tmp_path, images):
+    from orchestrator.store.remote import local_location
+
+    assert local_location(f"file://{tmp_path}/res%20dir") == tmp_path / "res dir"
+    result = sweep(tmp_path, ["--results", "file://elsewhere/res"], GOOD % images)
+    assert_refused(result, "a file:// URI names a path on this machine (file:///path), not on 'elsewhere'",
+                   tmp_path / "res")
+    assert not Path("file:").exists()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_parameter_errors_name_file_key_and_rule(params, message):
     ("name: x\ndataset: {name: fashion_mnist, val_fraction: 0}\nfamilies: {dense: {}}\n",
      "s.yaml: dataset.val_fraction: must be > 0, got 0"),
     ("dataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: is required"),
-    ("name: a/b\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: must be a non-empty name"),
+    ("name: a/b\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: must be one folder name: no '/'"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {}\n", "s.yaml: families: needs at least one model family"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {num_samples: 0}}\n",
      "s.yaml: families.dense.num_samples: must be >= 1, got 0"),
@@ -128,8 +129,39 @@ def test_parameter_errors_name_file_key_and_rule(params, message):
     ("- just\n- a list\n", "s.yaml: must be a mapping, got a list"),
     ("", "s.yaml: is empty"),
     ("name: [unclosed\n", "s.yaml: not valid YAML at line"),
+    # duplicate keys at every level, named with both lines
+    ("name: x\nmetric: val_loss\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nmetric: val_accuracy\n",
+     "s.yaml: line 5: key 'metric' appears twice in one mapping (first on line 2); keep one"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies:\n  dense: {num_samples: 2}\n  dense: {num_samples: 3}\n",
+     "s.yaml: line 5: key 'dense' appears twice in one mapping (first on line 4)"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies:\n  dense:\n    params:\n      lr: 0.1\n      lr: 0.2\n",
+     "s.yaml: line 7: key 'lr' appears twice in one mapping (first on line 6)"),
+    # numbers no setting can mean
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {lr: .nan}}}\n",
+     "s.yaml: families.dense.params.lr: nan is not a finite number"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {lr: 1e400}}}\n",
+     "s.yaml: families.dense.params.lr: inf is not a finite number"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {dropout: -.inf}}}\n",
+     "s.yaml: families.dense.params.dropout: -inf is not a finite number"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {params: {lr: {choice: [.nan, 0.001]}}}}\n",
+     "s.yaml: families.dense.params.lr.choice[0]: nan is not a finite number"),
+    ("name: x\nseed: 1180591620717411303424\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n",
+     "s.yaml: seed: 1180591620717411303424 is an integer beyond 2**53"),
+    ("name: x\nseed: 4294967296\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n",
+     "s.yaml: seed: must be <= 4294967295, got 4294967296"),
+    ("name: x\ndataset: {name: folder, data_dir: d, image_size: [100000, 100000]}\nfamilies: {dense: {}}\n",
+     "s.yaml: dataset.image_size: must be a positive integer or [height, width], each at most 1024"),
+    ("name: \"a\\x00b\"\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n",
+     "s.yaml: name: must be printable characters only"),
+    ("name: ..\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "s.yaml: name: must be one folder name"),
+    # a grid is counted, not expanded
+    ("name: x\ndataset: {name: fashion_mnist}\nsearch: grid\nfamilies:\n  dense:\n    num_samples: 3\n"
+     "    params: {units: {grid: [%s]}, lr: {grid: [%s]}, layers: {choice: [1, 2, 3]}}\n"
+     % (", ".join(str(i) for i in range(1, 1001)), ", ".join(f"0.{i:04d}" for i in range(1, 1001))),
+     "s.yaml: families: expand to 9,000,000 trials (dense 9,000,000), more than 100,000"),
 ])
 def test_file_errors_name_file_key_and_rule(text, message):
+    """Each error names the file, the key path and the rule, in one line."""
     with pytest.raises(SweepFileError) as err:
         parse(text)
     assert str(err.value).startswith(message), str(err.value)
@@ -179,3 +211,31 @@ def test_small_aliases_are_fine():
             "  dense: {params: &p {lr: {loguniform: [1e-4, 1e-2]}}}\n  cnn: {params: *p}\n")
     spec = parse(text)
     assert spec.family("cnn").space == spec.family("dense").space
+
+
+def test_a_large_sweep_under_the_bound_is_fine_and_counted_without_expanding():
+    import time
+
+    text = ("name: x\ndataset: {name: fashion_mnist}\nfamilies:\n  dense:\n    num_samples: 90000\n"
+            "    params: {lr: {loguniform: [1e-4, 1e-1]}, layers: {grid: [1, 2]}}\n")
+    with pytest.raises(SweepFileError, match="expand to 180,000 trials"):
+        parse(text)
+    started = time.monotonic()
+    spec = parse(text.replace("90000", "40000"))
+    assert spec.families[0].trial_count(spec.search) == 80_000
+    assert time.monotonic() - started < 5       # counted, never expanded (expanding takes minutes)
+
+
+def test_yaml_merge_keys_may_still_override():
+    spec = parse("name: x\ndataset: {name: fashion_mnist}\n"
+                 "families:\n  dense: &B {num_samples: 2}\n  wide: {<<: *B, family: dense, num_samples: 3}\n")
+    assert [f.num_samples for f in spec.families] == [2, 3]
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).parents[2] / "sweeps").glob("*.yaml")))
+def test_the_count_of_every_shipped_sweep_is_what_expansion_gives(path):
+    from orchestrator.search.ray_space import trial_configs
+    from orchestrator.spec.sweep import load_sweep
+
+    spec = load_sweep(path)
+    assert sum(f.trial_count(spec.search) for f in spec.families) == len(trial_configs(spec))
