@@ -30,6 +30,7 @@ def dataset_spec(node: Node, seed: int) -> DataSpec:
         test_fraction=node.take_float("test_fraction", 0.2, low=0, high=0.9, low_open=True),
         image_size=size,
         color_mode=node.take_str("color_mode", "grayscale", choices=COLOR_MODES),
+        skip_corrupt=node.take_bool("skip_corrupt", False),
         seed=seed,
     )
     if name == "folder" and not spec.data_dir:

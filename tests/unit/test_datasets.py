@@ -105,11 +105,52 @@ def test_debian_folder_then_keras_cache_npz(tmp_path):
 
 def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):
     with pytest.raises(DatasetError) as err:
-        load_trial_data(DataSpec("fashion_mnist", data_dir=str(tmp_path / "mine")))
+        load_trial_data(DataSpec("fashion_mnist"))
     msg = str(err.value)
-    assert "dataset 'fashion_mnist' not found" in msg and str(tmp_path / "mine") in msg
+    assert "dataset 'fashion_mnist' not found" in msg
     assert "debian" in msg and "keras_home" in msg and "no network in tests" in msg
     assert "apt-get install dataset-fashion-mnist" in msg and "\n" not in msg
+
+
+def test_a_named_data_dir_is_the_only_place_looked_at(tmp_path, monkeypatch):
+    write_idx_dataset(tmp_path / "debian" / "fashion_mnist", n_train=300)       # would be found otherwise
+    with pytest.raises(DatasetError, match=rf"dataset.data_dir {tmp_path / 'mine'}: no such folder"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(tmp_path / "mine")))
+    monkeypatch.setenv("TUNEFM_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(DatasetError, match=rf"TUNEFM_DATA_DIR {tmp_path / 'env'}: no such folder"):
+        load_trial_data(DataSpec("fashion_mnist"))
+
+
+def test_train_and_test_come_from_the_one_folder_named(tmp_path):
+    """A data_dir with the training files only: no test split from anywhere else."""
+    write_idx_dataset(tmp_path / "debian" / "fashion_mnist", n_train=300)
+    mine = write_idx_dataset(tmp_path / "mine", n_train=300)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (mine / name).unlink()
+    spec = DataSpec("fashion_mnist", data_dir=str(mine))
+    with pytest.raises(DatasetError) as err:
+        load_trial_data(spec)
+    assert str(err.value) == (f"dataset.data_dir {mine}: fashion_mnist is incomplete there, missing "
+                              "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz (train and test are read "
+                              "from the one folder named; nothing else is looked at)")
+    with pytest.raises(DatasetError, match="incomplete there"):
+        load_test(spec)
+
+
+@pytest.mark.parametrize("kind", ["idx", "npz"])
+def test_labels_outside_the_classes_are_refused_at_load(tmp_path, kind):
+    x, y = make_images(50)
+    y[7] = 200
+    if kind == "idx":
+        folder = write_idx_dataset(tmp_path / "d", n_train=50)
+        write_idx(folder / "train-labels-idx1-ubyte.gz", y)
+        spec, where = DataSpec("fashion_mnist", data_dir=str(folder)), "train-labels-idx1-ubyte.gz"
+    else:
+        (tmp_path / "d").mkdir()
+        np.savez(tmp_path / "d" / "mnist.npz", x_train=x, y_train=y, x_test=x, y_test=y % 10)
+        spec, where = DataSpec("mnist", data_dir=str(tmp_path / "d")), "mnist.npz"
+    with pytest.raises(DatasetError, match=rf"{where}: label 200 is outside the 10 classes of \w+ \(0..9\)"):
+        load_trial_data(spec)
 
 
 def _write_pngs(root: Path, classes=("cat", "dog", "frog"), per_class=10, size=12, mode="RGB"):
@@ -144,7 +185,7 @@ def test_folder_with_train_test_val_grayscale(tmp_path):
 
 
 def test_folder_errors(tmp_path):
-    with pytest.raises(DatasetError, match="does not exist"):
+    with pytest.raises(DatasetError, match="none: no such folder"):
         load_trial_data(DataSpec("folder", data_dir=str(tmp_path / "none")))
     (tmp_path / "one" / "only").mkdir(parents=True)
     with pytest.raises(DatasetError, match="needs at least two class subfolders, found 1"):
@@ -162,3 +203,86 @@ def test_split_helpers():
     assert np.array_equal(stratified_split(y, 0.2, 0)[1], held)
     assert not np.array_equal(stratified_split(y, 0.2, 1)[1], held)
     assert len(stratified_subset(y, 8, 0, "x")) == 8 and len(stratified_subset(y, None, 0, "x")) == 100
+
+
+def _folder(tmp_path, **kw) -> DataSpec:
+    return DataSpec("folder", data_dir=str(tmp_path / "imgs"), **kw)
+
+
+def test_images_are_scaled_by_their_bit_depth_and_mode(tmp_path):
+    """8- and 16-bit grayscale, palette and RGBA images, each read as the value it means."""
+    root = tmp_path / "imgs"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+    wide = np.full((4, 4), 40000, np.uint16)
+    Image.fromarray(wide).save(root / "a" / "sixteen.png")                    # 16-bit grayscale PNG
+    Image.fromarray(np.full((4, 4), 156, np.uint8)).save(root / "a" / "eight.png")
+    palette = Image.new("P", (4, 4), 1)
+    palette.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    palette.save(root / "b" / "palette.png")
+    Image.fromarray(np.dstack([np.full((4, 4, 3), (10, 20, 30), np.uint8), np.zeros((4, 4), np.uint8)]),
+                    "RGBA").save(root / "b" / "rgba.png")
+    Image.fromarray(np.full((4, 4), 7, np.uint8)).save(root / "b" / "third.png")
+    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(root / "a" / "third.png")
+    from trainables.datasets.folder import read_images
+
+    gray = read_images(root, ("a", "b"), _folder(tmp_path, color_mode="grayscale"))
+    rgb = read_images(root, ("a", "b"), _folder(tmp_path, color_mode="rgb"))
+    by_file = dict(zip(["a/eight", "a/sixteen", "a/third", "b/palette", "b/rgba", "b/third"], range(6)))
+    assert gray.x[by_file["a/sixteen"]].max() == round(40000 * 255 / 65535) == 156    # not clipped to 255
+    assert gray.x[by_file["a/eight"]].max() == 156
+    assert tuple(rgb.x[by_file["b/palette"]][0, 0]) == (200, 100, 50)               # the palette's colour
+    assert tuple(rgb.x[by_file["b/rgba"]][0, 0]) == (10, 20, 30)                    # alpha dropped, colour kept
+    assert tuple(rgb.x[by_file["a/sixteen"]][0, 0]) == (156, 156, 156)
+
+
+def test_a_decompression_bomb_and_a_corrupt_image_are_named_or_skipped(tmp_path, capsys):
+    import struct
+    import zlib
+
+    _write_pngs(tmp_path / "imgs", per_class=4)
+    # a PNG whose header claims 60000 x 60000 pixels
+    ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    bomb = tmp_path / "imgs" / "cat" / "bomb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    with pytest.raises(DatasetError, match=rf"{bomb}: a decompression bomb \(Image size \(3600000000 pixels\)"):
+        load_trial_data(_folder(tmp_path))
+    bomb.unlink()
+    broken = tmp_path / "imgs" / "dog" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(DatasetError, match=rf"{broken}: not a readable image .*dataset.skip_corrupt: true"):
+        load_trial_data(_folder(tmp_path))
+    data = load_trial_data(_folder(tmp_path, skip_corrupt=True, val_fraction=0.25))
+    assert len(data.train) + len(data.val) == 9                       # 12 images, 1 skipped, 2 held for test
+    assert "skipped 1 unreadable image(s)" in capsys.readouterr().err
+
+
+def test_skipped_images_are_announced_before_training(tmp_path, capsys):
+    _write_pngs(tmp_path / "imgs", per_class=4)
+    (tmp_path / "imgs" / "dog" / "broken.png").write_bytes(b"not an image")
+    load_trial_data(_folder(tmp_path, skip_corrupt=True, val_fraction=0.25))
+    err = capsys.readouterr().err
+    assert err.startswith("tunefm: warning: ") and "skipped 1 unreadable image(s) (dataset.skip_corrupt)" in err
+    assert "broken.png" in err
+
+
+def test_empty_short_nested_and_looping_class_folders_are_named(tmp_path, capsys):
+    _write_pngs(tmp_path / "imgs", per_class=4)
+    (tmp_path / "imgs" / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"imgs/empty: class 'empty' has no images"):
+        load_trial_data(_folder(tmp_path))
+    (tmp_path / "imgs" / "empty").rmdir()
+    for png in sorted((tmp_path / "imgs" / "frog").glob("*.png"))[2:]:
+        png.unlink()
+    with pytest.raises(DatasetError, match=r"imgs/frog: class 'frog' has 2 image\(s\); the training, validation "
+                                           r"and test splits need at least 3 per class"):
+        load_trial_data(_folder(tmp_path))
+    _write_pngs(tmp_path / "imgs", per_class=4)
+    (tmp_path / "imgs" / "dog" / "more").mkdir()
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(tmp_path / "imgs" / "dog" / "more" / "x.png")
+    load_trial_data(_folder(tmp_path, val_fraction=0.25))
+    assert "imgs/dog: 1 nested folder(s) not read (more, ...)" in capsys.readouterr().err
+    (tmp_path / "imgs" / "loop").symlink_to(tmp_path / "imgs" / "loop")
+    with pytest.raises(DatasetError, match=r"imgs/loop: a symlink that loops or points nowhere"):
+        load_trial_data(_folder(tmp_path))

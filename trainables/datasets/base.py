@@ -23,6 +23,7 @@ class DataSpec:
     image_size: tuple[int, int] | None = None
     color_mode: str = "grayscale"
     seed: int = 0
+    skip_corrupt: bool = False       # folder: skip unreadable images (counted in a warning) instead of stopping
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,19 @@
 
 Layouts: ``root/<class>/*.png`` (test and validation carved out by seeded stratified
 splits), or ``root/train/<class>/...`` with ``root/test/...`` and optionally
-``root/val/...``. Images are converted to the declared colour mode and resized.
+``root/val/...``. Only images directly in a class folder are read.
+
+Images are scaled by their bit depth to 8 bits (a 16-bit PNG's 40000 is 156, not a
+clipped 255), palettes expanded, alpha dropped, then converted to the declared colour
+mode and resized. A corrupt image or a decompression bomb (a header claiming more
+pixels than Pillow allows) is an error naming the file, or, with ``skip_corrupt:
+true``, skipped and counted in a warning. An empty class, a class too small for the
+splits, nested folders and symlink loops are named before anything trains.
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +23,12 @@ from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}   # Pillow's modes for 16-bit grayscale
+
+
+def warn(message: str) -> None:
+    """A line the user sees before training (the CLI's stderr)."""
+    print(f"tunefm: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _root(spec: DataSpec) -> Path:
@@ -21,12 +36,28 @@ def _root(spec: DataSpec) -> Path:
         raise DatasetError("dataset 'folder' needs dataset.data_dir: a folder with one subfolder per class")
     root = Path(spec.data_dir).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist")
+        raise DatasetError(f"dataset.data_dir {root}: no such folder")
     return root
 
 
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries; a symlink that loops (or points nowhere) is named, not skipped."""
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except (OSError, RuntimeError) as e:
+                raise DatasetError(f"{path}: a symlink that loops or points nowhere ({e.__class__.__name__}); "
+                                   "remove it or point it at a folder of images") from None
+        out.append(path)
+    return out
+
+
 def class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [p for p in _entries(folder) if p.is_dir()]
 
 
 def has_splits(root: Path) -> bool:
@@ -53,36 +84,89 @@ def first_image_size(spec: DataSpec) -> tuple[int, int]:
     raise DatasetError(f"{root}: no images found")
 
 
+def image_files(folder: Path, name: str) -> list[Path]:
+    """The images of one class folder; nested folders are reported, not read."""
+    sub = folder / name
+    if not sub.is_dir():
+        raise DatasetError(f"{folder}: class folder '{name}' is missing")
+    entries = _entries(sub)
+    nested = [p for p in entries if p.is_dir()]
+    if nested:
+        warn(f"{sub}: {len(nested)} nested folder(s) not read ({nested[0].name}, ...): only images directly in "
+             "a class folder count")
+    files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DatasetError(f"{sub}: class '{name}' has no images ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+                           "add some or remove the folder")
+    return files
+
+
+def to_uint8(img, mode: str) -> np.ndarray:
+    """One decoded image as uint8 in ``mode`` ("L" or "RGB"), scaled by its bit depth."""
+    if img.mode in SIXTEEN_BIT:
+        wide = np.asarray(img, dtype=np.float64)
+        gray = np.clip(np.rint(wide * 255.0 / 65535.0), 0, 255).astype(np.uint8)
+        return gray if mode == "L" else np.repeat(gray[..., None], 3, axis=-1)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA"):
+        img = img.convert("RGB" if img.mode == "RGBA" else "L")    # alpha dropped, colours kept
+    return np.asarray(img.convert(mode), dtype=np.uint8)
+
+
+def _decode(path: Path, mode: str, size: tuple[int, int] | None):
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            img.load()
+            if size is not None and (img.height, img.width) != tuple(size):
+                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return to_uint8(img, mode)
+
+
 def read_images(folder: Path, names: tuple[str, ...], spec: DataSpec) -> Labeled:
     from PIL import Image
 
     mode = "L" if spec.color_mode == "grayscale" else "RGB"
     size = spec.image_size
-    xs, ys = [], []
+    xs, ys, skipped = [], [], []
     for label, name in enumerate(names):
-        sub = folder / name
-        if not sub.is_dir():
-            raise DatasetError(f"{folder}: class folder '{name}' is missing")
-        for path in sorted(sub.iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+        for path in image_files(folder, name):
             try:
-                with Image.open(path) as img:
-                    img = img.convert(mode)
-                    if size is None:
-                        size = (img.height, img.width)
-                    if (img.height, img.width) != tuple(size):
-                        img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-                    xs.append(np.asarray(img, dtype=np.uint8))
-            except OSError as e:
-                raise DatasetError(f"{path}: not a readable image ({e})") from None
-            ys.append(label)
+                array = _decode(path, mode, size)
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+                problem = f"a decompression bomb ({str(e).split('.')[0]})"
+            except (OSError, ValueError, SyntaxError) as e:
+                problem = f"not a readable image ({e})"
+            else:
+                if size is None:
+                    size = array.shape[:2]
+                xs.append(array)
+                ys.append(label)
+                continue
+            if not spec.skip_corrupt:
+                raise DatasetError(f"{path}: {problem}; remove it, or set dataset.skip_corrupt: true to skip "
+                                   "such files") from None
+            skipped.append(f"{path}: {problem}")
+    if skipped:
+        warn(f"{folder}: skipped {len(skipped)} unreadable image(s) (dataset.skip_corrupt); first: {skipped[0]}")
     if not xs:
-        raise DatasetError(f"{folder}: no images found ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise DatasetError(f"{folder}: no readable images")
     x = np.stack(xs)
     if x.ndim == 3:
         x = x[..., None]
     return Labeled(x, np.asarray(ys, np.int64))
+
+
+def check_class_sizes(data: Labeled, names: tuple[str, ...], folder: Path, needed: int, why: str) -> None:
+    counts = np.bincount(data.y, minlength=len(names))
+    small = [(names[i], int(c)) for i, c in enumerate(counts) if c < needed]
+    if small:
+        name, count = small[0]
+        raise DatasetError(f"{folder / name}: class '{name}' has {count} image(s); {why} need at least {needed} "
+                           "per class")
 
 
 def load(spec: DataSpec, part: str) -> Labeled:
@@ -93,10 +177,14 @@ def load(spec: DataSpec, part: str) -> Labeled:
     if has_splits(root):
         if part == "val" and not (root / "val").is_dir():
             return Labeled(np.zeros((0,), np.uint8), np.zeros((0,), np.int64))
-        return read_images(root / part, names, spec)
+        data = read_images(root / part, names, spec)
+        if part == "train" and not (root / "val").is_dir():
+            check_class_sizes(data, names, root / part, 2, "a training pool and its validation split")
+        return data
     if part == "val":
         return Labeled(np.zeros((0,), np.uint8), np.zeros((0,), np.int64))
     everything = read_images(root, names, spec)
+    check_class_sizes(everything, names, root, 3, "the training, validation and test splits")
     keep, test = stratified_split(everything.y, spec.test_fraction, spec.seed)
     idx = keep if part == "train" else test
     return Labeled(everything.x[idx], everything.y[idx])
