@@ -43,7 +43,7 @@ def test_missing_dataset_stops_before_any_run_folder(runner, tmp_path):
     text = "name: t\ndataset: {name: folder, data_dir: %s}\nfamilies: {dense: {}}\n" % (tmp_path / "nope")
     result = runner.invoke(main, ["sweep", write(tmp_path, text), "--results", str(tmp_path / "res")])
     assert result.exit_code == 2, result.output
-    assert result.stderr.strip().endswith("does not exist") and result.stderr.count("\n") == 1
+    assert result.stderr.strip().endswith("nope: no such folder") and result.stderr.count("\n") == 1
     assert not (tmp_path / "res").exists()
 
 
