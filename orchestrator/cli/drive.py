@@ -25,13 +25,18 @@ def _cluster_options(func):
     return func
 
 
-def _finish(summary, make_report: bool) -> None:
+ALLOW_CHANGED_DATA = click.option(
+    "--allow-changed-data", is_flag=True,
+    help="Go on although the data set's files changed since the sweep (the report then says so in red).")
+
+
+def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> None:
     from orchestrator.cli.text import summary_lines
 
     for line in summary_lines(summary):
         click.echo(line)
     if make_report and summary.best is not None:
-        _print_report(summary.location, top_k=3, metric=None)
+        _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
     if summary.status != "finished":
         sys.exit(130)
 
@@ -53,9 +58,10 @@ def _command() -> str:
               help="Run many trials per worker process (imports TensorFlow once per worker).")
 @click.option("--resume", "resume_dir", type=RUN_DIR,
               help="Continue the interrupted run in this folder instead (same as tunefm resume).")
+@ALLOW_CHANGED_DATA
 @_user_errors
 def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
-          reuse_workers, progress, make_report, resume_dir) -> None:
+          reuse_workers, progress, make_report, resume_dir, allow_changed_data) -> None:
     """Run the sweep in SWEEP_FILE and write every epoch of every trial to Parquet.
 
     Trials run on the embedded local Ray unless --address names a cluster. When it
@@ -68,8 +74,9 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
     if (sweep_file is None) == (resume_dir is None):
         raise UserError("give a SWEEP_FILE to start a run, or --resume RUN_DIR to continue one")
     if resume_dir is not None:
-        options = SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command())
-        _finish(resume_sweep(resume_dir, options), make_report)
+        options = SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command(),
+                               allow_changed_data=allow_changed_data)
+        _finish(resume_sweep(resume_dir, options), make_report, allow_changed_data)
         return
     overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs)) if v is not None}
     spec = with_overrides(load_sweep(sweep_file), **overrides)
@@ -90,8 +97,10 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1),
               help="New seeds (runs) per configuration.")
 @_cluster_options
+@ALLOW_CHANGED_DATA
 @_user_errors
-def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress, make_report) -> None:
+def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress, make_report,
+           allow_changed_data) -> None:
     """Re-run the best configurations of RUN_DIR with new seeds, to the full epoch budget.
 
     The runs land in the same Parquet (config column repeat_of names the original
@@ -100,15 +109,17 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
     """
     from orchestrator.run.plans import SweepOptions, repeat_run
 
-    _finish(repeat_run(run_dir, top_k, seeds, SweepOptions(cpus=cpus, gpus=gpus, address=address,
-                                                             progress=progress, command=_command())), make_report)
+    _finish(repeat_run(run_dir, top_k, seeds, SweepOptions(
+        cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command(),
+        allow_changed_data=allow_changed_data)), make_report)
 
 
 @main.command()
 @click.argument("run_dir", type=RUN_DIR)
 @_cluster_options
+@ALLOW_CHANGED_DATA
 @_user_errors
-def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
+def resume(run_dir: Path, cpus, gpus, address, progress, make_report, allow_changed_data) -> None:
     """Continue the interrupted run in RUN_DIR (Ctrl-C, a killed driver, a reboot).
 
     Finished trials are not run again; unfinished ones continue from their last
@@ -118,4 +129,5 @@ def resume(run_dir: Path, cpus, gpus, address, progress, make_report) -> None:
     from orchestrator.run.plans import SweepOptions, resume_sweep
 
     _finish(resume_sweep(run_dir, SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress,
-                                               command=_command())), make_report)
+                                               command=_command(), allow_changed_data=allow_changed_data)),
+            make_report, allow_changed_data)

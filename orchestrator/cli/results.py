@@ -9,11 +9,12 @@ from orchestrator.cli.app import RUN_DIR, _user_errors, main
 from trainables.contract.errors import UserError
 
 
-def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path | None = None) -> None:
+def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path | None = None,
+                  allow_changed_data: bool = False) -> None:
     from orchestrator.report.build import build_report
     from orchestrator.store.remote import is_uri, join
 
-    result = build_report(run_dir, top_k=top_k, metric=metric, out=out)
+    result = build_report(run_dir, top_k=top_k, metric=metric, out=out, allow_changed_data=allow_changed_data)
     test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
     note = f" ({result.status_note})" if result.status_note else ""
@@ -32,15 +33,17 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
                                "(val_accuracy, val_loss, val_macro_f1, val_auc).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write the report here instead of RUN_DIR/report (e.g. for a read-only run folder).")
+@click.option("--allow-changed-data", is_flag=True,
+              help="Report although the data set's files changed since the sweep (the report says so in red).")
 @_user_errors
-def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None) -> None:
+def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None, allow_changed_data: bool) -> None:
     """Leaderboards, test-split evaluation of the winners, figures, report.md and report.html.
 
     Reads RUN_DIR's Parquet (a consistent snapshot, also while the sweep runs or after
     its driver died) and writes RUN_DIR/report/. The test split is loaded here and
     nowhere else.
     """
-    _print_report(run_dir, top_k, metric, out)
+    _print_report(run_dir, top_k, metric, out, allow_changed_data)
 
 
 @main.command()

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from orchestrator.report import figures as F
@@ -23,6 +24,7 @@ from trainables.contract.errors import UserError
 from orchestrator.report.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
 from trainables.contract.metrics import SELECTABLE, Mode
 from orchestrator.report.document import ReportContent, write_html, write_markdown
+from orchestrator.run.data_check import data_changes
 from orchestrator.store.records import RunStatus
 from orchestrator.store.snapshot import Snapshot, read_snapshot
 from orchestrator.store.parquet import atomic_write_table
@@ -75,7 +77,7 @@ def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
-                 out: str | Path | None = None) -> ReportResult:
+                 out: str | Path | None = None, allow_changed_data: bool = False) -> ReportResult:
     """Write the report of the run at ``run_dir`` (a path or a URI) into ``out``
     (default RUN/report; a URI run's report is also uploaded beside it)."""
     from orchestrator.store.folder import RunFolder
@@ -83,6 +85,7 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
     started = time.monotonic()
     folder = RunFolder.open(run_dir)   # a URI run is read from a local copy, its report uploaded after
     snap = read_snapshot(folder)
+    changed = data_changes(snap.meta, snap.spec, folder.location, allow_changed_data)
     metric, mode = _metric_and_mode(snap, metric)
     config_cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
     if REPEAT_COL in snap.trials and snap.trials[REPEAT_COL].notna().any():
@@ -112,6 +115,10 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
     importances = _importances(snap, overall, metric)
     figures = _draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances)
     content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances)
+    content.alarms += [f"the data set changed since the sweep: {c}; the test scores below are on today's "
+                       "files, not the sweep's" for c in changed]
+    content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
+                       for c in snap.meta.data_changes]
     write_markdown(content, out / "report.md")
     write_html(content, out / "report.html")
     if folder.remote is not None and out == snap.run_dir / REPORT_DIR:
@@ -203,6 +210,25 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
     return figs
 
 
+def _provenance_lines(meta, holdout) -> list[tuple[str, str]]:
+    """Where each split came from: the source, its files' sha256 and the images per class."""
+    p = meta.provenance
+    if p is None:
+        return [("data source", "not recorded (a run made before tunefm recorded provenance)")]
+    lines = [("data source", p.source)]
+    test_counts = np.bincount(holdout.y, minlength=len(holdout.class_names)) if len(holdout.y) else []
+    for part, split in p.splits.items():
+        files = ", ".join(f"{f.path} (sha256 {f.sha256[:12]}...)" for f in split.files[:2])
+        more = f" and {split.file_count - 2} more" if split.file_count > 2 else ""
+        per_class = split.per_class
+        if part == "test" and not per_class:     # the sweep never reads the test split: counted here
+            per_class = tuple(int(c) for c in test_counts)
+        counts = f"; per class {', '.join(map(str, per_class))}" if per_class else ""
+        lines.append((f"{part} split", f"{files or 'downloaded by Keras'}{more}; all files sha256 "
+                                       f"{split.digest[:12]}...{counts}"))
+    return lines
+
+
 def _count(value) -> str:
     return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
 
@@ -216,6 +242,7 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, 
         ("run", f"{snap.spec.name} / {snap.run_dir.name} ({status})"),
         ("data", f"{snap.spec.dataset.name}: {meta.data.train} train, {meta.data.val} validation images; "
                  f"test split {len(holdout.y)} images, used only here"),
+        *_provenance_lines(meta, holdout),
         ("trials", f"{len(trials)}: {count_text}"),
         ("training time", f"{trials['train_seconds'].fillna(0).sum():.0f} s over all trials"
                           + (f"; sweep wall time {meta.wall_seconds:.0f} s" if meta.wall_seconds else "")),

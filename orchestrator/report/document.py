@@ -24,6 +24,7 @@ class ReportContent:
     tables: list[tuple[str, pd.DataFrame]]             # (heading, table)
     figures: list[tuple[str, Path]]                    # (caption, png path)
     notes: list[str] = field(default_factory=list)
+    alarms: list[str] = field(default_factory=list)    # what makes the numbers doubtful: shown in red, first
 
 
 def _cell(value: Any) -> str:
@@ -59,6 +60,7 @@ def _kv(d: dict[str, Any]) -> pd.DataFrame:
 def write_markdown(content: ReportContent, path: Path) -> Path:
     out = [f"# {content.title}", ""]
     out += [f"- **{k}:** {v}" for k, v in content.summary] + [""]
+    out += [f"> **Warning:** {a}" for a in content.alarms] + ([""] if content.alarms else [])
     out += [f"> {n}" for n in content.notes] + ([""] if content.notes else [])
     if content.winner_scores:
         out += ["## Winner on the test split", "", markdown_table(_kv(content.winner_scores)), ""]
@@ -76,7 +78,8 @@ def write_markdown(content: ReportContent, path: Path) -> Path:
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #eee}
-.note{background:#fff7e0;padding:6px 10px;border-left:4px solid #e0b000}figure{margin:1em 0 2em}"""
+.note{background:#fff7e0;padding:6px 10px;border-left:4px solid #e0b000}figure{margin:1em 0 2em}
+.alarm{background:#ffe8e8;color:#a00000;font-weight:bold;padding:6px 10px;border-left:4px solid #d00000}"""
 
 
 def write_html(content: ReportContent, path: Path) -> Path:
@@ -84,6 +87,7 @@ def write_html(content: ReportContent, path: Path) -> Path:
              f"<style>{CSS}</style></head><body><h1>{html.escape(content.title)}</h1><ul>"]
     parts += [f"<li><b>{html.escape(k)}:</b> {html.escape(v)}</li>" for k, v in content.summary]
     parts.append("</ul>")
+    parts += [f"<p class='alarm'>Warning: {html.escape(a)}</p>" for a in content.alarms]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in content.notes]
     if content.winner_scores:
         parts += ["<h2>Winner on the test split</h2>", html_table(_kv(content.winner_scores))]

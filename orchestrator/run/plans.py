@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
@@ -46,6 +47,7 @@ class SweepOptions:
     # run_trial). Not saved with the run: pass it again to resume_sweep.
     trial_function: Callable | None = None
     repeat: bool = True                # run the sweep file's repeat: block when the sweep finishes
+    allow_changed_data: bool = False   # resume / repeat although the data changed since the sweep
 
 
 def _session(options: SweepOptions, recorded_address: str | None = None) -> RaySession:
@@ -60,6 +62,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     from orchestrator.run.recorder import RunRecorder
     from orchestrator.store.parquet import RunStore
     from trainables.datasets import load_trial_data
+    from trainables.datasets.provenance import resolve
 
     started = time.monotonic()
     if options.run_name is not None and segment_problem(options.run_name):
@@ -68,6 +71,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     check_families(spec, configs)                 # e.g. missing transfer weights
     root = check_results_dir(options.results_dir, spec)
     data = load_trial_data(spec.dataset)          # a missing data set stops here, before any folder
+    provenance = resolve(spec.dataset, data.train, data.val, data.num_classes)
     source = Path(spec.source)
     text = options.sweep_text if options.sweep_text is not None else \
         (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
@@ -83,7 +87,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                 overrides=options.overrides, reuse_workers=options.reuse_workers, address=options.address,
                 remote=folder.uri, data=DataSummary(len(data.train), len(data.val), data.class_names,
                                                     data.input_shape),
-                versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None)
+                versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None,
+                provenance=provenance)
             with writing(folder):
                 store = RunStore(folder.path, params, mirror=folder.remote)
                 if text is not None:
@@ -118,6 +123,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             raise UserError(f"{folder.location}: this run finished; nothing to resume "
                             "(start a new one with tunefm sweep)")
         spec = folder.spec(check_frozen=True)
+        changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         data = load_trial_data(spec.dataset)
         params = param_kinds(spec)
         with tune_environment(), _session(options, meta.address) as session:
@@ -134,7 +140,8 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             done = frozenset(ours[ours[STATUS].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
             tuner = restore_tuner(folder, trainable(spec, data, cache if not phases else None, done,
                                                     options.trial_function), phase_name(phases))
-            meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri)
+            meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri,
+                              data_changes=(*meta.data_changes, *changed))
             store = RunStore(folder.path, params, mirror=folder.remote)
             with writing(folder):
                 store.write_meta(meta)
@@ -156,11 +163,12 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
             raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
                             f"resume it first: tunefm resume {folder.location}")
         spec = folder.spec(check_frozen=True)
-        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address)
+        changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
+        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed)
 
 
 def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options: SweepOptions, data,
-            address: str | None = None) -> RunSummary:
+            address: str | None = None, changed: tuple[str, ...] = ()) -> RunSummary:
     from orchestrator.report.leaderboard import board, leaderboards
     from orchestrator.run.recorder import RunRecorder
     from orchestrator.search.repeats import repeat_configs
@@ -187,7 +195,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
                             callbacks=[RunRecorder(scheduler)], reuse_workers=options.reuse_workers,
                             ray_name=phase_name(1 + len(meta.repeats)))
         meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
-                          status=RunStatus.RUNNING)
+                          status=RunStatus.RUNNING, data_changes=(*meta.data_changes, *changed))
         store = RunStore(folder.path, params, mirror=folder.remote)
         with writing(folder):
             store.write_meta(meta)

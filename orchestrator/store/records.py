@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from trainables.contract.keys import config_column
 from trainables.contract.records import Record, RecordError, col
 from trainables.contract.status import Status
+from trainables.datasets.provenance import DataProvenance
 
 
 class RunStatus(str, Enum):
@@ -98,6 +99,8 @@ class RunMeta(Record):
     best: BestTrial | None = None
     note: str | None = None            # why it ended as it did (time budget, SIGTERM, disk full...)
     sweep_sha256: str | None = None    # of the frozen sweep.yaml: resume refuses an edited one
+    provenance: DataProvenance | None = None   # the files every split was read from, hashed
+    data_changes: tuple[str, ...] = ()         # changes a resume or repeat went on with (--allow-changed-data)
 
     def __post_init__(self) -> None:
         self.check_types({"run_id": str, "sweep": str, "metric": str, "mode": str, "max_epochs": int, "trials": int,
@@ -111,7 +114,10 @@ class RunMeta(Record):
             object.__setattr__(self, "data", DataSummary.from_dict(self.data, "data"))
         if self.best is not None and not isinstance(self.best, BestTrial):
             object.__setattr__(self, "best", BestTrial.from_dict(self.best, "best"))
+        if self.provenance is not None and not isinstance(self.provenance, DataProvenance):
+            object.__setattr__(self, "provenance", DataProvenance.from_dict(self.provenance, "provenance"))
         object.__setattr__(self, "resumed", tuple(self.resumed))
+        object.__setattr__(self, "data_changes", tuple(str(c) for c in self.data_changes))
         object.__setattr__(self, "repeats", tuple(r if isinstance(r, RepeatPhase) else RepeatPhase.from_dict(r, "repeats")
                                                   for r in self.repeats))
 
@@ -120,6 +126,7 @@ class RunMeta(Record):
         out["status"] = self.status.value
         out["data"] = self.data.to_dict()
         out["best"] = self.best.to_dict() if self.best else None
+        out["provenance"] = self.provenance.to_dict() if self.provenance else None
         out["repeats"] = [r.to_dict() for r in self.repeats]
         return out
 

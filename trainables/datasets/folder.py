@@ -84,14 +84,14 @@ def first_image_size(spec: DataSpec) -> tuple[int, int]:
     raise DatasetError(f"{root}: no images found")
 
 
-def image_files(folder: Path, name: str) -> list[Path]:
+def image_files(folder: Path, name: str, quiet: bool = False) -> list[Path]:
     """The images of one class folder; nested folders are reported, not read."""
     sub = folder / name
     if not sub.is_dir():
         raise DatasetError(f"{folder}: class folder '{name}' is missing")
     entries = _entries(sub)
     nested = [p for p in entries if p.is_dir()]
-    if nested:
+    if nested and not quiet:
         warn(f"{sub}: {len(nested)} nested folder(s) not read ({nested[0].name}, ...): only images directly in "
              "a class folder count")
     files = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
@@ -158,6 +158,20 @@ def read_images(folder: Path, names: tuple[str, ...], spec: DataSpec) -> Labeled
     if x.ndim == 3:
         x = x[..., None]
     return Labeled(x, np.asarray(ys, np.int64))
+
+
+def files(spec: DataSpec) -> tuple[str, dict[str, list[Path]]]:
+    """(the image root, the files each split is read from), for provenance."""
+    root, names = _root(spec), class_names(spec)
+
+    def every(folder: Path) -> list[Path]:
+        return [p for name in names for p in image_files(folder, name, quiet=True)]
+
+    if not has_splits(root):
+        pool = every(root)          # test and validation are carved out of the one pool
+        return str(root), {"train": pool, "val": pool, "test": pool}
+    val = root / "val" if (root / "val").is_dir() else root / "train"
+    return str(root), {"train": every(root / "train"), "val": every(val), "test": every(root / "test")}
 
 
 def check_class_sizes(data: Labeled, names: tuple[str, ...], folder: Path, needed: int, why: str) -> None:

@@ -6,6 +6,7 @@ split is never read); ``load_test`` gives the report the held-out test split.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,22 @@ class DatasetSource:
     summary: str
     load: Callable[[DataSpec, str], Labeled]        # part: train | val | test
     class_names: Callable[[DataSpec], tuple[str, ...]]
+    # (where it is read from, the files of each split): what provenance hashes
+    files: Callable[[DataSpec], tuple[str, dict[str, list[Path]]]]
+    # a split's arrays as bytes, for a source without files of its own (a Keras download)
+    content: Callable[[DataSpec, str], bytes] = lambda spec, part: b""
+
+
+def _idx_files(source: mnist_like.IdxSource, spec: DataSpec) -> tuple[str, dict[str, list[Path]]]:
+    place = mnist_like.locate(source, spec.data_dir)
+    if place.kind == "download":
+        return "Keras download", {"train": [], "val": [], "test": []}
+    return str(place.path), {"train": place.files("train"), "val": place.files("train"), "test": place.files("test")}
+
+
+def _idx_content(source: mnist_like.IdxSource, spec: DataSpec, part: str) -> bytes:
+    data = mnist_like.load(source, spec, "test" if part == "test" else "train")
+    return data.x.tobytes() + data.y.tobytes()
 
 
 def _idx(source: mnist_like.IdxSource, summary: str) -> DatasetSource:
@@ -28,14 +45,16 @@ def _idx(source: mnist_like.IdxSource, summary: str) -> DatasetSource:
         source.name, summary,
         load=lambda spec, part: (mnist_like.load(source, spec, part) if part != "val"
                                  else Labeled(np.zeros((0,), np.uint8), np.zeros((0,), np.int64))),
-        class_names=lambda spec: source.class_names)
+        class_names=lambda spec: source.class_names,
+        files=lambda spec: _idx_files(source, spec),
+        content=lambda spec, part: _idx_content(source, spec, part))
 
 
 DATASETS: dict[str, DatasetSource] = {
     "fashion_mnist": _idx(mnist_like.FASHION_MNIST, "Fashion-MNIST, 28x28 grayscale, 10 clothing classes"),
     "mnist": _idx(mnist_like.MNIST, "MNIST handwritten digits, 28x28 grayscale"),
     "folder": DatasetSource("folder", "images in one subfolder per class (data_dir)",
-                            load=folder.load, class_names=folder.class_names),
+                            load=folder.load, class_names=folder.class_names, files=folder.files),
 }
 
 
