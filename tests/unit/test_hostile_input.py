@@ -137,3 +137,20 @@ def test_results_as_a_file_uri_is_that_local_folder(tmp_path, images):
     assert_refused(result, "a file:// URI names a path on this machine (file:///path), not on 'elsewhere'",
                    tmp_path / "res")
     assert not Path("file:").exists()
+
+
+def test_validate_counts_a_huge_grid_instead_of_expanding_it(tmp_path):
+    import time
+
+    def grid(scale: float) -> str:
+        return ", ".join(f"{i * scale:.8f}" for i in range(1, 601))
+
+    path = tmp_path / "g.yaml"
+    path.write_text("name: g\ndataset: {name: fashion_mnist}\nsearch: grid\nfamilies:\n  dense:\n"
+                    f"    params: {{lr: {{grid: [{grid(1e-5)}]}}, dropout: {{grid: [{grid(5e-4)}]}}, "
+                    f"l2: {{grid: [{grid(1e-6)}]}}, layers: {{choice: [1, 2]}}}}\n")
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert time.monotonic() - started < 10                  # it hung for minutes when it expanded the grid
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "families: expand to 432,000,000 trials (dense 432,000,000), more than 100,000" in result.stderr

@@ -180,3 +180,12 @@ def test_checkpoints_a_killed_driver_never_recorded_are_found_in_the_folder(tmp_
     assert ledger.trials["b"].checkpoint is None                 # none on disk: none claimed
     trials = read_snapshot(run).trials.set_index(S.TRIAL_ID)     # the report of the killed run finds it too
     assert trials.loc["a", "checkpoint"] == "ray/a/checkpoint_000001"
+
+
+def test_leaderboard_of_a_run_with_no_scored_trial_mentions_no_option(tmp_path):
+    store = RunStore(tmp_path / "run", [])
+    store.write_sweep_copy(SWEEP)
+    store.write_meta(run_meta("finished", sweep_sha256=sha256_text(SWEEP)))
+    store.write_trials([trial_row({S.TRIAL_ID: "a", S.FAMILY: "dense", S.STATUS: S.FAILED, "error": "boom"})])
+    line = one_line_error(invoke("leaderboard", str(tmp_path / "run")), "no trial has a val_accuracy yet")
+    assert "--family" not in line
