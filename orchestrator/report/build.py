@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from orchestrator.report import figures as F
@@ -24,6 +23,7 @@ from trainables.contract.errors import UserError
 from orchestrator.report.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
 from trainables.contract.metrics import SELECTABLE, Mode
 from orchestrator.report.document import ReportContent, write_html, write_markdown
+from orchestrator.report.provenance import provenance_lines
 from orchestrator.run.data_check import data_changes
 from orchestrator.store.records import RunStatus
 from orchestrator.store.snapshot import Snapshot, read_snapshot
@@ -210,25 +210,6 @@ def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
     return figs
 
 
-def _provenance_lines(meta, holdout) -> list[tuple[str, str]]:
-    """Where each split came from: the source, its files' sha256 and the images per class."""
-    p = meta.provenance
-    if p is None:
-        return [("data source", "not recorded (a run made before tunefm recorded provenance)")]
-    lines = [("data source", p.source)]
-    test_counts = np.bincount(holdout.y, minlength=len(holdout.class_names)) if len(holdout.y) else []
-    for part, split in p.splits.items():
-        files = ", ".join(f"{f.path} (sha256 {f.sha256[:12]}...)" for f in split.files[:2])
-        more = f" and {split.file_count - 2} more" if split.file_count > 2 else ""
-        per_class = split.per_class
-        if part == "test" and not per_class:     # the sweep never reads the test split: counted here
-            per_class = tuple(int(c) for c in test_counts)
-        counts = f"; per class {', '.join(map(str, per_class))}" if per_class else ""
-        lines.append((f"{part} split", f"{files or 'downloaded by Keras'}{more}; all files sha256 "
-                                       f"{split.digest[:12]}...{counts}"))
-    return lines
-
-
 def _count(value) -> str:
     return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
 
@@ -242,7 +223,7 @@ def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, 
         ("run", f"{snap.spec.name} / {snap.run_dir.name} ({status})"),
         ("data", f"{snap.spec.dataset.name}: {meta.data.train} train, {meta.data.val} validation images; "
                  f"test split {len(holdout.y)} images, used only here"),
-        *_provenance_lines(meta, holdout),
+        *provenance_lines(meta, holdout),
         ("trials", f"{len(trials)}: {count_text}"),
         ("training time", f"{trials['train_seconds'].fillna(0).sum():.0f} s over all trials"
                           + (f"; sweep wall time {meta.wall_seconds:.0f} s" if meta.wall_seconds else "")),
