@@ -25,6 +25,10 @@ def _user_errors(func):
         except UserError as e:
             click.echo(f"tunefm: error: {e}", err=True)
             sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt as e:   # before a run folder existed: nothing was written
+            click.echo(f"tunefm: stopped by {e.args[0] if e.args else 'Ctrl-C'} before the run started; "
+                       "nothing was written", err=True)
+            sys.exit(130)
 
     return wrapper
 
@@ -32,7 +36,30 @@ def _user_errors(func):
 SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OneLineErrors(click.Group):
+    """click's usage errors (a bad option, a missing argument) as one line too:
+    ``tunefm: error: <what>; see 'tunefm <command> --help'``, exit code 2."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = f"tunefm {e.ctx.command_path.split(' ', 1)[1]}" if e.ctx and " " in e.ctx.command_path else "tunefm"
+            click.echo(f"tunefm: error: {e.format_message().rstrip('.')}; see '{where} --help'", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except click.ClickException as e:
+            click.echo(f"tunefm: error: {e.format_message()}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except click.Abort:
+            click.echo("tunefm: stopped", err=True)
+            sys.exit(130)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tunefm")
 def main() -> None:
     """Hyperparameter sweeps over Keras image classifiers, on Ray Tune.

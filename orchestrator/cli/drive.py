@@ -9,14 +9,15 @@ import click
 
 from orchestrator.cli.app import RUN_DIR, SWEEP_FILE, _user_errors, main
 from orchestrator.cli.results import _print_report
+from orchestrator.spec.sweep import MAX_EPOCHS, MAX_TRIALS
 from trainables.contract.errors import UserError
 
 
 def _cluster_options(func):
     func = click.option("--address", help="Run on an existing Ray cluster: 'auto' or 'host:port'.")(func)
-    func = click.option("--gpus", type=click.FloatRange(min=0),
+    func = click.option("--gpus", type=click.IntRange(min=0, max=1024),
                         help="GPUs of the embedded Ray (default: detected; more than exist is an error).")(func)
-    func = click.option("--cpus", type=click.FloatRange(min=0, min_open=True),
+    func = click.option("--cpus", type=click.IntRange(min=1, max=100_000),
                         help="CPUs of the embedded Ray (default: all cores).")(func)
     func = click.option("--progress/--no-progress", default=True, show_default=True,
                         help="Show the live progress line.")(func)
@@ -52,8 +53,8 @@ def _command() -> str:
               help="Folder that receives <sweep>/<run id>/: a local or shared path, or a URI "
                    "(s3://bucket/prefix, gs://...) that every node of a cluster can reach.")
 @click.option("--name", "run_name", help="Run id (default: the start time, e.g. 20261121-093000).")
-@click.option("--num-samples", type=click.IntRange(min=1), help="Override every family's num_samples.")
-@click.option("--max-epochs", type=click.IntRange(min=1), help="Override scheduler.max_epochs.")
+@click.option("--num-samples", type=click.IntRange(min=1, max=MAX_TRIALS), help="Override every family's num_samples.")
+@click.option("--max-epochs", type=click.IntRange(min=1, max=MAX_EPOCHS), help="Override scheduler.max_epochs.")
 @click.option("--reuse-workers/--no-reuse-workers", default=True, show_default=True,
               help="Run many trials per worker process (imports TensorFlow once per worker).")
 @click.option("--resume", "resume_dir", type=RUN_DIR,

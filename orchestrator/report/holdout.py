@@ -7,6 +7,7 @@ the cluster (with a GPU if the trials had one) for a run started with ``--addres
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,7 +45,12 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarra
 
         out = []
         for ckpt in checkpoints:
-            model = keras.models.load_model(Path(ckpt) / MODEL_FILE, compile=False)
+            try:
+                model = keras.models.load_model(Path(ckpt) / MODEL_FILE, compile=False)
+            except (ValueError, OSError) as e:   # truncated, unreadable, not a Keras file
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise UserError(f"{Path(ckpt) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
+                                "damaged or unreadable: restore it from a copy of the run") from None
             out.append(np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64))
             keras.backend.clear_session()
     return out
@@ -101,9 +107,22 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
                 except UserError:
                     continue   # replaced meanwhile by a running sweep: skipped like a missing one
             ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
-            if (Path(ckpt) / MODEL_FILE).is_file():
+            try:
+                present = (Path(ckpt) / MODEL_FILE).is_file() and os.access(Path(ckpt) / MODEL_FILE, os.R_OK)
+                there = Path(ckpt).exists()
+            except OSError:                  # a folder on the way that may not be read
+                present, there = False, True
+            if there and not present and not snapshot.running:   # a running sweep may be writing it
+                raise UserError(f"{Path(ckpt) / MODEL_FILE}: cannot be read (missing or no permission); the "
+                                "report needs the winners' checkpoints: restore them, or ask for read access")
+            if present:
                 keep.append((tid, why, ckpt))
     test, class_names = load_test(snapshot.spec.dataset)
+    trained_on = snapshot.meta.data.input_shape
+    if trained_on and tuple(test.x.shape[1:]) != tuple(trained_on):
+        raise UserError(f"{snapshot.folder.location}: the test split's images are {tuple(test.x.shape[1:])}, the "
+                        f"models were trained on {tuple(trained_on)}; the data set's test files do not belong "
+                        "with its training files")
     if len(test) == 0:
         raise UserError(f"{snapshot.run_dir}: the test split of dataset '{snapshot.spec.dataset.name}' is empty")
     probs_list = _predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], test.x) if keep else []

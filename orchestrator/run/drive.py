@@ -55,12 +55,14 @@ def os_error_in(exc: BaseException) -> OSError | None:
 
 
 def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budget_s: float | None,
-          previous_wall: float = 0.0) -> RunSummary:
-    """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json."""
-    note = None
+          previous_wall: float = 0.0, early=None) -> RunSummary:
+    """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json.
+    ``early``: a ``session.EarlyStop`` whose signal, if one came before, skips the fit."""
+    note = f"stopped by {early.requested} before any trial started" if early and early.requested else None
     with bind(live), sigterm_as_sigint() as term:
         try:
-            tuner.fit()
+            if note is None:
+                tuner.fit()
         except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
             note = "stopped by Ctrl-C"
         except Exception as e:

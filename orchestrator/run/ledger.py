@@ -230,6 +230,9 @@ def from_tables(run_id: str, metric: str, mode: str, max_epochs: int, trials, me
             keep = [S.TRIAL_ID, S.FAMILY, S.MODEL, *[c for c in ("params",) if c in extra.columns],
                     *[c for c in extra.columns if c.startswith(S.CONFIG_PREFIX)]]
             extra = extra[keep].assign(**{S.STATUS: S.RUNNING, "epochs": 0})
+            # a trial whose metrics reach max_epochs completed, whatever else the lost table said
+            reached = extra[S.TRIAL_ID].map(metrics.groupby(S.TRIAL_ID)[S.EPOCH].max()) >= max_epochs
+            extra.loc[reached.to_numpy(), S.STATUS] = S.COMPLETED
             trials = extra if trials.empty else pd.concat([trials, extra], ignore_index=True)
 
     def present(v) -> bool:

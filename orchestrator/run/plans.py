@@ -19,14 +19,14 @@ from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
-from orchestrator.run.session import RaySession, tune_environment
+from orchestrator.run.session import RaySession, early_stops, tune_environment
 from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
                                     restore_tuner, searcher_for, trainable)
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus, now_iso
 from trainables.contract.errors import UserError
-from trainables.contract.keys import STATUS, TRIAL_ID
+from trainables.contract.keys import STATUS, TRIAL_ID, TRIALS_FILE
 from trainables.contract.status import DONE
 
 
@@ -55,11 +55,17 @@ def _session(options: SweepOptions, recorded_address: str | None = None) -> RayS
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
-    """Start a new run of ``spec``. Every check that can fail runs before the run folder exists."""
+    """Start a new run of ``spec``. Every check that can fail runs before the run folder exists;
+    a Ctrl-C or SIGTERM before the first trial is acted on at the next step."""
+    with early_stops() as early:
+        return _run_sweep(spec, options, early)
+
+
+def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     from orchestrator.run.preflight import check_results_dir
+    from orchestrator.run.recorder import RunRecorder
     from orchestrator.search.ray_space import trial_configs
     from orchestrator.search.scheduler import build_scheduler
-    from orchestrator.run.recorder import RunRecorder
     from orchestrator.store.parquet import RunStore
     from trainables.datasets import load_trial_data
     from trainables.datasets.provenance import resolve
@@ -76,8 +82,10 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     text = options.sweep_text if options.sweep_text is not None else \
         (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
     params = param_kinds(spec)
+    early.check()                                 # a Ctrl-C while the data loaded: nothing written yet
     with tune_environment(), _session(options) as session:
         session.check_resources(spec)
+        early.check()
         folder = create(root, spec.name, options.run_name)
         with folder.lock(options.command):
             meta = RunMeta(
@@ -103,7 +111,7 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
                                 reuse_workers=options.reuse_workers, time_budget_s=spec.time_budget_s)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
                            options.progress)
-            summary = drive(tuner, live, store, meta, started, spec.time_budget_s)
+            summary = drive(tuner, live, store, meta, started, spec.time_budget_s, early=early)
             if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best:
                 summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data)
             return summary
@@ -117,7 +125,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
 
     started = time.monotonic()
     folder, lock = RunFolder.drive(location, options.command)
-    with lock:
+    with lock, early_stops() as early:
         meta = folder.meta()
         if meta.status == RunStatus.FINISHED:
             raise UserError(f"{folder.location}: this run finished; nothing to resume "
@@ -148,7 +156,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             total = meta.trials + sum(r.trials for r in meta.repeats)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, total,
                            options.progress, drop=frozenset(ours_ids - known))
-            return drive(tuner, live, store, meta, started, spec.time_budget_s, meta.wall_seconds or 0.0)
+            return drive(tuner, live, store, meta, started, spec.time_budget_s, meta.wall_seconds or 0.0, early)
 
 
 def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -162,6 +170,9 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
         if meta.status != RunStatus.FINISHED:
             raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
                             f"resume it first: tunefm resume {folder.location}")
+        if not folder.file(TRIALS_FILE).is_file():
+            raise UserError(f"{folder.file(TRIALS_FILE)} is missing: the finished trials' statuses are only there; "
+                            "restore it from a copy of the run before repeating its winners")
         spec = folder.spec(check_frozen=True)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed)

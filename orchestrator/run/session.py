@@ -51,6 +51,36 @@ def tune_environment() -> Iterator[None]:
 
 
 @dataclass
+class EarlyStop:
+    """Ctrl-C or SIGTERM before Ray Tune's own handler is in place (loading data, starting
+    Ray): remembered here, acted on at the plan's next step instead of being lost."""
+
+    requested: str | None = None      # "Ctrl-C" or "SIGTERM"
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt(self.requested)
+
+
+@contextlib.contextmanager
+def early_stops() -> Iterator[EarlyStop]:
+    stop = EarlyStop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def remember(signum, frame) -> None:
+        stop.requested = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+
+    previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@dataclass
 class Termination:
     """Whether SIGTERM asked the plan to stop (what batch schedulers and docker send)."""
 

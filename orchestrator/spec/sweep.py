@@ -28,6 +28,7 @@ SEARCHERS = ("random", "grid", "tpe", "ablation")
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
 SCHEDULERS = ("asha", "fifo")
 MAX_TRIALS = 100_000   # a sweep file that expands to more is a grid typo (and would hang to expand)
+MAX_EPOCHS = 10_000
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,15 @@ class SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file."""
+    import stat
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(path.stat().st_mode):   # /dev/zero, a FIFO: never read without end
+            raise SweepFileError(str(path), "", "is not a regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SweepFileError(str(path), "", "no such file") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -270,7 +277,7 @@ def _param(params: Node, key: str, family, search: str) -> Space:
 def _scheduler(node: Node) -> SchedulerSpec:
     spec = SchedulerSpec(
         kind=node.take_str("kind", "asha", choices=SCHEDULERS),
-        max_epochs=node.take_int("max_epochs", 10, minimum=1),
+        max_epochs=node.take_int("max_epochs", 10, minimum=1, maximum=MAX_EPOCHS),
         grace_period=node.take_int("grace_period", 1, minimum=1),
         reduction_factor=node.take_float("reduction_factor", 3.0, low=1, low_open=True),
         brackets=node.take_int("brackets", 1, minimum=1),
@@ -299,6 +306,10 @@ def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: 
         sched = dataclasses.replace(spec.scheduler, max_epochs=max_epochs,
                                     grace_period=min(spec.scheduler.grace_period, max_epochs))
         spec = dataclasses.replace(spec, scheduler=sched)
+    total = sum(f.trial_count(spec.search) for f in spec.families)
+    if total > MAX_TRIALS:
+        raise SweepFileError(spec.source, "families", f"with --num-samples {num_samples} the sweep expands to "
+                             f"{total:,d} trials, more than {MAX_TRIALS:,d}")
     return spec
 
 

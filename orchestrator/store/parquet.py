@@ -202,6 +202,8 @@ def _read_table(path: Path, fix: str):
     try:
         with open(path, "rb") as f:
             return pq.read_table(f)
+    except PermissionError as e:
+        raise UserError(f"{path}: cannot read it ({e.strerror}); ask for read access, or work on a copy") from None
     except (pa.ArrowException, OSError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"{path} is truncated or not Parquet ({first}); {fix}") from None
@@ -210,6 +212,9 @@ def _read_table(path: Path, fix: str):
 def read_metrics(run_dir: str | Path):
     """All trial-epoch rows of a run as a DataFrame (empty if none)."""
     folder = Path(run_dir) / METRICS_DIR
+    if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
+        raise UserError(f"{folder}: cannot read the metrics folder (Permission denied); ask for read access, "
+                        "or work on a copy")
     parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
     if not parts:
         import pandas as pd
@@ -228,8 +233,8 @@ def read_trials(run_dir: str | Path):
         import pandas as pd
 
         return pd.DataFrame()
-    return _read_table(path, "restore it from a copy of the run, or delete it: report and resume then "
-                             "rebuild the trials from the metrics").to_pandas()
+    return _read_table(path, "restore it from a copy of the run (report and resume rebuild what they can "
+                             "from the metrics if it is moved out)").to_pandas()
 
 
 def checkpoint_dir(run_dir: str | Path, recorded: str) -> Path:

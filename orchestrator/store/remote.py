@@ -151,18 +151,40 @@ class Remote:
         return path_on_fs[len(root):].lstrip("/") if path_on_fs.startswith(root + "/") else path_on_fs
 
 
-def check_writable(uri: str) -> None:
-    """Refuse an unreachable or read-only results URI before anything starts."""
+PROBE_SECONDS = 60.0   # a store that has not answered a small write by then is not reachable
+
+
+def check_writable(uri: str, timeout: float = PROBE_SECONDS) -> None:
+    """Refuse an unreachable or read-only results URI before anything starts, in bounded
+    time: some clients (gs:// without network) retry for many minutes without a word."""
+    import threading
+
     import pyarrow as pa
 
-    fs, root = Remote(uri).filesystem()
-    probe = f"{root.rstrip('/')}/.tunefm-probe-{os.getpid()}"
-    try:
-        with fs.open_output_stream(probe) as f:
-            f.write(b"tunefm")
-        fs.delete_file(probe)
-    except (OSError, pa.ArrowException) as e:
-        raise UserError(f"--results {uri}: cannot write there ({_first_line(e)})") from None
+    outcome: list[BaseException | None] = []
+
+    def probe() -> None:
+        try:
+            fs, root = Remote(uri).filesystem()
+            path = f"{root.rstrip('/')}/.tunefm-probe-{os.getpid()}"
+            with fs.open_output_stream(path) as f:
+                f.write(b"tunefm")
+            fs.delete_file(path)
+            outcome.append(None)
+        except BaseException as e:   # handed to the caller's thread below
+            outcome.append(e)
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise UserError(f"--results {uri}: no answer to a small test write in {timeout:.0f} s; check the "
+                        "address, the network and the credentials")
+    error = outcome[0]
+    if isinstance(error, (OSError, pa.ArrowException)):
+        raise UserError(f"--results {uri}: cannot write there ({_first_line(error)})") from None
+    if error is not None:
+        raise error
 
 
 @functools.lru_cache(maxsize=64)

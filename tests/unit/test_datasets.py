@@ -286,3 +286,30 @@ def test_empty_short_nested_and_looping_class_folders_are_named(tmp_path, capsys
     (tmp_path / "imgs" / "loop").symlink_to(tmp_path / "imgs" / "loop")
     with pytest.raises(DatasetError, match=r"imgs/loop: a symlink that loops or points nowhere"):
         load_trial_data(_folder(tmp_path))
+
+
+def test_idx_headers_that_lie_and_empty_sets_are_named(tmp_path):
+    folder = write_idx_dataset(tmp_path / "d", n_train=50)
+    lying = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 2 + (4).to_bytes(4, "big")
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(lying))
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte.gz: truncated or corrupt: header says "
+                                           r"18446744073709551616 bytes"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(folder)))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 0])))
+    with pytest.raises(DatasetError, match="an IDX header with 0 dimensions"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(folder)))
+    write_idx(folder / "train-images-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros((0,), np.uint8))
+    with pytest.raises(DatasetError, match="train-labels-idx1-ubyte.gz: holds no images"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(folder)))
+
+
+def test_npz_images_that_are_not_uint8_are_refused_not_cast(tmp_path):
+    x, y = make_images(50)
+    (tmp_path / "d").mkdir()
+    np.savez(tmp_path / "d" / "mnist.npz", x_train=x.astype(np.float32) / 255, y_train=y, x_test=x, y_test=y)
+    with pytest.raises(DatasetError, match=r"mnist.npz: x_train is float32; tunefm reads images as uint8"):
+        load_trial_data(DataSpec("mnist", data_dir=str(tmp_path / "d")))
+    np.savez(tmp_path / "d" / "mnist.npz", x_train=x, y_train=y.astype(np.int64) - 1, x_test=x, y_test=y)
+    with pytest.raises(DatasetError, match=r"mnist.npz: label -1 is negative"):
+        load_trial_data(DataSpec("mnist", data_dir=str(tmp_path / "d")))

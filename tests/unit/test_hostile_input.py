@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.store.records import RunMeta
+from trainables.contract.errors import UserError
 
 GOOD = "name: h\ndataset: {name: folder, data_dir: %s}\nfamilies: {dense: {}}\n"
 
@@ -154,3 +155,33 @@ def test_validate_counts_a_huge_grid_instead_of_expanding_it(tmp_path):
     assert time.monotonic() - started < 10                  # it hung for minutes when it expanded the grid
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert "families: expand to 432,000,000 trials (dense 432,000,000), more than 100,000" in result.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["sweep", "--cpus", "0.5", "x.yaml"], "Invalid value for '--cpus': '0.5' is not a valid integer range; "
+                                           "see 'tunefm sweep --help'"),
+    (["sweep", "--num-samples", "200000", "x.yaml"], "Invalid value for '--num-samples': 200000 is not in the range"),
+    (["leaderboard", "--top", "0", "x"], "Invalid value for '--top': 0 is not in the range x>=1"),
+    (["bogus"], "No such command 'bogus'; see 'tunefm --help'"),
+    (["sweep", "--bogus"], "No such option '--bogus'"),
+])
+def test_usage_errors_are_one_line_too(args, said):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("tunefm: error: ") and said in result.stderr, result.stderr
+
+
+def test_a_sweep_file_that_never_ends_is_not_read(tmp_path):
+    result = CliRunner().invoke(main, ["validate", "/dev/zero"])
+    assert result.exit_code == 2 and result.stderr == "tunefm: error: /dev/zero: is not a regular file\n"
+
+
+def test_an_unreachable_results_uri_is_refused_in_bounded_time():
+    import time
+
+    from orchestrator.store.remote import check_writable
+
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"--results gs://tunefm-no-such-bucket/x: "):
+        check_writable("gs://tunefm-no-such-bucket/x", timeout=3)
+    assert time.monotonic() - started < 20

@@ -189,3 +189,10 @@ def test_leaderboard_of_a_run_with_no_scored_trial_mentions_no_option(tmp_path):
     store.write_trials([trial_row({S.TRIAL_ID: "a", S.FAMILY: "dense", S.STATUS: S.FAILED, "error": "boom"})])
     line = one_line_error(invoke("leaderboard", str(tmp_path / "run")), "no trial has a val_accuracy yet")
     assert "--family" not in line
+
+
+def test_repeat_of_a_run_without_its_trials_table_is_refused_not_rewritten(tmp_path):
+    run = make_run(tmp_path / "run")
+    (run / "trials.parquet").unlink()
+    one_line_error(invoke("repeat", str(run)), "trials.parquet is missing", "restore it from a copy")
+    assert not (run / "trials.parquet").exists() and RunFolder(run).meta().status == RunStatus.FINISHED

@@ -6,6 +6,7 @@ dimension as a big-endian uint32, then the data.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -26,8 +27,10 @@ def read_idx(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: not an IDX file of unsigned bytes")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DatasetError(f"{path}: an IDX header with {ndim} dimensions in {len(raw)} bytes; the file is corrupt")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims)) if dims else 0
+    expected = math.prod(dims)          # Python integers: a lying header cannot overflow
     if len(raw) - header != expected:
         raise DatasetError(f"{path}: truncated or corrupt: header says {expected} bytes of data, "
                            f"file has {len(raw) - header}; delete it and fetch it again")

@@ -61,7 +61,13 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
 
 
 def _check_labels(y: np.ndarray, source: IdxSource, where: Path) -> None:
-    if len(y) and int(y.max()) >= len(source.class_names):
+    if len(y) == 0:
+        raise DatasetError(f"{where}: holds no images")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DatasetError(f"{where}: labels are {y.dtype}, not integers; tunefm will not round them")
+    if int(y.min()) < 0:
+        raise DatasetError(f"{where}: label {int(y.min())} is negative; {source.name} labels are 0..{len(source.class_names) - 1}")
+    if int(y.max()) >= len(source.class_names):
         raise DatasetError(f"{where}: label {int(y.max())} is outside the {len(source.class_names)} classes of "
                            f"{source.name} (0..{len(source.class_names) - 1}); the file is not {source.name} labels")
 
@@ -84,6 +90,9 @@ def _from_npz(path: Path, part: str, source: IdxSource) -> Labeled:
         raise DatasetError(f"{path}: cannot be read ({e}); delete it and fetch it again") from None
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
         raise DatasetError(f"{path}: x_{part} and y_{part} do not match (images {x.shape}, labels {y.shape})")
+    if x.dtype != np.uint8:   # e.g. floats scaled to [0, 1]: a cast would make them all 0
+        raise DatasetError(f"{path}: x_{part} is {x.dtype}; tunefm reads images as uint8 0..255, as Keras "
+                           "saves them: store them so, it will not guess a scale")
     _check_labels(np.asarray(y), source, path)
     return Labeled(x.astype(np.uint8)[..., None], y.astype(np.int64))
 
