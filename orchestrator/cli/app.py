@@ -26,7 +26,7 @@ def _user_errors(func):
             click.echo(f"tunefm: error: {e}", err=True)
             sys.exit(EXIT_USER_ERROR)
         except KeyboardInterrupt as e:   # before a run folder existed: nothing was written
-            click.echo(f"tunefm: stopped by {e.args[0] if e.args else 'Ctrl-C'} before the run started; "
+            click.echo(f"tunefm: stopped by {e.args[0] if e.args else 'Ctrl-C'} before any training started; "
                        "nothing was written", err=True)
             sys.exit(130)
 

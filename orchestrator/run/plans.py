@@ -112,8 +112,9 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
                            options.progress)
             summary = drive(tuner, live, store, meta, started, spec.time_budget_s, early=early)
-            if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best:
-                summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data)
+            if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best \
+                    and not early.requested:     # a Ctrl-C after the sweep: it stays finished, unrepeated
+                summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, early=early)
             return summary
 
 
@@ -165,7 +166,7 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
     from trainables.datasets import load_trial_data
 
     folder, lock = RunFolder.drive(location, options.command)
-    with lock:
+    with lock, early_stops() as early:
         meta = folder.meta()
         if meta.status != RunStatus.FINISHED:
             raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
@@ -175,11 +176,12 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
                             "restore it from a copy of the run before repeating its winners")
         spec = folder.spec(check_frozen=True)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
-        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed)
+        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed,
+                       early)
 
 
 def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options: SweepOptions, data,
-            address: str | None = None, changed: tuple[str, ...] = ()) -> RunSummary:
+            address: str | None = None, changed: tuple[str, ...] = (), early=None) -> RunSummary:
     from orchestrator.report.leaderboard import board, leaderboards
     from orchestrator.run.recorder import RunRecorder
     from orchestrator.search.repeats import repeat_configs
@@ -205,6 +207,8 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
                             searcher=QueueSearcher(configs), scheduler=scheduler, num_samples=len(configs),
                             callbacks=[RunRecorder(scheduler)], reuse_workers=options.reuse_workers,
                             ray_name=phase_name(1 + len(meta.repeats)))
+        if early is not None:
+            early.check()     # stopped before the phase is recorded: the finished run stays as it was
         meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
                           status=RunStatus.RUNNING, data_changes=(*meta.data_changes, *changed))
         store = RunStore(folder.path, params, mirror=folder.remote)
@@ -212,7 +216,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
             store.write_meta(meta)
         live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs,
                        len(snap.trials) + len(configs), options.progress)
-        return drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0)
+        return drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0, early)
 
 
 def _dump(spec: SweepSpec) -> dict:

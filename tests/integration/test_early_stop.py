@@ -25,5 +25,5 @@ def test_ctrl_c_in_the_first_second_stops_and_writes_nothing(tmp_path):
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, out + err
-    assert err.strip().splitlines()[-1] == "tunefm: stopped by Ctrl-C before the run started; nothing was written"
+    assert err.strip().splitlines()[-1] == "tunefm: stopped by Ctrl-C before any training started; nothing was written"
     assert "Traceback" not in err and not (tmp_path / "res" / "early").exists()
