@@ -10,13 +10,19 @@ from trainables.contract.errors import UserError
 
 
 def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path | None = None,
-                  allow_changed_data: bool = False) -> None:
+                  allow_changed_data: bool = False, budgets: tuple[str, ...] = ()) -> None:
     from orchestrator.report.build import build_report
+    from orchestrator.report.pareto import parse_budget
     from orchestrator.store.remote import is_uri, join
 
-    result = build_report(run_dir, top_k=top_k, metric=metric, out=out, allow_changed_data=allow_changed_data)
+    parsed = tuple(parse_budget(b) for b in budgets)
+    result = build_report(run_dir, top_k=top_k, metric=metric, out=out, allow_changed_data=allow_changed_data,
+                          budgets=parsed)
     test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
+    click.echo(f"ranking: {result.ranking}")
+    for line in result.budgets:
+        click.echo(f"budget: {line}")
     note = f" ({result.status_note})" if result.status_note else ""
     state = f"; sweep still running{note}" if result.running else (f"; the run was interrupted{note}" if note else "")
     click.echo(f"report: {result.report_dir / 'report.html'} ({len(result.figures)} figures, "
@@ -35,15 +41,19 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
               help="Write the report here instead of RUN_DIR/report (e.g. for a read-only run folder).")
 @click.option("--allow-changed-data", is_flag=True,
               help="Report although the data set's files changed since the sweep (the report says so in red).")
+@click.option("--budget", "budgets", multiple=True, metavar="KEY=LIMIT[,KEY=LIMIT]",
+              help="Name the best trial within a budget: params=7000, latency_ms=2 (ms per image at batch 1 on "
+                   "this machine) or both; repeat for several budgets.")
 @_user_errors
-def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None, allow_changed_data: bool) -> None:
+def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None, allow_changed_data: bool,
+           budgets: tuple[str, ...]) -> None:
     """Leaderboards, test-split evaluation of the winners, figures, report.md and report.html.
 
     Reads RUN_DIR's Parquet (a consistent snapshot, also while the sweep runs or after
     its driver died) and writes RUN_DIR/report/. The test split is loaded here and
     nowhere else.
     """
-    _print_report(run_dir, top_k, metric, out, allow_changed_data)
+    _print_report(run_dir, top_k, metric, out, allow_changed_data, budgets)
 
 
 @main.command()
@@ -74,7 +84,21 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None)
     if name not in set(boards["board"]):
         known = ", ".join(sorted(b for b in set(boards["board"]) if b != OVERALL)) or "none yet"
         raise UserError(f"--family {name}: no such family in this run (families: {known})")
-    table = board(boards, name).head(top).drop(columns="board")
+    import pandas as pd
+
+    from orchestrator.report.validation import annotate, saved_verdicts
+    from orchestrator.store import schema as S
+    from trainables.contract.keys import REPORT_DIR
+
+    leader = board(boards)[S.TRIAL_ID].iloc[0]
+    said = saved_verdicts(snap.run_dir / REPORT_DIR, leader, metric)
+    boards = annotate(boards, metric, snap.meta.data.val, verdict_of=said)
+    boards["ci_95"] = [f"[{a:.3f}, {b:.3f}]" if pd.notna(a) and pd.notna(b) else ""
+                       for a, b in zip(boards["ci_low"], boards["ci_high"])]
+    order = [c for c in boards.columns if c not in ("ci_low", "ci_high", "ci_95", "vs_1")]
+    at = order.index("score") + 1
+    shown = order[:at] + ["ci_95"] + (["vs_1"] if said and not family else []) + order[at:]
+    table = board(boards, name)[shown].head(top).drop(columns="board")
     if family:
         table = table.dropna(axis=1, how="all")
     table = table.rename(columns={"score": metric, "score_epoch": "epoch",
@@ -84,3 +108,6 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None)
          if snap.status == RunStatus.INTERRUPTED else "")
     click.echo(f"{snap.spec.name} / {snap.run_dir.name}: {name} board by {metric} ({mode}){state}")
     click.echo(table.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+    if not family:
+        click.echo("vs_1: paired tests of #1 on the validation split, from the last report" if said else
+                   f"ties: not tested for today's #1 by {metric}; tunefm report {snap.folder.location} tests them")

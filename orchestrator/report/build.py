@@ -4,32 +4,39 @@ Writes ``RUN_DIR/report/``::
 
     leaderboard.parquet   overall and per-family boards (column ``board``)
     test_eval.parquet     the evaluated trials on the held-out test split
+    validation_eval.parquet  the top trials' checkpoints on the validation split, with intervals
+    ties.parquet          #1 against each of the next ones: paired tests on the validation split
+    tradeoff.parquet      score, parameters and latency of each trial; Pareto-front flags
+    inference_costs.parquet  latency measured on this machine (reused by later reports)
     figures/*.png
     report.md, report.html
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from orchestrator.report import figures as F
-from orchestrator.store import schema as S
-from orchestrator.report.ablation import factor_effects, is_ablation
-from trainables.contract.keys import REPEAT_COL
-from trainables.contract.errors import UserError
-from orchestrator.report.leaderboard import OVERALL, board, family_bests, leaderboards, searched_columns, select_for_evaluation
-from trainables.contract.metrics import SELECTABLE, Mode
-from orchestrator.report.document import ReportContent, write_html, write_markdown
-from orchestrator.report.provenance import provenance_lines
+from orchestrator.report.content import Findings, budget_line, report_content
+from orchestrator.report.document import write_html, write_markdown
+from orchestrator.report.draw import draw
+from orchestrator.report.leaderboard import board, leaderboards, searched_columns, select_for_evaluation
+from orchestrator.report.pareto import Budget
+from orchestrator.report.ties import headline
+from orchestrator.report.tradeoff import trade_off
+from orchestrator.report.validation import (TIES_FILE, VALIDATION_FILE, annotate, evaluate_validation, tests_table,
+                                             verdicts)
 from orchestrator.run.data_check import data_changes
-from orchestrator.store.records import RunStatus
-from orchestrator.store.snapshot import Snapshot, read_snapshot
+from orchestrator.store import schema as S
 from orchestrator.store.parquet import atomic_write_table
+from orchestrator.store.snapshot import Snapshot, read_snapshot
+from trainables.contract.errors import UserError
+from trainables.contract.keys import REPEAT_COL, REPORT_DIR
+from trainables.contract.metrics import SELECTABLE, Mode
 
-from trainables.contract.keys import REPORT_DIR
+TRADEOFF_FILE = "tradeoff.parquet"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,8 @@ class ReportResult:
     seconds: float
     running: bool
     status_note: str | None = None     # e.g. "interrupted: its driver stopped without a word"
+    ranking: str = ""                  # "#1 (...) and #2 (...) are tied on validation (McNemar exact, p=...)"
+    budgets: list[str] = field(default_factory=list)   # the best trial within each --budget
 
 
 def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
@@ -77,7 +86,8 @@ def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
-                 out: str | Path | None = None, allow_changed_data: bool = False) -> ReportResult:
+                 out: str | Path | None = None, allow_changed_data: bool = False,
+                 budgets: tuple[Budget, ...] = ()) -> ReportResult:
     """Write the report of the run at ``run_dir`` (a path or a URI) into ``out``
     (default RUN/report; a URI run's report is also uploaded beside it)."""
     from orchestrator.store.folder import RunFolder
@@ -96,10 +106,17 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
         raise _no_result_error(snap)
 
     out = writable_report_dir(snap, out)
+    ranked = overall[overall["rank"].notna()]
+    validation = evaluate_validation(snap, list(zip(ranked[S.TRIAL_ID].head(top_k), ranked["rank"].head(top_k))),
+                                     metric, dict(zip(ranked[S.TRIAL_ID], ranked["score"])), folder.remote)
+    boards = annotate(boards, metric, snap.meta.data.val, validation.table, verdicts(validation.tests))
+    tradeoff = trade_off(snap, ranked, mode, out, folder.remote, budgets)
+
     chosen_ids = select_for_evaluation(boards, top_k)
     top = set(overall[S.TRIAL_ID].head(top_k))
     chosen = [(tid, "top-k" if tid in top else "family best") for tid in chosen_ids]
     chosen += [(tid, "repeats") for tid in _repeated_trials(overall) if tid not in chosen_ids]
+    chosen += [(tid, why) for tid, why in tradeoff.members() if tid not in {t for t, _ in chosen}]
 
     from orchestrator.report.holdout import evaluate
 
@@ -110,11 +127,16 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
         evaluated.insert(1, "rank_overall", evaluated[S.TRIAL_ID].map(ranks).astype("Int64"))
     atomic_write_table(out / "leaderboard.parquet", _arrow(boards))
     atomic_write_table(out / "test_eval.parquet", _arrow(evaluated))
+    atomic_write_table(out / VALIDATION_FILE, _arrow(validation.table))
+    atomic_write_table(out / TIES_FILE, _arrow(tests_table(validation.tests)))
+    atomic_write_table(out / TRADEOFF_FILE, _arrow(tradeoff.table))
 
-    winner = overall.iloc[0]
+    winner = board(boards).iloc[0]
     importances = _importances(snap, overall, metric)
-    figures = _draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances)
-    content = _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances)
+    findings = Findings(validation, tradeoff)
+    figures = draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances, findings)
+    content = report_content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances,
+                             findings)
     content.alarms += [f"the data set changed since the sweep: {c}; the test scores below are on today's "
                        "files, not the sweep's" for c in changed]
     content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
@@ -127,7 +149,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
     return ReportResult(out, winner[S.TRIAL_ID], winner[S.FAMILY],
                         float(w_eval["test_accuracy"].iloc[0]) if len(w_eval) else None,
                         [p for _, p in figures], time.monotonic() - started, snap.running,
-                        snap.status_note)
+                        snap.status_note, headline(validation.tests),
+                        [budget_line(b, row, metric) for b, row in tradeoff.budgets])
 
 
 def _repeated_trials(overall: pd.DataFrame) -> list[str]:
@@ -150,141 +173,7 @@ def _importances(snap: Snapshot, overall: pd.DataFrame, metric: str) -> pd.DataF
     return param_importance(snap.spec, overall)
 
 
-def _repeats_section(overall: pd.DataFrame, evaluated: pd.DataFrame, metric: str, mode: str):
-    from orchestrator.search.repeats import config_group, repeat_summary, tie_verdict
-
-    table = repeat_summary(overall, evaluated)
-    if table.empty:
-        return None
-    groups = overall.assign(config=config_group(overall))
-    scores = {c: groups[groups["config"] == c]["score"].tolist() for c in table["config"]}
-    verdict = tie_verdict(scores, mode)
-    text = verdict.sentence(metric) if verdict else "fewer than two configurations have two or more runs"
-    return table, text
-
-
 def _arrow(df: pd.DataFrame):
     import pyarrow as pa
 
     return pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-
-
-def _draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
-          importances: pd.DataFrame | None) -> list[tuple[str, Path]]:
-    overall = board(boards)
-    ranked = overall[overall["rank"].notna()]
-    figs: list[tuple[str, Path]] = []
-    top_ids = list(ranked[S.TRIAL_ID].head(max(top_k, 1)))
-    figs.append(("Learning curves of the top trials",
-                 F.learning_curves(snap.metrics, top_ids, fig_dir / "learning_curves.png")))
-    table = holdout.table
-    if not table.empty:
-        figs.append(("Validation and test accuracy of the evaluated trials",
-                     F.test_accuracy_bars(table, fig_dir / "test_accuracy.png")))
-        first = table[S.TRIAL_ID].iloc[0]
-        shown = ranked[S.TRIAL_ID].iloc[0] if ranked[S.TRIAL_ID].iloc[0] in holdout.probs else first
-        row = table[table[S.TRIAL_ID] == shown].iloc[0]
-        names = list(holdout.class_names)
-        figs.append((f"Confusion matrix of {shown} on the test split",
-                     F.confusion_matrix(row["confusion"], names, f"{shown} ({row[S.FAMILY]}), test split",
-                                        fig_dir / "confusion_matrix.png")))
-        from trainables.training.evaluation import roc_curves
-
-        figs.append((f"ROC curves of {shown} on the test split (one vs rest)",
-                     F.roc(roc_curves(holdout.y, holdout.probs[shown]), names,
-                           f"{shown} ({row[S.FAMILY]}), test split", fig_dir / "roc.png")))
-    figs.append((f"Best {metric} against each hyperparameter",
-                 F.hyperparameters(overall, config_cols, metric, fig_dir / "hyperparameters.png")))
-    figs.append(("Parallel coordinates of the searched hyperparameters",
-                 F.parallel_coordinates(overall, config_cols, metric, fig_dir / "parallel_coordinates.png")))
-    figs.append((f"{metric} of every trial by epoch: where ASHA stopped trials",
-                 F.asha(snap.metrics, snap.trials, metric, fig_dir / "asha.png")))
-    figs.append(("Best result per family", F.best_per_family(family_bests(boards), table, metric,
-                                                             fig_dir / "best_per_family.png")))
-    if is_ablation(snap.trials):
-        figs.append(("One factor at a time: effect on the metric against the baseline",
-                     F.factor_effects(factor_effects(overall), metric, fig_dir / "factor_effects.png")))
-    if importances is not None and len(importances):
-        figs.append(("Hyperparameter importance per family (fANOVA)",
-                     F.importance(importances, fig_dir / "importance.png")))
-    return figs
-
-
-def _count(value) -> str:
-    return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
-
-
-def _content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances) -> ReportContent:
-    trials, meta = snap.trials, snap.meta
-    counts = trials[S.STATUS].value_counts()
-    count_text = ", ".join(f"{counts.get(s, 0)} {s.label}" for s in S.STATUSES if counts.get(s, 0))
-    status = snap.status.value + (f": {snap.status_note}" if snap.status_note else "")
-    summary = [
-        ("run", f"{snap.spec.name} / {snap.run_dir.name} ({status})"),
-        ("data", f"{snap.spec.dataset.name}: {meta.data.train} train, {meta.data.val} validation images; "
-                 f"test split {len(holdout.y)} images, used only here"),
-        *provenance_lines(meta, holdout),
-        ("trials", f"{len(trials)}: {count_text}"),
-        ("training time", f"{trials['train_seconds'].fillna(0).sum():.0f} s over all trials"
-                          + (f"; sweep wall time {meta.wall_seconds:.0f} s" if meta.wall_seconds else "")),
-        ("selection", f"best {metric} ({mode}) on the validation split"),
-        ("winner", f"{winner[S.TRIAL_ID]} ({winner[S.FAMILY]}): {metric} {winner['score']:.4f} at epoch "
-                   f"{int(winner['score_epoch'])}, {_count(winner['params'])} parameters"),
-    ]
-    notes = []
-    if snap.running:
-        notes.append("The sweep is still running" + (f" ({snap.status_note})" if snap.status_note else "")
-                     + ": this report is a snapshot of the trials recorded so far.")
-    elif snap.status_note:
-        notes.append(f"The run was interrupted ({snap.status_note}): this report covers the trials with a "
-                     f"scored epoch and a checkpoint; tunefm resume {snap.folder.location} continues it.")
-    elif snap.status == RunStatus.INTERRUPTED:
-        notes.append(f"The run was interrupted ({snap.meta.note or 'stopped before all trials ended'}); "
-                     f"tunefm resume {snap.folder.location} continues it.")
-    if metric != snap.spec.metric:
-        notes.append(f"Ranked by {metric}, but checkpoints hold each trial's best epoch by the sweep's "
-                     f"metric ({snap.spec.metric}).")
-    table = holdout.table
-    scores = {}
-    w = table[table[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not table.empty else table
-    if len(w):
-        r = w.iloc[0]
-        scores = {k: r[k] for k in ("test_accuracy", "test_loss", "test_precision_macro", "test_recall_macro",
-                                    "test_f1_macro", "test_precision_weighted", "test_recall_weighted",
-                                    "test_f1_weighted", "test_auc_macro", "val_accuracy", "val_test_gap")}
-        scores.update({f"accuracy: {n}": a for n, a in zip(r["class_names"], r["test_per_class_accuracy"])})
-    else:
-        notes.append("The winner has no checkpoint to evaluate (it may still be running its first epoch).")
-    wrow = trials.set_index(S.TRIAL_ID).loc[winner[S.TRIAL_ID]]
-    config = {"family": wrow[S.FAMILY], "model": wrow[S.MODEL]}
-    config.update({c.removeprefix(S.CONFIG_PREFIX): wrow[c] for c in trials.columns
-                   if c.startswith(S.CONFIG_PREFIX) and pd.notna(wrow[c])})
-    show = ["rank", S.TRIAL_ID, S.FAMILY, "score", "score_epoch", "params", "train_seconds", S.STATUS, *config_cols]
-    rename = {"score": metric, "score_epoch": "epoch", **{c: c.removeprefix(S.CONFIG_PREFIX) for c in config_cols}}
-    tables = [("Leaderboard: overall (top 20)", board(boards)[show].head(20).rename(columns=rename))]
-    for fam in sorted(b for b in boards["board"].unique() if b != OVERALL):
-        fam_board = board(boards, fam)
-        cols = [c for c in show if c == S.FAMILY or not c.startswith(S.CONFIG_PREFIX) or fam_board[c].notna().any()]
-        tables.append((f"Leaderboard: {fam} (top 10)", fam_board[cols].head(10).rename(columns=rename)))
-    if not table.empty:
-        tables.append(("Evaluated on the held-out test split", table[[
-            S.TRIAL_ID, "rank_overall", S.FAMILY, "selected_as", "checkpoint_epoch", "val_accuracy", "test_accuracy",
-            "test_f1_macro", "test_auc_macro", "val_test_gap"]]))
-    if is_ablation(trials):
-        tables.insert(0, (f"One factor at a time: mean {metric} against the repeated baseline",
-                          factor_effects(board(boards))))
-    repeated = _repeats_section(board(boards), table, metric, mode)
-    if repeated is not None:
-        summary_table, verdict = repeated
-        tables.insert(0, (f"Winners re-run over seeds: mean and std of {metric} and test accuracy", summary_table))
-        summary.append(("lead", verdict))
-    if importances is None:
-        notes.append("Hyperparameter importance needs Optuna: pip install 'tunefm[tpe]'.")
-    elif len(importances):
-        tables.append(("Hyperparameter importance (fANOVA over each family's scored trials; Optuna)",
-                       importances))
-    bad = trials[trials[S.STATUS].isin([S.FAILED, S.DIVERGED, S.OVER_BUDGET])]
-    if len(bad):
-        tables.append(("Trials that did not train to a result", bad[[S.TRIAL_ID, S.FAMILY, S.STATUS, "epochs",
-                                                                    "params", "error"]]))
-    return ReportContent(f"tunefm report: {snap.spec.name}", summary, config, scores, tables, figures, notes)

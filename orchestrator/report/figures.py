@@ -239,3 +239,31 @@ def importance(table: pd.DataFrame, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def pareto(table: pd.DataFrame, test: pd.DataFrame, metric: str, path: Path) -> Path:
+    """Score against parameters and against batch-1 latency; each front drawn as a step line,
+    its members labelled with their test accuracy where the report evaluated them."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    test_acc = test.set_index(S.TRIAL_ID)["test_accuracy"] if len(test) else pd.Series(dtype=float)
+    panels = [("params", "on_params_front", "parameters (log scale)"),
+              ("ms_per_image_batch1", "on_latency_front", "ms per image at batch 1 (log scale, this machine)")]
+    for ax, (col, flag, label) in zip(axes, panels):
+        rows = table[table[col].notna() & table["score"].notna()]
+        for fam, g in rows.groupby(S.FAMILY):
+            ax.scatter(g[col], g["score"], s=18, alpha=0.6, label=fam)
+        front = rows[rows[flag]].sort_values(col)
+        ax.step(front[col], front["score"], where="post", color="black", linewidth=1)
+        ax.scatter(front[col], front["score"], s=40, facecolors="none", edgecolors="black")
+        for _, r in front.iterrows():
+            t = test_acc.get(r[S.TRIAL_ID])
+            ax.annotate(f"{r[S.TRIAL_ID]}" + (f"\ntest {t:.3f}" if t is not None and pd.notna(t) else ""),
+                        (r[col], r["score"]), fontsize=6, xytext=(3, -10), textcoords="offset points")
+        if len(rows) and (rows[col] > 0).all():
+            ax.set_xscale("log")
+        ax.set(xlabel=label, ylabel=f"{metric} (validation)")
+    axes[0].set_title("score against size: the front")
+    axes[1].set_title("score against latency: the front")
+    axes[0].legend(fontsize=7)
+    return _save(fig, path)

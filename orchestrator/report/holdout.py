@@ -31,6 +31,21 @@ class Holdout:
     class_names: tuple[str, ...]
 
 
+def load_checkpoint_model(checkpoint: str):
+    """The Keras model of a checkpoint folder; a damaged file is a one-line error."""
+    import keras
+
+    from trainables.families.registry import import_builders
+
+    import_builders()   # the custom layers some families save
+    try:
+        return keras.models.load_model(Path(checkpoint) / MODEL_FILE, compile=False)
+    except (ValueError, OSError) as e:   # truncated, unreadable, not a Keras file
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"{Path(checkpoint) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
+                        "damaged or unreadable: restore it from a copy of the run") from None
+
+
 def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
     """Load each ``model.keras`` and predict ``x``; runs locally or inside a Ray task."""
     from trainables.training.runtime import configure_backend, native_stderr_silenced
@@ -39,24 +54,15 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarra
         configure_backend(cpus=0)
         import keras
 
-        from trainables.families.registry import import_builders
-
-        import_builders()
-
         out = []
         for ckpt in checkpoints:
-            try:
-                model = keras.models.load_model(Path(ckpt) / MODEL_FILE, compile=False)
-            except (ValueError, OSError) as e:   # truncated, unreadable, not a Keras file
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-                raise UserError(f"{Path(ckpt) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
-                                "damaged or unreadable: restore it from a copy of the run") from None
+            model = load_checkpoint_model(ckpt)
             out.append(np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64))
             keras.backend.clear_session()
     return out
 
 
-def _predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
+def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
     address = snapshot.meta.address
     if not address or snapshot.meta.remote:   # URI runs: the checkpoints are fetched to this machine
         return predict_checkpoints(checkpoints, x)
@@ -89,15 +95,14 @@ def checkpoint_epoch(checkpoint: str) -> int | None:
         return None
 
 
-def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> Holdout:
-    """``chosen``: (trial id, why chosen). Trials without a checkpoint are skipped.
-    ``remote``: the run folder's ``remote.Remote`` when reporting from a URI; each chosen
-    checkpoint is fetched from there."""
-    from trainables.datasets import load_test
-    from trainables.training.evaluation import held_out_scores
+def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> list[tuple[str, str, str]]:
+    """(trial id, why, checkpoint folder) of each chosen trial whose best checkpoint can be read.
 
+    A trial without a recorded checkpoint is skipped; a recorded one that cannot be read
+    is an error, except while the sweep runs (it may be writing it). ``remote``: the run
+    folder's ``remote.Remote`` when reporting from a URI; each checkpoint is fetched."""
     trials = snapshot.trials.set_index(S.TRIAL_ID)
-    rows, keep = [], []
+    keep = []
     for tid, why in chosen:
         recorded = trials.loc[tid, "checkpoint"] if tid in trials.index else None
         if isinstance(recorded, str):
@@ -117,6 +122,19 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
                                 "report needs the winners' checkpoints: restore them, or ask for read access")
             if present:
                 keep.append((tid, why, ckpt))
+    return keep
+
+
+def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> Holdout:
+    """``chosen``: (trial id, why chosen). Trials without a checkpoint are skipped.
+    ``remote``: the run folder's ``remote.Remote`` when reporting from a URI; each chosen
+    checkpoint is fetched from there."""
+    from trainables.datasets import load_test
+    from trainables.training.evaluation import held_out_scores
+
+    trials = snapshot.trials.set_index(S.TRIAL_ID)
+    rows = []
+    keep = present_checkpoints(snapshot, chosen, remote)
     test, class_names = load_test(snapshot.spec.dataset)
     trained_on = snapshot.meta.data.input_shape
     if trained_on and tuple(test.x.shape[1:]) != tuple(trained_on):
@@ -125,7 +143,7 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
                         "with its training files")
     if len(test) == 0:
         raise UserError(f"{snapshot.run_dir}: the test split of dataset '{snapshot.spec.dataset.name}' is empty")
-    probs_list = _predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], test.x) if keep else []
+    probs_list = predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], test.x) if keep else []
     probs: dict[str, np.ndarray] = {}
     metrics = snapshot.metrics.set_index([S.TRIAL_ID, S.EPOCH]) if not snapshot.metrics.empty else None
     for (tid, why, ckpt), p in zip(keep, probs_list):

@@ -196,7 +196,8 @@ def test_report_test_metrics_match_an_independent_computation(e2e_run, e2e_repor
     summary, _, text = e2e_run
     table = pd.read_parquet(e2e_report.report_dir / "test_eval.parquet")
     assert e2e_report.winner == table.iloc[0][S.TRIAL_ID]
-    assert {"top-k", "family best"} >= set(table["selected_as"]) and len(table) >= 2
+    assert {"top-k", "family best", "params front", "latency front"} >= set(table["selected_as"])
+    assert set(table["selected_as"][:2]) <= {"top-k", "family best"} and len(table) >= 2
     assert set(table[S.FAMILY]) >= {"dense", "cnn"}           # each family's best is evaluated
     test, _ = load_test(parse_sweep(text, "e2e.yaml").dataset)
     trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
@@ -223,7 +224,8 @@ def test_report_files_figures_and_html(e2e_report):
     out = e2e_report.report_dir
     names = {p.name for p in e2e_report.figures}
     assert names == {"learning_curves.png", "test_accuracy.png", "confusion_matrix.png", "roc.png",
-                     "hyperparameters.png", "parallel_coordinates.png", "asha.png", "best_per_family.png"}
+                     "hyperparameters.png", "parallel_coordinates.png", "asha.png", "best_per_family.png",
+                     "pareto.png"}
     for fig in e2e_report.figures:
         data = fig.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, fig
@@ -361,3 +363,61 @@ def test_winners_are_repeated_over_seeds_and_the_tie_verdict_is_reported(tmp_pat
     md = (run_dir / "report" / "report.md").read_text()
     assert "Winners re-run over seeds" in md and "Welch's t-test p = " in md
     assert len(read_meta(run_dir)["repeats"]) == 1
+
+
+def test_report_says_how_sure_and_at_what_cost(e2e_run, e2e_report):
+    """Intervals, paired tests and the trade-off, checked against independent computations."""
+    import keras
+    import pandas as pd
+    from scipy.stats import binomtest
+
+    from orchestrator.report.pareto import best_within, parse_budget
+    from trainables.datasets import load_trial_data
+
+    summary, _, text = e2e_run
+    out = e2e_report.report_dir
+    boards = pd.read_parquet(out / "leaderboard.parquet")
+    overall = boards[(boards["board"] == "overall") & boards["rank"].notna()]
+    n = 300
+    for _, r in overall.iterrows():     # Wilson's interval around every ranked accuracy
+        k, low, high = round(r["score"] * n), r["ci_low"], r["ci_high"]
+        ci = binomtest(k, n).proportion_ci(method="wilson")
+        assert low == pytest.approx(ci.low) and high == pytest.approx(ci.high) and low <= r["score"] <= high
+
+    # the validation split rebuilt by the report is the sweep's: checkpoints score what was recorded
+    val_eval = pd.read_parquet(out / "validation_eval.parquet")
+    assert len(val_eval) == 2 and (val_eval["recorded"] - val_eval["recomputed"]).abs().max() < 1e-9
+
+    # McNemar's counts from the checkpoints' own predictions on the validation split
+    ties = pd.read_parquet(out / "ties.parquet")
+    assert len(ties) == 1 and ties["test"].iloc[0] == "McNemar exact"
+    val = load_trial_data(parse_sweep(text, "e2e.yaml").dataset).val
+    trials = read_trials(summary.run_dir).set_index(S.TRIAL_ID)
+    right = {}
+    for tid in (ties["leader"].iloc[0], ties["against"].iloc[0]):
+        model = keras.models.load_model(summary.run_dir / trials.loc[tid, "checkpoint"] / "model.keras")
+        right[tid] = model.predict(val.x, verbose=0).argmax(axis=1) == val.y
+    a, b = right[ties["leader"].iloc[0]], right[ties["against"].iloc[0]]
+    assert ties["only_leader_right"].iloc[0] == np.sum(a & ~b)
+    assert ties["only_other_right"].iloc[0] == np.sum(~a & b)
+    p = 1.0 if np.sum(a != b) == 0 else binomtest(int(np.sum(a & ~b)), int(np.sum(a != b))).pvalue
+    assert ties["p_value"].iloc[0] == pytest.approx(p)
+    assert ties["verdict"].iloc[0] == ("tied" if p >= 0.05 else "#1 ahead")
+    assert e2e_report.ranking.startswith("#1 (") and ("tied" in e2e_report.ranking) == (p >= 0.05)
+
+    # the trade-off: latency measured for each checkpoint, fronts dominated by nothing
+    trade = pd.read_parquet(out / "tradeoff.parquet")
+    assert (trade["ms_per_image_batch1"].dropna() > 0).all() and trade["ms_per_image_batch1"].notna().sum() >= 2
+    front = trade[trade["on_params_front"]]
+    for _, f in front.iterrows():
+        better = trade[(trade["score"] >= f["score"]) & (trade["params"] <= f["params"])
+                       & ((trade["score"] > f["score"]) | (trade["params"] < f["params"]))]
+        assert better.empty
+    smallest = trade.loc[trade["params"].idxmin()]
+    assert bool(smallest["on_params_front"]) or (trade["params"] == smallest["params"]).sum() > 1
+    limit = int(trade["params"].median())
+    best = best_within(trade, parse_budget(f"params={limit}"), "score", "max")
+    assert best["params"] <= limit and best["score"] == trade[trade["params"] <= limit]["score"].max()
+    report = (out / "report.md").read_text()
+    assert "95% interval" in report and "Is #1 ahead?" in report and "Pareto front" in report
+    assert (out / "figures" / "pareto.png").stat().st_size > 10_000

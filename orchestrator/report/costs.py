@@ -1,0 +1,91 @@
+"""What each trial's model costs to run: parameters and milliseconds per image.
+
+Latency is measured on this machine, the one the report runs on, so every trial is
+timed on the same hardware with the same settings: one thread, Keras'
+``predict_on_batch`` (the compiled inference step), uint8 images of the data set's
+shape, after warm-up calls, the median of repeated calls divided by the batch. It
+depends on the architecture, not on the weights, so a trial is measured once and
+kept in ``report/inference_costs.parquet`` for later reports on the same machine.
+"""
+from __future__ import annotations
+
+import platform
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.store import schema as S
+
+COSTS_FILE = "inference_costs.parquet"
+COLUMNS = [S.TRIAL_ID, "params", "ms_per_image_batch1", "ms_per_image_batch256", "threads", "machine"]
+BATCHES = (1, 256)
+MIN_SECONDS = 0.2          # time each batch size at least this long (and at least 3 calls)
+
+
+def machine() -> str:
+    return f"{socket.gethostname()} ({platform.machine()}, {platform.processor() or platform.system()})"
+
+
+def _median_call_seconds(model, x: np.ndarray) -> float:
+    for _ in range(2):                                   # warm-up: tracing, allocation
+        model.predict_on_batch(x)
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < 3 or (time.perf_counter() - started < MIN_SECONDS and len(times) < 200):
+        t = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[float, float]]:
+    """(ms per image at batch 1, at batch 256) of each checkpoint's model."""
+    from orchestrator.report.holdout import load_checkpoint_model
+    from trainables.training.runtime import configure_backend, native_stderr_silenced
+
+    rng = np.random.default_rng(0)
+    out = []
+    with native_stderr_silenced():
+        configure_backend(cpus=1)
+        import keras
+
+        for ckpt in checkpoints:
+            model = load_checkpoint_model(ckpt)
+            per_batch = []
+            for batch in BATCHES:
+                x = rng.integers(0, 256, size=(batch, *input_shape)).astype(np.float32)
+                per_batch.append(_median_call_seconds(model, x) / batch * 1000.0)
+            out.append((per_batch[0], per_batch[1]))
+            keras.backend.clear_session()
+    return out
+
+
+def inference_costs(trials: pd.DataFrame, checkpoints: dict[str, str], input_shape: tuple[int, ...],
+                    cache_dir: Path) -> pd.DataFrame:
+    """COLUMNS for every trial in ``checkpoints`` (trial id -> checkpoint folder), measuring
+    only those the cache in ``cache_dir`` does not hold for this machine."""
+    from orchestrator.store.parquet import atomic_write_table
+
+    import pyarrow as pa
+
+    path = cache_dir / COSTS_FILE
+    here = machine()
+    cached = pd.DataFrame(columns=COLUMNS)
+    if path.is_file():
+        try:
+            cached = pd.read_parquet(path)
+            cached = cached[cached["machine"] == here][COLUMNS]
+        except (OSError, ValueError, KeyError, pa.ArrowException):
+            cached = pd.DataFrame(columns=COLUMNS)     # a damaged cache is measured again
+    todo = [t for t in checkpoints if t not in set(cached[S.TRIAL_ID])]
+    params = trials.set_index(S.TRIAL_ID)["params"]
+    rows = [{S.TRIAL_ID: tid, "params": params.get(tid), "ms_per_image_batch1": b1, "ms_per_image_batch256": b256,
+             "threads": 1, "machine": here}
+            for tid, (b1, b256) in zip(todo, measure([checkpoints[t] for t in todo], input_shape) if todo else [])]
+    table = pd.concat([cached, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else cached
+    if rows:
+        atomic_write_table(path, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
+    return table[table[S.TRIAL_ID].isin(list(checkpoints))].reset_index(drop=True)

@@ -1,0 +1,110 @@
+"""Is #1 really ahead of the next ones? Paired tests on the same validation images.
+
+Every trial of a sweep is scored on the same validation images, so two trials are best
+compared image by image. For accuracy that is McNemar's exact test: only the images
+one model gets right and the other wrong say anything, and under "no difference" each
+such image is a fair coin (a two-sided binomial test on the discordant pairs). For
+macro-F1, AUC and loss the test is a paired bootstrap of the difference, on the same
+resampled images for both trials. The test split never enters here.
+
+This answers "given these two trained models, is one better on this data?". Whether
+the lead would survive another seed is the other question, answered by ``tunefm
+repeat`` and Welch's test over the seeds (``search/repeats.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from orchestrator.report.intervals import resample_indices, statistic_for
+
+ALPHA = 0.05
+
+
+def mcnemar_exact(leader_right: np.ndarray, other_right: np.ndarray) -> tuple[int, int, float]:
+    """(images only the leader gets right, images only the other gets right, two-sided p).
+
+    >>> mcnemar_exact(np.array([1] * 10 + [0] * 2, bool), np.array([0] * 10 + [1] * 2, bool))[2]
+    0.03857421875
+    """
+    from scipy.stats import binomtest
+
+    only_leader = int(np.sum(leader_right & ~other_right))
+    only_other = int(np.sum(~leader_right & other_right))
+    discordant = only_leader + only_other
+    p = 1.0 if discordant == 0 else float(binomtest(only_leader, discordant, 0.5).pvalue)
+    return only_leader, only_other, p
+
+
+def paired_bootstrap_p(y: np.ndarray, leader: np.ndarray, other: np.ndarray, metric: str, seed: int = 0) -> float:
+    """Two-sided p of "no difference" from the bootstrap distribution of leader - other."""
+    stat = statistic_for(metric, leader.shape[1])
+    diffs = np.array([stat(y[i], leader[i]) - stat(y[i], other[i]) for i in resample_indices(len(y), seed)])
+    diffs = diffs[np.isfinite(diffs)]
+    if len(diffs) == 0:
+        return 1.0
+    return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    leader: str
+    other: str
+    other_rank: int
+    metric: str
+    leader_score: float          # recomputed from the checkpoints' validation predictions
+    other_score: float
+    test: str                    # "McNemar exact" | "paired bootstrap"
+    p_value: float
+    only_leader: int | None = None   # McNemar's discordant images
+    only_other: int | None = None
+
+    @property
+    def tied(self) -> bool:
+        return self.p_value >= ALPHA
+
+    def sentence(self) -> str:
+        detail = (f"; {self.only_leader} images only #1 gets right, {self.only_other} only #{self.other_rank}"
+                  if self.only_leader is not None else "")
+        if self.tied:
+            return (f"#1 ({self.leader}) and #{self.other_rank} ({self.other}) are tied on validation "
+                    f"({self.test}, p={self.p_value:.3g}{detail})")
+        return (f"#1 ({self.leader}) is ahead of #{self.other_rank} ({self.other}) on validation "
+                f"({self.test}, p={self.p_value:.3g}{detail})")
+
+
+def compare(y: np.ndarray, probs: dict[str, np.ndarray], ranked: list[tuple[str, int]], metric: str,
+            seed: int = 0) -> list[PairedTest]:
+    """#1 of ``ranked`` ((trial id, rank), best first) against each later trial with predictions."""
+    ranked = [(t, r) for t, r in ranked if t in probs]
+    if len(ranked) < 2:
+        return []
+    stat = statistic_for(metric, next(iter(probs.values())).shape[1])
+    leader = ranked[0][0]
+    out = []
+    for other, rank in ranked[1:]:
+        a, b = probs[leader], probs[other]
+        if metric == "val_accuracy":
+            only_a, only_b, p = mcnemar_exact(a.argmax(axis=1) == y, b.argmax(axis=1) == y)
+            test = PairedTest(leader, other, int(rank), metric, stat(y, a), stat(y, b), "McNemar exact", p,
+                              only_a, only_b)
+        else:
+            p = paired_bootstrap_p(y, a, b, metric, seed)
+            test = PairedTest(leader, other, int(rank), metric, stat(y, a), stat(y, b), "paired bootstrap", p)
+        out.append(test)
+    return out
+
+
+def tied_group(tests: list[PairedTest]) -> set[str]:
+    """The leader and every trial it is not significantly ahead of."""
+    if not tests:
+        return set()
+    return {tests[0].leader} | {t.other for t in tests if t.tied}
+
+
+def headline(tests: list[PairedTest]) -> str:
+    """The report's one line about #1 and #2."""
+    if not tests:
+        return "fewer than two of the top trials have a checkpoint: no paired test"
+    return tests[0].sentence()

@@ -1,0 +1,128 @@
+"""The top trials' best checkpoints on the validation split: intervals and paired tests.
+
+The sweep chose its winner on these very images, so they are where "how sure is the
+ranking?" is answered; the test split is never read here. The images are the sweep's
+own validation split, rebuilt from the sweep file's data settings (same seed), and
+checked against the count the run recorded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from orchestrator.report.holdout import present_checkpoints, predict_where_the_sweep_ran
+from orchestrator.report.intervals import accuracy_interval, score_interval
+from orchestrator.report.ties import PairedTest, compare
+from orchestrator.store import schema as S
+from orchestrator.store.snapshot import Snapshot
+from trainables.contract.errors import UserError
+
+COLUMNS = [S.TRIAL_ID, "rank", "recorded", "recomputed", "ci_low", "ci_high", "ci_method"]
+VALIDATION_FILE = "validation_eval.parquet"
+TIES_FILE = "ties.parquet"
+TIED, AHEAD = "tied with #1", "#1 ahead"
+
+
+@dataclass(frozen=True)
+class ValidationEval:
+    metric: str
+    images: int
+    table: pd.DataFrame                              # COLUMNS, one row per trial with a checkpoint
+    tests: list[PairedTest] = field(default_factory=list)
+
+    def interval_of(self, trial_id: str) -> tuple[float, float] | None:
+        rows = self.table[self.table[S.TRIAL_ID] == trial_id]
+        return None if rows.empty else (float(rows["ci_low"].iloc[0]), float(rows["ci_high"].iloc[0]))
+
+
+def verdicts(tests: list[PairedTest]) -> dict[str, str]:
+    """Trial id -> "#1", "tied with #1" or "#1 ahead", from the paired tests."""
+    if not tests:
+        return {}
+    return {tests[0].leader: "#1", **{t.other: TIED if t.tied else AHEAD for t in tests}}
+
+
+def annotate(boards: pd.DataFrame, metric: str, images: int, intervals: pd.DataFrame | None = None,
+             verdict_of: dict[str, str] | None = None) -> pd.DataFrame:
+    """Add each score's 95% interval (``ci_low``, ``ci_high``) and, on the overall board,
+    the paired tests' verdict (``vs_1``; empty where untested).
+
+    Accuracy's interval needs only the score and the number of images (Wilson), so every
+    row gets one; a bootstrapped interval needs predictions, so only the checkpoints
+    evaluated on validation (``intervals``: the top-k) get one."""
+    from orchestrator.report.leaderboard import OVERALL
+
+    if metric == "val_accuracy" and images > 0:
+        cis = [accuracy_interval(s, images) if pd.notna(s) else None for s in boards["score"]]
+        low = [c.low if c else np.nan for c in cis]
+        high = [c.high if c else np.nan for c in cis]
+    elif intervals is not None and len(intervals):
+        by_id = intervals.set_index(S.TRIAL_ID)
+        low = boards[S.TRIAL_ID].map(by_id["ci_low"]).astype(float).tolist()
+        high = boards[S.TRIAL_ID].map(by_id["ci_high"]).astype(float).tolist()
+    else:
+        low = high = [np.nan] * len(boards)
+    overall = boards["board"] == OVERALL
+    verdict_of = verdict_of or {}
+    vs = [verdict_of.get(tid, "") if is_overall else "" for tid, is_overall in zip(boards[S.TRIAL_ID], overall)]
+    return boards.assign(ci_low=low, ci_high=high, vs_1=vs)
+
+
+def saved_verdicts(report_dir, leader: str, metric: str) -> dict[str, str] | None:
+    """The verdicts of the paired tests a report wrote, if it tested today's #1 by
+    ``metric`` (None: no such report, or a stale one)."""
+    import pyarrow as pa
+
+    try:
+        table = pd.read_parquet(report_dir / TIES_FILE, columns=["leader", "against", "metric", "verdict"])
+    except (OSError, ValueError, KeyError, pa.ArrowException):   # none, damaged, or another tunefm's
+        return None
+    if table.empty or set(table["leader"]) != {leader} or set(table["metric"]) != {metric}:
+        return None
+    return {leader: "#1", **{r["against"]: (TIED if r["verdict"] == "tied" else AHEAD)
+                             for _, r in table.iterrows()}}
+
+
+def evaluate_validation(snapshot: Snapshot, ranked: list[tuple[str, int]], metric: str,
+                        scores: dict[str, float], remote=None) -> ValidationEval:
+    """Predict the validation split with each ranked trial's checkpoint ((id, rank), best
+    first), put an interval on each score and test #1 against the others."""
+    from trainables.datasets import load_trial_data
+
+    keep = present_checkpoints(snapshot, [(tid, "validation") for tid, _ in ranked], remote)
+    if not keep:
+        return ValidationEval(metric, 0, pd.DataFrame(columns=COLUMNS))
+    val = load_trial_data(snapshot.spec.dataset).val
+    recorded_n = snapshot.meta.data.val
+    if recorded_n and len(val) != recorded_n:
+        raise UserError(f"{snapshot.folder.location}: the validation split rebuilt from the sweep file has "
+                        f"{len(val)} images, the run recorded {recorded_n}; the data set is not the one the "
+                        "sweep ran on")
+    probs_list = predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], val.x)
+    probs = {tid: p for (tid, _, _), p in zip(keep, probs_list)}
+    rank_of = dict(ranked)
+    rows = []
+    for tid, p in probs.items():
+        ci = score_interval(metric, val.y, p)
+        recomputed = _recomputed(metric, val.y, p)
+        rows.append({S.TRIAL_ID: tid, "rank": rank_of[tid], "recorded": scores.get(tid, np.nan),
+                     "recomputed": recomputed, "ci_low": ci.low, "ci_high": ci.high, "ci_method": ci.method})
+    tests = compare(val.y, probs, [(t, r) for t, r in ranked if t in probs], metric)
+    return ValidationEval(metric, len(val), pd.DataFrame(rows, columns=COLUMNS), tests)
+
+
+def _recomputed(metric: str, y: np.ndarray, probs: np.ndarray) -> float:
+    from orchestrator.report.intervals import statistic_for
+
+    return statistic_for(metric, probs.shape[1])(y, probs)
+
+
+def tests_table(tests: list[PairedTest]) -> pd.DataFrame:
+    return pd.DataFrame([{"leader": t.leader, "against": t.other, "rank": t.other_rank, "metric": t.metric,
+                          "leader_score": t.leader_score, "other_score": t.other_score, "test": t.test,
+                          "only_leader_right": t.only_leader, "only_other_right": t.only_other,
+                          "p_value": t.p_value, "verdict": "tied" if t.tied else "#1 ahead"} for t in tests],
+                        columns=["leader", "against", "rank", "metric", "leader_score", "other_score", "test",
+                                 "only_leader_right", "only_other_right", "p_value", "verdict"])
