@@ -106,11 +106,15 @@ def build_tpe_searcher(spec: SweepSpec) -> FamilySearcher:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     children, budgets, complete, seeds = {}, {}, {}, {}
+    # objectives: Optuna's TPE proposes from the Pareto front of all of them (multi-objective
+    # TPE); ASHA, which stops trials epoch by epoch, still looks at spec.metric alone
+    metric = [name for name, _ in spec.objectives] if spec.objectives else spec.metric
+    mode = [m for _, m in spec.objectives] if spec.objectives else spec.mode
     for fam in spec.families:
         seed = family_seed(spec.seed, fam.label)
         searched = {k: to_optuna(s) for k, s in fam.space.items() if not isinstance(s, Constant)}
         if searched:
-            children[fam.label] = OptunaSearch(space=searched, metric=spec.metric, mode=spec.mode,
+            children[fam.label] = OptunaSearch(space=searched, metric=metric, mode=mode,
                                                sampler=optuna.samplers.TPESampler(seed=seed))
         else:
             children[fam.label] = _ConstantSearcher()

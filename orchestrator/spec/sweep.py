@@ -16,6 +16,8 @@ import yaml
 
 from trainables.contract.errors import SweepFileError
 from trainables.contract.metrics import SELECTABLE
+
+OBJECTIVE_PARAMS = "params"     # the model's parameter count, known from the first report
 from orchestrator.spec.dataset import dataset_spec
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.reader import Node
@@ -90,6 +92,9 @@ class SweepSpec:
     description: str = ""
     repeat_top_k: int = 0       # repeat: re-run the best configurations over new seeds at the end
     repeat_seeds: int = 0
+    # objectives: [val_accuracy, params]: (name, mode) pairs, the first is ``metric``; TPE
+    # searches their Pareto front, ASHA still stops by ``metric`` alone
+    objectives: tuple[tuple[str, str], ...] = ()
 
     def family(self, label: str) -> FamilySweep:
         return next(f for f in self.families if f.label == label)
@@ -145,9 +150,19 @@ def _sweep(root: Node) -> SweepSpec:
     if problem:
         raise root.error(f"{problem} (it names the results folder), got {name!r}", "name")
     seed = root.take_int("seed", 0, minimum=0, maximum=2**32 - 1)
-    metric = root.take_str("metric", "val_accuracy", choices=tuple(SELECTABLE))
-    mode = root.take_str("mode", SELECTABLE[metric], choices=("max", "min"))
     search = root.take_str("search", "random", choices=SEARCHERS)
+    objectives = _objectives(root)
+    metric = root.take_str("metric", objectives[0][0] if objectives else "val_accuracy", choices=tuple(SELECTABLE))
+    if objectives and metric != objectives[0][0]:
+        raise root.error(f"the first objective is the metric ASHA stops by and the leaderboard ranks by; "
+                         f"it must be metric ({metric}), got {objectives[0][0]}", "objectives")
+    mode = root.take_str("mode", SELECTABLE[metric], choices=("max", "min"))
+    if objectives and mode != objectives[0][1]:
+        objectives = ((metric, mode), *objectives[1:])
+    if objectives and search != "tpe":
+        raise root.error(f"a multi-objective search needs search: tpe (search: {search} draws the same "
+                         "configurations whatever the objectives; every report shows the Pareto fronts anyway)",
+                         "objectives")
     if search == "tpe":
         import importlib.util
 
@@ -169,6 +184,7 @@ def _sweep(root: Node) -> SweepSpec:
         max_concurrent=root.take_int("max_concurrent", None, minimum=1),
         time_budget_s=root.take_float("time_budget_s", None, low=0, low_open=True),
         max_failures=root.take_int("max_failures", 0, minimum=0),
+        objectives=objectives,
     )
     counts = {f.label: f.trial_count(search) for f in spec.families}
     if sum(counts.values()) > MAX_TRIALS:
@@ -182,6 +198,25 @@ def _sweep(root: Node) -> SweepSpec:
         node.done()
     root.done()
     return spec
+
+
+def _objectives(root: Node) -> tuple[tuple[str, str], ...]:
+    """``objectives:``: two or more of the validation metrics and ``params``, the metric first."""
+    raw = root.raw("objectives", None)
+    if raw is None:
+        return ()
+    known = {**SELECTABLE, OBJECTIVE_PARAMS: "min"}
+    if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(v, str) for v in raw):
+        raise root.error(f"must be a list of two or more of {', '.join(known)}, e.g. [val_accuracy, params]",
+                         "objectives")
+    for name in raw:
+        if name not in known:
+            raise root.error(f"unknown objective {name!r} (known: {', '.join(known)})", "objectives")
+    if len(set(raw)) != len(raw):
+        raise root.error(f"names an objective twice: {raw}", "objectives")
+    if raw[0] == OBJECTIVE_PARAMS:
+        raise root.error("the first objective must be a validation metric (ASHA stops trials by it)", "objectives")
+    return tuple((name, known[name]) for name in raw)
 
 
 def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:

@@ -1,6 +1,7 @@
 """Sweep file parsing: the good path, and one asserted message per rule."""
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -239,3 +240,52 @@ def test_the_count_of_every_shipped_sweep_is_what_expansion_gives(path):
 
     spec = load_sweep(path)
     assert sum(f.trial_count(spec.search) for f in spec.families) == len(trial_configs(spec))
+
+
+OBJ = """
+name: mo
+dataset: {{name: fashion_mnist}}
+search: tpe
+{extra}
+families:
+  cnn: {{num_samples: 2, params: {{filters: {{choice: [8, 16]}}}}}}
+"""
+
+
+def test_objectives_make_a_multi_objective_tpe_search():
+    spec = parse(OBJ.format(extra="objectives: [val_accuracy, params]"))
+    assert spec.objectives == (("val_accuracy", "max"), ("params", "min"))
+    assert spec.metric == "val_accuracy" and spec.mode == "max"
+    spec = parse(OBJ.format(extra="objectives: [val_loss, params]"))
+    assert spec.metric == "val_loss" and spec.objectives[0] == ("val_loss", "min")
+    assert parse(OBJ.format(extra="")).objectives == ()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("objectives: [val_accuracy]", "objectives: must be a list of two or more"),
+    ("objectives: val_accuracy", "objectives: must be a list of two or more"),
+    ("objectives: [val_accuracy, latency]", "unknown objective 'latency'"),
+    ("objectives: [params, val_accuracy]", "the first objective must be a validation metric"),
+    ("objectives: [val_accuracy, val_accuracy]", "names an objective twice"),
+    ("metric: val_loss\nobjectives: [val_accuracy, params]", "it must be metric (val_loss)"),
+])
+def test_objective_errors_name_the_key(extra, message):
+    with pytest.raises(SweepFileError, match=re.escape(message)) as e:
+        parse(OBJ.format(extra=extra))
+    assert "s.yaml" in str(e.value)
+
+
+def test_objectives_need_tpe():
+    text = OBJ.format(extra="objectives: [val_accuracy, params]").replace("search: tpe", "search: random")
+    with pytest.raises(SweepFileError, match="objectives: a multi-objective search needs search: tpe"):
+        parse(text)
+
+
+def test_multi_objective_tpe_hands_optuna_both_objectives():
+    from orchestrator.search.tpe import build_tpe_searcher
+
+    spec = parse(OBJ.format(extra="objectives: [val_accuracy, params]"))
+    child = build_tpe_searcher(spec)._children["cnn"]
+    assert child.metric == ["val_accuracy", "params"] and child.mode == ["max", "min"]
+    config = build_tpe_searcher(spec).suggest("t1")
+    assert config["filters"] in (8, 16)
