@@ -301,9 +301,11 @@ def test_each_trial_keeps_exactly_its_best_and_latest_checkpoints(e2e_run):
         assert kept == expected, (row.trial_id, kept, expected)
 
 
-def test_tpe_sweep_on_real_ray(tmp_path, local_ray):
+@pytest.mark.parametrize("objectives", ["", "objectives: [val_accuracy, params]\n"])
+def test_tpe_sweep_on_real_ray(tmp_path, local_ray, objectives):
     data = write_idx_dataset(tmp_path / "data", n_train=800, n_test=100)
-    text = (f"name: tpe\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: tpe\nseed: 2\nfamilies:\n"
+    text = (f"name: tpe\ndataset: {{name: fashion_mnist, data_dir: {data}}}\nsearch: tpe\nseed: 2\n{objectives}"
+            "families:\n"
             "  dense: {num_samples: 3, params: {units: {choice: [16, 32]}, lr: {loguniform: [1e-3, 1e-2]}}}\n"
             "  cnn: {num_samples: 2, params: {filters: {choice: [4, 8]}, dense_units: 8}}\n"
             "scheduler: {kind: fifo, max_epochs: 1}\n")

@@ -289,3 +289,19 @@ def test_multi_objective_tpe_hands_optuna_both_objectives():
     assert child.metric == ["val_accuracy", "params"] and child.mode == ["max", "min"]
     config = build_tpe_searcher(spec).suggest("t1")
     assert config["filters"] in (8, 16)
+
+
+def test_multi_objective_tpe_learns_both_values_from_trial_results():
+    """Real Optuna: each finished trial reaches the study with its accuracy and its size."""
+    from orchestrator.search.tpe import build_tpe_searcher
+
+    spec = parse(OBJ.format(extra="objectives: [val_accuracy, params]"))
+    searcher = build_tpe_searcher(spec)
+    for i in range(2):                                   # the family's budget
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", {"val_accuracy": 0.8 + i / 100, "params": 1000 * config["filters"]})
+    study = searcher._children["cnn"]._ot_study
+    values = [t.values for t in study.trials]
+    assert len(values) == 2 and all(len(v) == 2 for v in values)
+    assert searcher.suggest("t2") == "FINISHED"
+    assert study.directions[0].name == "MAXIMIZE" and study.directions[1].name == "MINIMIZE"
