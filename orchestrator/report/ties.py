@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.report.intervals import resample_indices, statistic_for
+from orchestrator.report.intervals import RESAMPLES, WEIGHTED, resample_weights, statistic_for
 
 ALPHA = 0.05
 
@@ -38,13 +38,18 @@ def mcnemar_exact(leader_right: np.ndarray, other_right: np.ndarray) -> tuple[in
 
 
 def paired_bootstrap_p(y: np.ndarray, leader: np.ndarray, other: np.ndarray, metric: str, seed: int = 0) -> float:
-    """Two-sided p of "no difference" from the bootstrap distribution of leader - other."""
-    stat = statistic_for(metric, leader.shape[1])
-    diffs = np.array([stat(y[i], leader[i]) - stat(y[i], other[i]) for i in resample_indices(len(y), seed)])
+    """Two-sided p of "no difference" from the bootstrap distribution of leader - other,
+    both scored on the same resampled images. Resolution 1/RESAMPLES: 0 means below it."""
+    weights = resample_weights(len(y), seed)
+    diffs = WEIGHTED[metric](y, leader, weights) - WEIGHTED[metric](y, other, weights)
     diffs = diffs[np.isfinite(diffs)]
     if len(diffs) == 0:
         return 1.0
     return float(min(1.0, 2 * min(np.mean(diffs <= 0), np.mean(diffs >= 0))))
+
+
+def p_text(p: float) -> str:
+    return f"p<{1 / RESAMPLES:g}" if p == 0 else f"p={p:.3g}"
 
 
 @dataclass(frozen=True)
@@ -69,9 +74,9 @@ class PairedTest:
                   if self.only_leader is not None else "")
         if self.tied:
             return (f"#1 ({self.leader}) and #{self.other_rank} ({self.other}) are tied on validation "
-                    f"({self.test}, p={self.p_value:.3g}{detail})")
+                    f"({self.test}, {p_text(self.p_value)}{detail})")
         return (f"#1 ({self.leader}) is ahead of #{self.other_rank} ({self.other}) on validation "
-                f"({self.test}, p={self.p_value:.3g}{detail})")
+                f"({self.test}, {p_text(self.p_value)}{detail})")
 
 
 def compare(y: np.ndarray, probs: dict[str, np.ndarray], ranked: list[tuple[str, int]], metric: str,

@@ -30,18 +30,30 @@ def test_wilson_stays_inside_0_1_and_handles_all_right_or_empty():
     assert I.accuracy_interval(0.5, 0).text() == ""
 
 
-def test_fast_macro_f1_and_auc_agree_with_sklearn():
-    from sklearn.metrics import f1_score, roc_auc_score
+def test_weighted_scores_agree_with_sklearn_on_the_resampled_images():
+    """A weight row (how often each image was drawn) gives what sklearn gives on the
+    sample with those repeats; ties in the scores count half in AUC."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 4, 400)
     probs = rng.dirichlet(np.ones(4), 400)
     probs[np.arange(400), y] += rng.random(400)              # some signal
     probs = np.round(probs / probs.sum(axis=1, keepdims=True), 2)   # ties in the scores
-    pred = probs.argmax(axis=1)
-    assert I.macro_f1(y, pred, 4) == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
-    expect = np.mean([roc_auc_score(y == c, probs[:, c]) for c in range(4)])
-    assert I.macro_auc(y, probs) == pytest.approx(expect, abs=1e-12)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    weights = I.resample_weights(400, seed=5, resamples=3)
+    for row in weights:
+        idx = np.repeat(np.arange(400), row.astype(int))
+        ys, ps = y[idx], probs[idx]
+        w = row[None, :]
+        assert I.weighted_accuracy(y, probs, w)[0] == pytest.approx(accuracy_score(ys, ps.argmax(1)))
+        assert I.weighted_macro_f1(y, probs, w)[0] == pytest.approx(
+            f1_score(ys, ps.argmax(1), labels=range(4), average="macro", zero_division=0))
+        assert I.weighted_macro_auc(y, probs, w)[0] == pytest.approx(
+            np.mean([roc_auc_score(ys == c, ps[:, c]) for c in range(4)]))
+        assert I.weighted_loss(y, probs, w)[0] == pytest.approx(log_loss(ys, ps, labels=range(4)), rel=1e-6)
+    assert I.statistic_for("val_auc")(y, probs) == pytest.approx(
+        np.mean([roc_auc_score(y == c, probs[:, c]) for c in range(4)]))
 
 
 def test_bootstrap_is_seeded_and_covers_the_point_estimate():
@@ -53,8 +65,10 @@ def test_bootstrap_is_seeded_and_covers_the_point_estimate():
     b = I.score_interval("val_macro_f1", y, probs, seed=7)
     c = I.score_interval("val_macro_f1", y, probs, seed=8)
     assert a == b and a != c and a.method == "bootstrap"
-    point = I.macro_f1(y, probs.argmax(axis=1), 3)
+    point = I.statistic_for("val_macro_f1")(y, probs)
     assert a.low < point < a.high and a.high - a.low < 0.2
+    auc = I.score_interval("val_auc", y, probs, seed=7)
+    assert auc.low < I.statistic_for("val_auc")(y, probs) < auc.high
 
 
 def test_mcnemar_exact_known_answers():
@@ -88,7 +102,7 @@ def test_compare_calls_a_tie_and_a_lead():
     assert T.headline(tests).startswith("#1 (a) and #2 (b) are tied on validation (McNemar exact, p=")
     boot = T.compare(y, probs, [("a", 1), ("c", 2)], "val_macro_f1")
     assert boot[0].test == "paired bootstrap" and not boot[0].tied
-    assert "is ahead of #2 (c)" in T.headline(boot)
+    assert "is ahead of #2 (c)" in T.headline(boot) and "p<0.001" in T.headline(boot)
 
 
 def test_compare_skips_trials_without_predictions():

@@ -1,0 +1,210 @@
+"""``tunefm export``: a trial's best checkpoint as deployable artefacts, checked, with a card.
+
+The trial (the run's #1 by the sweep's metric unless named) is scored on the validation
+split (interval, paired test against #1 or #2) and on the held-out test split; each
+requested format is written, loaded back in its own runtime and must agree with the
+checkpoint on the test images (more than 0.1% top-1 disagreement is an error and the
+artefact is removed). The card records all of it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.export import artifact
+from orchestrator.export.card import ModelCard, write_card
+from trainables.contract.errors import UserError
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    trial_id: str
+    family: str
+    out: Path
+    artifacts: tuple[tuple[str, Path, artifact.Agreement], ...]    # (format, path, agreement)
+    card_json: Path
+    card_md: Path
+    test_accuracy: float
+    ranking: str
+    seconds: float
+
+
+def _ranked(snap):
+    from orchestrator.report.leaderboard import board, leaderboards
+
+    overall = board(leaderboards(snap.trials, snap.metrics, snap.spec.metric, snap.spec.mode))
+    ranked = overall[overall["rank"].notna()]
+    if ranked.empty:
+        raise UserError(f"{snap.folder.location}: no trial has a validation result yet; nothing to export")
+    return ranked
+
+
+def _choose(snap, ranked, trial_id: str | None) -> str:
+    from orchestrator.store import schema as S
+
+    if trial_id is None:
+        return str(ranked[S.TRIAL_ID].iloc[0])
+    if trial_id not in set(snap.trials[S.TRIAL_ID]):
+        raise UserError(f"--trial {trial_id}: no such trial in {snap.folder.location} "
+                        f"(tunefm leaderboard {snap.folder.location} lists them)")
+    if trial_id not in set(ranked[S.TRIAL_ID]):
+        status = snap.trials.set_index(S.TRIAL_ID).loc[trial_id, S.STATUS]
+        raise UserError(f"--trial {trial_id}: it has no validation result ({status}); nothing to export")
+    return trial_id
+
+
+def _output_dir(out: Path) -> Path:
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise UserError(f"{out}: cannot write there ({e.strerror or e}); choose another --out DIR") from None
+    return out
+
+
+def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path, trial_id: str | None = None,
+                 allow_changed_data: bool = False, command: str = "") -> ExportResult:
+    from orchestrator.report.holdout import evaluate, load_checkpoint_model, present_checkpoints
+    from orchestrator.run.data_check import data_changes
+    from orchestrator.store import schema as S
+    from orchestrator.store.folder import RunFolder
+    from orchestrator.store.snapshot import read_snapshot
+
+    started = time.monotonic()
+    formats = tuple(dict.fromkeys(formats)) or ("keras",)
+    for fmt in formats:
+        artifact.check_available(fmt)            # before anything slow
+    folder = RunFolder.open(run_dir)
+    snap = read_snapshot(folder)
+    changed = data_changes(snap.meta, snap.spec, folder.location, allow_changed_data)
+    ranked = _ranked(snap)
+    tid = _choose(snap, ranked, trial_id)
+    found = present_checkpoints(snap, [(tid, "export")], folder.remote)
+    if not found:
+        raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export (still in its first epoch, "
+                        "or its checkpoint was removed)")
+    ckpt = found[0][2]
+    out = _output_dir(Path(out).expanduser())
+
+    validation, rank = _validation(snap, ranked, tid, folder.remote)
+    holdout = evaluate(snap, [(tid, "export")], folder.remote)
+    test_row = holdout.table.iloc[0]
+    from orchestrator.report.costs import measure
+
+    (b1, b256), = measure([ckpt], tuple(snap.meta.data.input_shape))
+
+    from trainables.datasets import load_test
+
+    test, _ = load_test(snap.spec.dataset)
+    model = artifact.deployable(load_checkpoint_model(ckpt))
+    written = []
+    for fmt in formats:
+        path = artifact.write(model, fmt, out)
+        agreement = artifact.compare(holdout.probs[tid], artifact.predict(path, fmt, test.x))
+        if agreement.disagreement_fraction > artifact.MAX_DISAGREEMENT:
+            artifact.remove(path)
+            raise UserError(f"{path}: the {fmt} export disagrees with the checkpoint on "
+                            f"{agreement.top1_disagreements} of {agreement.images} test images "
+                            f"({100 * agreement.disagreement_fraction:.2f}%, more than "
+                            f"{100 * artifact.MAX_DISAGREEMENT:.1f}%); removed, not shipped")
+        written.append((fmt, path, agreement))
+
+    trials = snap.trials.set_index(S.TRIAL_ID)
+    card = _card(snap, tid, trials.loc[tid], validation, rank, test_row, (b1, b256), written, out, command, changed)
+    card_json, card_md = write_card(card, out)
+    return ExportResult(tid, str(trials.loc[tid, S.FAMILY]), out, tuple(written), card_json, card_md,
+                        float(test_row["test_accuracy"]), card.ranking, time.monotonic() - started)
+
+
+def _validation(snap, ranked, tid: str, remote):
+    """The trial's validation interval and its paired test: against #2 when it is #1,
+    against #1 otherwise."""
+    from orchestrator.report.validation import evaluate_validation
+    from orchestrator.store import schema as S
+
+    ids = list(ranked[S.TRIAL_ID])
+    ranks = dict(zip(ranked[S.TRIAL_ID], ranked["rank"]))
+    pair = ids[:2] if ids[0] == tid else [ids[0], tid]
+    scores = dict(zip(ranked[S.TRIAL_ID], ranked["score"]))
+    result = evaluate_validation(snap, [(t, int(ranks[t])) for t in pair], snap.spec.metric, scores, remote)
+    return result, int(ranks[tid])
+
+
+def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Path, command: str,
+          changed) -> ModelCard:
+    from orchestrator.report.costs import machine
+    from orchestrator.report.ties import headline
+    from orchestrator.run.drive import versions
+    from orchestrator.store import schema as S
+    from orchestrator.store.records import now_iso
+
+    meta = snap.meta
+    vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
+    names = list(test_row["class_names"])
+    config = _config(trow)
+    digests = {part: s.digest for part, s in meta.provenance.splits.items()} if meta.provenance else {}
+    ranking = headline(validation.tests)
+    if changed:
+        ranking += "; NOTE: the data set changed since the sweep (" + "; ".join(changed) + ")"
+    return ModelCard(
+        name=f"{snap.spec.name} / {snap.run_dir.name} / {tid}", trial_id=tid, family=str(trow[S.FAMILY]),
+        model=str(trow[S.MODEL]), run=str(snap.folder.location), created_at=now_iso(), command=command,
+        input={"name": artifact.INPUT_NAME, "dtype": "uint8", "shape": [None, *meta.data.input_shape],
+               "value_range": [0, 255]},
+        classes=tuple(names),
+        data={"dataset": snap.spec.dataset.name, "source": meta.provenance.source if meta.provenance else "unrecorded",
+              "train": meta.data.train, "val": meta.data.val, "test": int(test_row["test_images"]), "sha256": digests},
+        config=config, params=int(trow["params"]),
+        latency={"ms_per_image_batch1": latency[0], "ms_per_image_batch256": latency[1], "threads": 1,
+                 "machine": machine()},
+        validation={"metric": snap.spec.metric, "score": float(vrow["recorded"]),
+                    "recomputed": float(vrow["recomputed"]), "ci_low": float(vrow["ci_low"]),
+                    "ci_high": float(vrow["ci_high"]), "ci_method": str(vrow["ci_method"]),
+                    "images": validation.images, "epoch": int(test_row["checkpoint_epoch"] or 0), "rank": rank},
+        ranking=ranking,
+        test={"images": int(test_row["test_images"]), "accuracy": float(test_row["test_accuracy"]),
+              "loss": float(test_row["test_loss"]), "f1_macro": float(test_row["test_f1_macro"]),
+              "auc_macro": float(test_row["test_auc_macro"]),
+              "per_class_accuracy": dict(zip(names, map(float, test_row["test_per_class_accuracy"])))},
+        artifacts=tuple({"format": fmt, "path": str(path.relative_to(out)), "agreement": a.to_dict()}
+                        for fmt, path, a in written),
+        versions={**versions(), **_export_versions()},
+    )
+
+
+def _config(trow) -> dict:
+    """The trial's hyperparameters with their own types back (a table column shared with
+    another family holds 1.0 for an integer 1)."""
+    import math
+
+    from orchestrator.store import schema as S
+    from trainables.families import get_family
+
+    defaults = get_family(str(trow[S.MODEL])).defaults()
+    out = {}
+    for col, value in trow.items():
+        if not col.startswith(S.CONFIG_PREFIX) or value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        key = col.removeprefix(S.CONFIG_PREFIX)
+        value = value.item() if hasattr(value, "item") else value
+        kind = type(defaults.get(key))
+        if kind is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        out[key] = value
+    return out
+
+
+def _export_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("tf2onnx", "onnx", "onnxruntime", "ai-edge-litert"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
