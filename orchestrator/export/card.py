@@ -81,7 +81,7 @@ def markdown(card: ModelCard) -> str:
         "## Cost",
         f"- {card.params:,d} parameters",
         f"- {lat['ms_per_image_batch1']:.3g} ms per image at batch 1, {lat['ms_per_image_batch256']:.3g} ms at "
-        f"batch 256 ({lat['threads']} thread, Keras predict_on_batch, on {lat['machine']})",
+        f"batch 256 ({lat['threads']} thread(s), Keras predict_on_batch, on {lat['machine']})",
         "",
         "## Data",
         f"- {card.data['dataset']} from {card.data['source']}",

@@ -136,7 +136,7 @@ def _validation(snap, ranked, tid: str, remote):
 
 def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Path, command: str,
           changed) -> ModelCard:
-    from orchestrator.report.costs import machine
+    from orchestrator.report.costs import machine, threads
     from orchestrator.report.ties import headline
     from orchestrator.run.drive import versions
     from orchestrator.store import schema as S
@@ -159,7 +159,7 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
         data={"dataset": snap.spec.dataset.name, "source": meta.provenance.source if meta.provenance else "unrecorded",
               "train": meta.data.train, "val": meta.data.val, "test": int(test_row["test_images"]), "sha256": digests},
         config=config, params=int(trow["params"]),
-        latency={"ms_per_image_batch1": latency[0], "ms_per_image_batch256": latency[1], "threads": 1,
+        latency={"ms_per_image_batch1": latency[0], "ms_per_image_batch256": latency[1], "threads": threads(),
                  "machine": machine()},
         validation={"metric": snap.spec.metric, "score": float(vrow["recorded"]),
                     "recomputed": float(vrow["recomputed"]), "ci_low": float(vrow["ci_low"]),

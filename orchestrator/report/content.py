@@ -108,8 +108,10 @@ def _tradeoff_tables(tradeoff: TradeOff, evaluated: pd.DataFrame, metric: str) -
             continue
         shown = front[[S.TRIAL_ID, S.FAMILY, "rank", "score", "params", "ms_per_image_batch1",
                        "ms_per_image_batch256"]].assign(test_accuracy=front[S.TRIAL_ID].map(test))
-        out.append((f"The trade-off: best {metric} for its {what} (Pareto front; latency on this machine, "
-                    "1 thread)", shown.rename(columns={"score": metric})))
+        threads = int(front["threads"].dropna().iloc[0]) if front["threads"].notna().any() else None
+        on = f", {threads} thread(s)" if threads else ""
+        out.append((f"The trade-off: best {metric} for its {what} (Pareto front; latency on this machine{on})",
+                    shown.rename(columns={"score": metric})))
     return out
 
 

@@ -1,7 +1,7 @@
 """What each trial's model costs to run: parameters and milliseconds per image.
 
 Latency is measured on this machine, the one the report runs on, so every trial is
-timed on the same hardware with the same settings: one thread, Keras'
+timed on the same hardware with the same settings: the process's CPUs (recorded), Keras'
 ``predict_on_batch`` (the compiled inference step), uint8 images of the data set's
 shape, after warm-up calls, the median of repeated calls divided by the batch. It
 depends on the architecture, not on the weights, so a trial is measured once and
@@ -41,15 +41,23 @@ def _median_call_seconds(model, x: np.ndarray) -> float:
     return float(np.median(times))
 
 
+def threads() -> int:
+    """TensorFlow's intra-op threads in this process (set on first use)."""
+    from trainables.training import runtime
+
+    runtime.configure_backend(cpus=runtime.available_cpus())
+    return runtime.THREADS or 1
+
+
 def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[float, float]]:
     """(ms per image at batch 1, at batch 256) of each checkpoint's model."""
     from orchestrator.report.holdout import load_checkpoint_model
-    from trainables.training.runtime import configure_backend, native_stderr_silenced
+    from trainables.training.runtime import native_stderr_silenced
 
     rng = np.random.default_rng(0)
     out = []
     with native_stderr_silenced():
-        configure_backend(cpus=1)
+        threads()
         import keras
 
         for ckpt in checkpoints:
@@ -77,13 +85,13 @@ def inference_costs(trials: pd.DataFrame, checkpoints: dict[str, str], input_sha
     if path.is_file():
         try:
             cached = pd.read_parquet(path)
-            cached = cached[cached["machine"] == here][COLUMNS]
+            cached = cached[(cached["machine"] == here) & (cached["threads"] == threads())][COLUMNS]
         except (OSError, ValueError, KeyError, pa.ArrowException):
             cached = pd.DataFrame(columns=COLUMNS)     # a damaged cache is measured again
     todo = [t for t in checkpoints if t not in set(cached[S.TRIAL_ID])]
     params = trials.set_index(S.TRIAL_ID)["params"]
     rows = [{S.TRIAL_ID: tid, "params": params.get(tid), "ms_per_image_batch1": b1, "ms_per_image_batch256": b256,
-             "threads": 1, "machine": here}
+             "threads": threads(), "machine": here}
             for tid, (b1, b256) in zip(todo, measure([checkpoints[t] for t in todo], input_shape) if todo else [])]
     table = pd.concat([cached, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else cached
     if rows:

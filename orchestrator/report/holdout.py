@@ -46,12 +46,13 @@ def load_checkpoint_model(checkpoint: str):
                         "damaged or unreadable: restore it from a copy of the run") from None
 
 
-def predict_checkpoints(checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
-    """Load each ``model.keras`` and predict ``x``; runs locally or inside a Ray task."""
-    from trainables.training.runtime import configure_backend, native_stderr_silenced
+def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | None = None) -> list[np.ndarray]:
+    """Load each ``model.keras`` and predict ``x``; runs locally (all this process's CPUs)
+    or inside a Ray task (``threads``: the task's)."""
+    from trainables.training.runtime import available_cpus, configure_backend, native_stderr_silenced
 
     with native_stderr_silenced():
-        configure_backend(cpus=0)
+        configure_backend(cpus=threads or available_cpus())
         import keras
 
         out = []
@@ -81,7 +82,7 @@ def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: n
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     gpus = 1 if snapshot.spec.resources.gpus > 0 else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus)(predict_checkpoints)
-    return ray.get(task.remote(checkpoints, x))
+    return ray.get(task.remote(checkpoints, x, 1))
 
 
 def checkpoint_epoch(checkpoint: str) -> int | None:

@@ -8,6 +8,15 @@ import time
 
 _configured = False
 IMPORT_SECONDS: float | None = None  # how long this process spent importing Keras/TF
+THREADS: int | None = None           # TensorFlow's intra-op threads, once configured
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:   # not on Linux
+        return os.cpu_count() or 1
 
 
 def configure_backend(cpus: float) -> None:
@@ -17,7 +26,7 @@ def configure_backend(cpus: float) -> None:
     processes this happens once per process (every trial of a sweep asks for the same
     resources, so the first setting is the right one).
     """
-    global _configured, IMPORT_SECONDS
+    global _configured, IMPORT_SECONDS, THREADS
     if _configured:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,6 +38,7 @@ def configure_backend(cpus: float) -> None:
         import tensorflow as tf
 
         threads = max(1, int(round(cpus)))
+        THREADS = threads
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
