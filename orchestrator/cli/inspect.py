@@ -22,6 +22,10 @@ def validate(sweep_file: Path) -> None:
                f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "
                f"{spec.scheduler.kind} up to {spec.scheduler.max_epochs} epochs, "
                f"{spec.mode} {spec.metric}")
+    if spec.objectives:
+        names = ", ".join(f"{name} ({mode})" for name, mode in spec.objectives)
+        click.echo(f"objectives: {names}: TPE proposes from their Pareto front; ASHA stops trials by "
+                   f"{spec.metric} alone and the leaderboard ranks by it")
 
 
 @main.command()

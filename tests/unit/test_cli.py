@@ -28,6 +28,19 @@ def test_validate_ok(runner, tmp_path):
     assert "ok. sweep 't' on fashion_mnist: 4 trials (dense 4)" in result.stdout
 
 
+def test_validate_says_what_asha_does_with_objectives(runner, tmp_path):
+    text = GOOD.replace("lr: {grid: [0.1, 0.01]}", "lr: {choice: [0.1, 0.01]}")
+    result = runner.invoke(main, ["validate", write(tmp_path, text + "search: tpe\nobjectives: [val_accuracy, params]\n")])
+    assert result.exit_code == 0, result.output
+    assert "objectives: val_accuracy (max), params (min)" in result.stdout
+    assert "ASHA stops trials by val_accuracy alone" in result.stdout
+
+
+def test_report_budget_is_checked_before_any_work(runner, tmp_path):
+    result = runner.invoke(main, ["report", str(tmp_path), "--budget", "params=0"])
+    assert result.exit_code == 2 and "--budget params=0: params needs a positive number" in result.output
+
+
 @pytest.mark.parametrize("command", ["validate", "preview", "sweep"])
 def test_bad_sweep_file_is_one_line_on_stderr_and_exit_2(runner, tmp_path, command):
     path = write(tmp_path, GOOD.replace("lr:", "lrr:"))
