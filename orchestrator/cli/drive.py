@@ -57,12 +57,17 @@ def _command() -> str:
 @click.option("--max-epochs", type=click.IntRange(min=1, max=MAX_EPOCHS), help="Override scheduler.max_epochs.")
 @click.option("--reuse-workers/--no-reuse-workers", default=True, show_default=True,
               help="Run many trials per worker process (imports TensorFlow once per worker).")
+@click.option("--tensorboard", is_flag=True, default=None,
+              help="Write TensorBoard event files under the run folder (tracking.tensorboard).")
+@click.option("--mlflow-uri", help="Log each trial as an MLflow run at this tracking URI (tracking.mlflow).")
+@click.option("--mlflow-experiment", help="MLflow experiment name (default: the sweep's name).")
 @click.option("--resume", "resume_dir", type=RUN_DIR,
               help="Continue the interrupted run in this folder instead (same as tunefm resume).")
 @ALLOW_CHANGED_DATA
 @_user_errors
 def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
-          reuse_workers, progress, make_report, resume_dir, allow_changed_data) -> None:
+          reuse_workers, progress, make_report, tensorboard, mlflow_uri, mlflow_experiment, resume_dir,
+          allow_changed_data) -> None:
     """Run the sweep in SWEEP_FILE and write every epoch of every trial to Parquet.
 
     Trials run on the embedded local Ray unless --address names a cluster. When it
@@ -79,7 +84,9 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
                                allow_changed_data=allow_changed_data)
         _finish(resume_sweep(resume_dir, options), make_report, allow_changed_data)
         return
-    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs)) if v is not None}
+    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs),
+                                   ("tensorboard", tensorboard), ("mlflow_uri", mlflow_uri),
+                                   ("mlflow_experiment", mlflow_experiment)) if v not in (None, False)}
     spec = with_overrides(load_sweep(sweep_file), **overrides)
     options = SweepOptions(cpus=cpus, gpus=gpus, address=address, results_dir=results_dir,
                            run_name=run_name, reuse_workers=reuse_workers, progress=progress,

@@ -20,6 +20,7 @@ from orchestrator.run.drive import RunSummary, drive, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, early_stops, tune_environment
+from orchestrator.run.tracking import check_trackers, tracker_callbacks
 from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
                                     restore_tuner, searcher_for, trainable)
 from orchestrator.spec.names import segment_problem
@@ -75,6 +76,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
         raise UserError(f"--name {options.run_name!r}: {segment_problem(options.run_name)}")
     configs = trial_configs(spec)
     check_families(spec, configs)                 # e.g. missing transfer weights
+    check_trackers(spec)                          # tracking: asks for an extra that is not installed
     root = check_results_dir(options.results_dir, spec)
     data = load_trial_data(spec.dataset)          # a missing data set stops here, before any folder
     provenance = resolve(spec.dataset, data.train, data.val, data.num_classes)
@@ -107,7 +109,8 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
             recorder = RunRecorder(scheduler)
             tuner = build_tuner(spec, folder, trainable(spec, data, cache, trial_function=options.trial_function),
                                 searcher=searcher_for(spec, configs), scheduler=scheduler,
-                                num_samples=len(configs), callbacks=[recorder, *options.extra_callbacks],
+                                num_samples=len(configs),
+                                callbacks=[recorder, *tracker_callbacks(spec, folder.location), *options.extra_callbacks],
                                 reuse_workers=options.reuse_workers, time_budget_s=spec.time_budget_s)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
                            options.progress)
@@ -205,7 +208,8 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
                                     spec.metric, spec.mode)
         tuner = build_tuner(spec, folder, trainable(spec, data, None, trial_function=options.trial_function),
                             searcher=QueueSearcher(configs), scheduler=scheduler, num_samples=len(configs),
-                            callbacks=[RunRecorder(scheduler)], reuse_workers=options.reuse_workers,
+                            callbacks=[RunRecorder(scheduler), *tracker_callbacks(spec, folder.location)],
+                            reuse_workers=options.reuse_workers,
                             ray_name=phase_name(1 + len(meta.repeats)))
         if early is not None:
             early.check()     # stopped before the phase is recorded: the finished run stays as it was

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from trainables.contract.errors import SweepFileError
+from orchestrator.spec.tracking import MlflowSpec, TrackingSpec, tracking_spec
 from trainables.contract.metrics import SELECTABLE
 
 OBJECTIVE_PARAMS = "params"     # the model's parameter count, known from the first report
@@ -95,6 +96,7 @@ class SweepSpec:
     # objectives: [val_accuracy, params]: (name, mode) pairs, the first is ``metric``; TPE
     # searches their Pareto front, ASHA still stops by ``metric`` alone
     objectives: tuple[tuple[str, str], ...] = ()
+    tracking: TrackingSpec = TrackingSpec()      # TensorBoard and MLflow (spec/tracking.py)
 
     def family(self, label: str) -> FamilySweep:
         return next(f for f in self.families if f.label == label)
@@ -185,6 +187,7 @@ def _sweep(root: Node) -> SweepSpec:
         time_budget_s=root.take_float("time_budget_s", None, low=0, low_open=True),
         max_failures=root.take_int("max_failures", 0, minimum=0),
         objectives=objectives,
+        tracking=tracking_spec(root, name),
     )
     counts = {f.label: f.trial_count(search) for f in spec.families}
     if sum(counts.values()) > MAX_TRIALS:
@@ -332,8 +335,20 @@ def _resources(node: Node) -> Resources:
     return spec
 
 
-def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: int | None = None) -> SweepSpec:
-    """Apply the CLI's ``--num-samples`` / ``--max-epochs`` and re-check the rules they touch."""
+def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: int | None = None,
+                   tensorboard: bool | None = None, mlflow_uri: str | None = None,
+                   mlflow_experiment: str | None = None) -> SweepSpec:
+    """Apply the CLI's ``--num-samples`` / ``--max-epochs`` / tracking flags and re-check
+    the rules they touch."""
+    if tensorboard or mlflow_uri or mlflow_experiment:
+        old = spec.tracking.mlflow
+        uri = mlflow_uri or (old.tracking_uri if old else None)
+        if mlflow_experiment and not uri:
+            raise SweepFileError(spec.source, "tracking.mlflow", "--mlflow-experiment needs --mlflow-uri "
+                                 "(or tracking.mlflow.tracking_uri in the sweep file)")
+        mlflow = MlflowSpec(uri, mlflow_experiment or (old.experiment if old else spec.name),
+                            old.log_checkpoint if old else False) if uri else None
+        spec = dataclasses.replace(spec, tracking=TrackingSpec(bool(tensorboard) or spec.tracking.tensorboard, mlflow))
     if num_samples is not None:
         spec = dataclasses.replace(spec, families=tuple(
             dataclasses.replace(f, num_samples=num_samples) for f in spec.families))

@@ -305,3 +305,33 @@ def test_multi_objective_tpe_learns_both_values_from_trial_results():
     assert len(values) == 2 and all(len(v) == 2 for v in values)
     assert searcher.suggest("t2") == "FINISHED"
     assert study.directions[0].name == "MAXIMIZE" and study.directions[1].name == "MINIMIZE"
+
+
+def test_tracking_section_and_its_cli_overrides():
+    from orchestrator.spec.tracking import MlflowSpec, TrackingSpec
+
+    base = OBJ.format(extra="").replace("search: tpe", "")
+    assert parse(base).tracking == TrackingSpec()
+    spec = parse(base + "tracking: {tensorboard: true, mlflow: {tracking_uri: 'file:///tmp/m'}}\n")
+    assert spec.tracking == TrackingSpec(True, MlflowSpec("file:///tmp/m", "mo", False))
+    over = with_overrides(parse(base), tensorboard=True, mlflow_uri="http://h:5000", mlflow_experiment="e")
+    assert over.tracking == TrackingSpec(True, MlflowSpec("http://h:5000", "e", False))
+    with pytest.raises(SweepFileError, match="--mlflow-experiment needs --mlflow-uri"):
+        with_overrides(parse(base), mlflow_experiment="e")
+    for bad, message in (("tracking: {tensorbord: true}", "tracking.tensorbord: unknown key (allowed here: mlflow, tensorboard)"),
+                         ("tracking: {mlflow: {experiment: x}}", "tracking.mlflow.tracking_uri: is required"),
+                         ("tracking: {mlflow: {tracking_uri: ' '}}", "tracking_uri: must not be empty"),
+                         ("tracking: {tensorboard: yes please}", "tracking.tensorboard")):
+        with pytest.raises(SweepFileError, match=re.escape(message)):
+            parse(base + bad + "\n")
+
+
+def test_a_run_asking_for_a_tracker_that_is_not_installed_is_refused_in_one_line(monkeypatch):
+    from orchestrator.run import tracking
+    from trainables.contract.errors import UserError
+
+    spec = parse(OBJ.format(extra="").replace("search: tpe", "") + "tracking: {mlflow: {tracking_uri: 'sqlite:///x.db'}}\n")
+    monkeypatch.setattr(tracking, "missing_tracker", lambda tb, ml: "mlflow")
+    with pytest.raises(UserError, match=r"s.yaml: tracking.mlflow needs mlflow, which is not installed: "
+                                        r"pip install 'tunefm\[tracking\]'"):
+        tracking.check_trackers(spec)

@@ -1,0 +1,112 @@
+"""TensorBoard and MLflow for a run: Ray Tune's own logger callbacks, given tunefm's facts.
+
+``tensorboard: true`` uses Ray's ``TBXLoggerCallback``: each trial's per-epoch scalars
+(``ray/tune/val_accuracy``, ...) in event files in its folder under the run folder, and
+its hyperparameters with its final scores in the HParams table when it ends, so
+``tensorboard --logdir RUN_DIR`` shows both. ``mlflow:`` uses Ray's
+``MLflowLoggerCallback``: one MLflow run per trial with its parameters and per-epoch
+metrics; tunefm adds the trial's status as it recorded it (``early_stopped``,
+``diverged``, ...) as a tag and, when asked, the best checkpoint as an artifact.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.spec.sweep import SweepSpec
+from orchestrator.spec.tracking import TRACKING_EXTRA, missing_tracker
+from trainables.contract.errors import UserError
+
+STATUS_TAG, RUN_TAG, FAMILY_TAG = "tunefm.status", "tunefm.run", "tunefm.family"
+
+
+def check_trackers(spec: SweepSpec) -> None:
+    """Refuse a run whose trackers are not installed, in one line, before any work."""
+    import importlib.util
+
+    missing = missing_tracker(spec.tracking.tensorboard, spec.tracking.mlflow is not None)
+    if missing:
+        what = "tracking.tensorboard" if missing == "tensorboardX" else "tracking.mlflow"
+        raise UserError(f"{spec.source}: {what} needs {missing}, which is not installed: {TRACKING_EXTRA}")
+    m = spec.tracking.mlflow
+    if m is not None and m.tracking_uri.split(":", 1)[0] in DATABASE_SCHEMES \
+            and importlib.util.find_spec("sqlalchemy") is None:
+        raise UserError(f"{spec.source}: tracking.mlflow.tracking_uri: a database store ({m.tracking_uri}) needs "
+                        "the full MLflow (SQLAlchemy): pip install mlflow")
+
+
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def _allow_file_store(uri: str) -> None:
+    """MLflow 3 refuses its file store unless told it is wanted; a sweep file that names a
+    ``file:`` URI (or a plain path) wants exactly that."""
+    import os
+
+    scheme = uri.split(":", 1)[0] if "://" in uri else "file"
+    if scheme == "file":
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+
+
+def tracker_callbacks(spec: SweepSpec, run_location: str) -> list:
+    callbacks: list = []
+    if spec.tracking.tensorboard:
+        from ray.tune.logger import TBXLoggerCallback
+
+        callbacks.append(TBXLoggerCallback())
+    if spec.tracking.mlflow is not None:
+        m = spec.tracking.mlflow
+        _allow_file_store(m.tracking_uri)
+        callbacks.append(_mlflow_class()(tracking_uri=m.tracking_uri, experiment_name=m.experiment,
+                                         tags={RUN_TAG: run_location, "tunefm.sweep": spec.name},
+                                         log_checkpoint=m.log_checkpoint))
+    return callbacks
+
+
+def _mlflow_class():
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    class TunefmMLflow(MLflowLoggerCallback):
+        """Ray's MLflow logger, plus the status and best checkpoint tunefm recorded."""
+
+        def __init__(self, *, log_checkpoint: bool, **kwargs):
+            super().__init__(save_artifact=False, **kwargs)
+            self.log_checkpoint = log_checkpoint
+
+        def log_trial_start(self, trial) -> None:
+            super().log_trial_start(trial)
+            from trainables.contract.keys import FAMILY_KEY
+
+            self._client().set_tag(self._trial_runs[trial], FAMILY_TAG, str(trial.config.get(FAMILY_KEY, "")))
+
+        def _client(self):
+            import mlflow
+
+            return mlflow.MlflowClient(tracking_uri=self.tracking_uri)
+
+        def log_trial_end(self, trial, failed: bool = False) -> None:
+            run_id = self._trial_runs[trial]
+            record = _recorded(trial.trial_id)
+            client = self._client()
+            if record is not None:
+                client.set_tag(run_id, STATUS_TAG, record.status.value)
+                if self.log_checkpoint and record.checkpoint:
+                    from orchestrator.run import live
+
+                    folder = Path(live.current().folder.path) / record.checkpoint
+                    if folder.is_dir():
+                        client.log_artifacts(run_id, str(folder), artifact_path="best_checkpoint")
+            super().log_trial_end(trial, failed=failed)
+
+    return TunefmMLflow
+
+
+def _recorded(trial_id: str):
+    """The trial as the run's recorder saw it end (None outside a tunefm run)."""
+    from orchestrator.run import live
+
+    try:
+        recorder = live.current().recorder
+    except Exception:
+        return None
+    ledger = getattr(recorder, "ledger", None)
+    return ledger.trials.get(trial_id) if ledger is not None else None
