@@ -32,7 +32,7 @@ from orchestrator.run.data_check import data_changes
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import atomic_write_table
 from orchestrator.store.snapshot import Snapshot, read_snapshot
-from trainables.contract.errors import UserError
+from trainables.contract.errors import NoResultYet, UserError
 from trainables.contract.keys import REPEAT_COL, REPORT_DIR
 from trainables.contract.metrics import SELECTABLE, Mode
 
@@ -61,12 +61,13 @@ def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
     return metric, Mode.of(metric).name
 
 
-def _no_result_error(snap: Snapshot) -> UserError:
+def _no_result_error(snap: Snapshot) -> NoResultYet:
     counts = snap.trials[S.STATUS].value_counts().to_dict() if not snap.trials.empty else {}
     said = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())) or "no trials yet"
     errors = snap.trials["error"].dropna() if "error" in snap.trials else pd.Series(dtype=str)
     first = f"; first error: {errors.iloc[0]}" if len(errors) else ""
-    return UserError(f"{snap.run_dir}: no trial has a validation result yet ({said}); nothing to report{first}")
+    return NoResultYet(f"{snap.run_dir}: no trial has a validation result yet ({said}); nothing to report{first}",
+                       snap.running)
 
 
 def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
@@ -87,7 +88,7 @@ def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                  out: str | Path | None = None, allow_changed_data: bool = False,
-                 budgets: tuple[Budget, ...] = ()) -> ReportResult:
+                 budgets: tuple[Budget, ...] = (), refresh_seconds: int | None = None) -> ReportResult:
     """Write the report of the run at ``run_dir`` (a path or a URI) into ``out``
     (default RUN/report; a URI run's report is also uploaded beside it)."""
     from orchestrator.store.folder import RunFolder
@@ -141,6 +142,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                        "files, not the sweep's" for c in changed]
     content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
                        for c in snap.meta.data_changes]
+    if snap.running and refresh_seconds:
+        content.refresh_seconds = refresh_seconds      # --watch: the open page follows the sweep
     write_markdown(content, out / "report.md")
     write_html(content, out / "report.html")
     if folder.remote is not None and out == snap.run_dir / REPORT_DIR:

@@ -25,6 +25,7 @@ class ReportContent:
     figures: list[tuple[str, Path]]                    # (caption, png path)
     notes: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)    # what makes the numbers doubtful: shown in red, first
+    refresh_seconds: int | None = None                 # --watch: the browser reloads the page this often
 
 
 def _cell(value: Any) -> str:
@@ -83,7 +84,10 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-widt
 
 
 def write_html(content: ReportContent, path: Path) -> Path:
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(content.title)}</title>",
+    refresh = (f"<meta http-equiv='refresh' content='{int(content.refresh_seconds)}'>"
+               if content.refresh_seconds else "")
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>{refresh}"
+             f"<title>{html.escape(content.title)}</title>",
              f"<style>{CSS}</style></head><body><h1>{html.escape(content.title)}</h1><ul>"]
     parts += [f"<li><b>{html.escape(k)}:</b> {html.escape(v)}</li>" for k, v in content.summary]
     parts.append("</ul>")

@@ -27,3 +27,11 @@ class SweepFileError(UserError):
 
 class DatasetError(UserError):
     """A data set that is missing, truncated or malformed."""
+
+
+class NoResultYet(UserError):
+    """A run has nothing to rank or report yet; ``running`` says whether waiting could help."""
+
+    def __init__(self, message: str, running: bool = False):
+        super().__init__(message)
+        self.running = running
