@@ -74,7 +74,8 @@ def _watch(once, seconds: int | None) -> None:
               help="Report although the data set's files changed since the sweep (the report says so in red).")
 @click.option("--budget", "budgets", multiple=True, metavar="KEY=LIMIT[,KEY=LIMIT]",
               help="Name the best trial within a budget: params=7000, latency_ms=2 (ms per image at batch 1 on "
-                   "this machine) or both; repeat for several budgets.")
+                   "this machine), latency_ms_batch256=0.1, or several comma-separated; repeat for several "
+                   "budgets.")
 @WATCH
 @_user_errors
 def report(run_dir: Path, top_k: int, metric: str | None, out: Path | None, allow_changed_data: bool,

@@ -89,7 +89,7 @@ def write(model: keras.Model, fmt: str, out_dir: Path) -> Path:
         with _quiet():
             _WRITERS[fmt](deployable(model), tmp)
         _fsync_tree(tmp)
-        _replace(tmp, final)
+        replace_path(tmp, final)
     finally:
         remove(tmp)
     return final
@@ -162,7 +162,8 @@ def _fsync_tree(path: Path) -> None:
             os.fsync(fh.fileno())
 
 
-def _replace(tmp: Path, final: Path) -> None:
+def replace_path(tmp: Path, final: Path) -> None:
+    """Put ``tmp`` (a file or folder) at ``final``, replacing whatever is there."""
     # A folder cannot be renamed over: move the old one aside first. A crash in between
     # leaves no artefact under the final name, never a mix of two.
     if final.is_dir() and not final.is_symlink():

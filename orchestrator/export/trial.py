@@ -9,11 +9,12 @@ artefact is removed). The card records all of it.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.export import artifact
-from orchestrator.export.card import ModelCard, write_card
+from orchestrator.export.card import CARD_JSON, CARD_MD, ModelCard, write_card
 from trainables.contract.errors import UserError
 
 
@@ -86,38 +87,58 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     found = present_checkpoints(snap, [(tid, "export")], folder.remote)
     if not found:
         raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export (still in its first epoch, "
-                        "or its checkpoint was removed)")
+                        "or its checkpoint was removed); tunefm leaderboard lists the others, --trial ID picks one")
     ckpt = found[0][2]
     out = _output_dir(Path(out).expanduser())
 
     validation, rank = _validation(snap, ranked, tid, folder.remote)
     holdout = evaluate(snap, [(tid, "export")], folder.remote)
     test_row = holdout.table.iloc[0]
-    from orchestrator.report.costs import measure
+    from orchestrator.report.costs import inference_costs
+    from trainables.contract.keys import REPORT_DIR
 
-    (b1, b256), = measure([ckpt], tuple(snap.meta.data.input_shape))
+    costs = inference_costs(snap.trials, {tid: ckpt}, tuple(snap.meta.data.input_shape),
+                            snap.run_dir / REPORT_DIR, cache=not snap.running).iloc[0]
 
     from trainables.datasets import load_test
 
     test, _ = load_test(snap.spec.dataset)
     model = artifact.deployable(load_checkpoint_model(ckpt))
-    written = []
-    for fmt in formats:
-        path = artifact.write(model, fmt, out)
-        agreement = artifact.compare(holdout.probs[tid], artifact.predict(path, fmt, test.x))
-        if agreement.disagreement_fraction > artifact.MAX_DISAGREEMENT:
-            artifact.remove(path)
-            raise UserError(f"{path}: the {fmt} export disagrees with the checkpoint on "
-                            f"{agreement.top1_disagreements} of {agreement.images} test images "
-                            f"({100 * agreement.disagreement_fraction:.2f}%, more than "
-                            f"{100 * artifact.MAX_DISAGREEMENT:.1f}%); removed, not shipped")
-        written.append((fmt, path, agreement))
-
-    trials = snap.trials.set_index(S.TRIAL_ID)
-    card = _card(snap, tid, trials.loc[tid], validation, rank, test_row, (b1, b256), written, out, command, changed)
-    card_json, card_md = write_card(card, out)
-    return ExportResult(tid, str(trials.loc[tid, S.FAMILY]), out, tuple(written), card_json, card_md,
+    staging = out / f".tunefm-export-{uuid.uuid4().hex[:8]}"   # the whole export appears at once, or not at all
+    try:
+        written = []
+        for fmt in formats:
+            path = artifact.write(model, fmt, staging)
+            agreement = artifact.compare(holdout.probs[tid], artifact.predict(path, fmt, test.x))
+            if agreement.disagreement_fraction > artifact.MAX_DISAGREEMENT:
+                raise UserError(f"{out}: the {fmt} export disagrees with the checkpoint on "
+                                f"{agreement.top1_disagreements} of {agreement.images} test images "
+                                f"({100 * agreement.disagreement_fraction:.2f}%, more than "
+                                f"{100 * artifact.MAX_DISAGREEMENT:.1f}%); nothing was shipped")
+            written.append((fmt, out / path.name, agreement))
+        trials = snap.trials.set_index(S.TRIAL_ID)
+        card = _card(snap, tid, trials.loc[tid], validation, rank, test_row,
+                     (float(costs["ms_per_image_batch1"]), float(costs["ms_per_image_batch256"])), written, out,
+                     command, changed)
+        write_card(card, staging)
+        publish(staging, out)
+    finally:
+        artifact.remove(staging)
+    return ExportResult(tid, str(trials.loc[tid, S.FAMILY]), out, tuple(written), out / CARD_JSON, out / CARD_MD,
                         float(test_row["test_accuracy"]), card.ranking, time.monotonic() - started)
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Move a finished export from ``staging`` into ``out``: every artefact and card file
+    of an earlier export there is replaced or, if this export has none of its kind, removed
+    (a card never sits beside another trial's model)."""
+    names = [*artifact.ARTIFACT_NAMES.values(), CARD_JSON, CARD_MD]
+    for name in names:
+        if not (staging / name).exists():
+            artifact.remove(out / name)
+    for name in names:
+        if (staging / name).exists():
+            artifact.replace_path(staging / name, out / name)
 
 
 def _validation(snap, ranked, tid: str, remote):
@@ -130,12 +151,15 @@ def _validation(snap, ranked, tid: str, remote):
     ranks = dict(zip(ranked[S.TRIAL_ID], ranked["rank"]))
     pair = ids[:2] if ids[0] == tid else [ids[0], tid]
     scores = dict(zip(ranked[S.TRIAL_ID], ranked["score"]))
-    result = evaluate_validation(snap, [(t, int(ranks[t])) for t in pair], snap.spec.metric, scores, remote)
+    result = evaluate_validation(snap, [(t, int(ranks[t])) for t in pair], snap.spec.metric, snap.spec.mode,
+                                 scores, remote, top_k=2)
     return result, int(ranks[tid])
 
 
 def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Path, command: str,
           changed) -> ModelCard:
+    import pandas as pd
+
     from orchestrator.report.costs import machine, threads
     from orchestrator.report.ties import headline
     from orchestrator.run.drive import versions
@@ -147,7 +171,10 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     names = list(test_row["class_names"])
     config = _config(trow)
     digests = {part: s.digest for part, s in meta.provenance.splits.items()} if meta.provenance else {}
-    ranking = headline(validation.tests)
+    ranking = headline(validation.tests, validation.why_none)
+    if snap.running or snap.status_note or snap.status.value != "finished":
+        ranking += (f"; NOTE: the run was {snap.status.value}" + (f" ({snap.status_note})" if snap.status_note else "")
+                    + " when this was exported: its ranking may change")
     if changed:
         ranking += "; NOTE: the data set changed since the sweep (" + "; ".join(changed) + ")"
     return ModelCard(
@@ -164,7 +191,8 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
         validation={"metric": snap.spec.metric, "score": float(vrow["recorded"]),
                     "recomputed": float(vrow["recomputed"]), "ci_low": float(vrow["ci_low"]),
                     "ci_high": float(vrow["ci_high"]), "ci_method": str(vrow["ci_method"]),
-                    "images": validation.images, "epoch": int(test_row["checkpoint_epoch"] or 0), "rank": rank},
+                    "images": validation.images, "rank": rank,
+                    "epoch": None if pd.isna(test_row["checkpoint_epoch"]) else int(test_row["checkpoint_epoch"])},
         ranking=ranking,
         test={"images": int(test_row["test_images"]), "accuracy": float(test_row["test_accuracy"]),
               "loss": float(test_row["test_loss"]), "f1_macro": float(test_row["test_f1_macro"]),

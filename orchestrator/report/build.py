@@ -108,8 +108,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
 
     out = writable_report_dir(snap, out)
     ranked = overall[overall["rank"].notna()]
-    validation = evaluate_validation(snap, list(zip(ranked[S.TRIAL_ID].head(top_k), ranked["rank"].head(top_k))),
-                                     metric, dict(zip(ranked[S.TRIAL_ID], ranked["score"])), folder.remote)
+    validation = evaluate_validation(snap, list(zip(ranked[S.TRIAL_ID], ranked["rank"].astype(int))), metric, mode,
+                                     dict(zip(ranked[S.TRIAL_ID], ranked["score"])), folder.remote, top_k)
     boards = annotate(boards, metric, snap.meta.data.val, validation.table, verdicts(validation.tests))
     tradeoff = trade_off(snap, ranked, mode, out, folder.remote, budgets)
 
@@ -152,8 +152,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
     return ReportResult(out, winner[S.TRIAL_ID], winner[S.FAMILY],
                         float(w_eval["test_accuracy"].iloc[0]) if len(w_eval) else None,
                         [p for _, p in figures], time.monotonic() - started, snap.running,
-                        snap.status_note, headline(validation.tests),
-                        [budget_line(b, row, metric) for b, row in tradeoff.budgets])
+                        snap.status_note, headline(validation.tests, validation.why_none),
+                        [budget_line(b, row, metric, tradeoff.measured) for b, row in tradeoff.budgets])
 
 
 def _repeated_trials(overall: pd.DataFrame) -> list[str]:

@@ -28,11 +28,16 @@ class Findings:
     tradeoff: TradeOff
 
 
-def budget_line(budget: Budget, row: pd.Series | None, metric: str) -> str:
+def budget_line(budget: Budget, row: pd.Series | None, metric: str, measured: int | None = None) -> str:
+    """``measured``: how many trials have a latency (a latency budget without any is said so)."""
     if row is None:
+        if measured == 0 and any(k != "params" for k, _ in budget.limits):
+            return f"within {budget.text}: no trial's latency could be measured (no readable checkpoint)"
         return f"within {budget.text}: no scored trial fits"
-    cost = ", ".join(f"{int(row['params']):,d} parameters" if k == "params" else
-                     f"{row['ms_per_image_batch1']:.3g} ms per image" for k, _ in budget.limits)
+    units = {"params": lambda r: f"{int(r['params']):,d} parameters",
+             "latency_ms": lambda r: f"{r['ms_per_image_batch1']:.3g} ms per image at batch 1",
+             "latency_ms_batch256": lambda r: f"{r['ms_per_image_batch256']:.3g} ms per image at batch 256"}
+    cost = ", ".join(units[k](row) for k, _ in budget.limits)
     return f"within {budget.text}: {row[S.TRIAL_ID]} ({row[S.FAMILY]}), {metric} {row['score']:.4f}, {cost}"
 
 
@@ -88,9 +93,10 @@ def _uncertainty_notes(validation: ValidationEval) -> list[str]:
     if validation.tests:
         notes.append("Two questions, two tests. The paired test above asks whether #1's trained model is better "
                      "than the next ones on the validation images the sweep chose it with (p >= 0.05: tied; "
-                     "the test split plays no part). Whether the lead would survive new seeds is the other "
-                     "question: tunefm repeat re-trains the top configurations and compares them with Welch's "
-                     "t-test over the seeds.")
+                     "the test split plays no part). #1 was picked on these same images, so a small p is "
+                     "optimistic: 'tied' is the reliable verdict, 'ahead' the hopeful one. Whether the lead "
+                     "would survive new seeds is the other question: tunefm repeat re-trains the top "
+                     "configurations and compares them with Welch's t-test over the seeds.")
     drift = validation.table[(validation.table["recorded"] - validation.table["recomputed"]).abs() > 1e-6]
     for _, r in drift.iterrows():
         notes.append(f"{r[S.TRIAL_ID]}: its checkpoint scores {r['recomputed']:.4f} on the validation split, the "
@@ -137,8 +143,8 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
         ("winner", f"{winner[S.TRIAL_ID]} ({winner[S.FAMILY]}): {metric} {winner['score']:.4f}"
                    f"{_interval_text(winner, metric, meta.data.val)} at epoch {int(winner['score_epoch'])}, "
                    f"{_count(winner['params'])} parameters"),
-        ("ranking", headline(findings.validation.tests)),
-        *[("budget", budget_line(b, row, metric)) for b, row in findings.tradeoff.budgets],
+        ("ranking", headline(findings.validation.tests, findings.validation.why_none)),
+        *[("budget", budget_line(b, row, metric, findings.tradeoff.measured)) for b, row in findings.tradeoff.budgets],
     ]
     notes = []
     if snap.running:
@@ -172,6 +178,9 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
     tables += _uncertainty_tables(findings.validation)
     notes += _uncertainty_notes(findings.validation)
     tables += _tradeoff_tables(findings.tradeoff, table, metric)
+    if snap.running and findings.tradeoff.measured:
+        notes.append("Latency was measured while the sweep trained beside it: noisy, and not kept; a report "
+                     "after the run ends measures it again.")
     if findings.tradeoff.unmeasured:
         notes.append(f"{findings.tradeoff.unmeasured} scored trial(s) have no latency: no readable checkpoint, "
                      "or beyond the best 200; they are on the size front only.")

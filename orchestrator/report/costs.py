@@ -2,8 +2,8 @@
 
 Latency is measured on this machine, the one the report runs on, so every trial is
 timed on the same hardware with the same settings: the process's CPUs (recorded), Keras'
-``predict_on_batch`` (the compiled inference step), uint8 images of the data set's
-shape, after warm-up calls, the median of repeated calls divided by the batch. It
+``predict_on_batch`` (the compiled inference step), images of the data set's shape
+(as float32, what the checkpoint's model takes), after warm-up calls, the median of repeated calls divided by the batch. It
 depends on the architecture, not on the weights, so a trial is measured once and
 kept in ``report/inference_costs.parquet`` for later reports on the same machine.
 """
@@ -71,29 +71,40 @@ def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[
     return out
 
 
+def _read_cache(path: Path, here: str) -> pd.DataFrame:
+    import pyarrow as pa
+
+    try:
+        cached = pd.read_parquet(path)
+        return cached[(cached["machine"] == here) & (cached["threads"] == threads())][COLUMNS]
+    except (OSError, ValueError, KeyError, pa.ArrowException):   # none yet, damaged or foreign: measure again
+        return pd.DataFrame(columns=COLUMNS)
+
+
 def inference_costs(trials: pd.DataFrame, checkpoints: dict[str, str], input_shape: tuple[int, ...],
-                    cache_dir: Path) -> pd.DataFrame:
+                    cache_dir: Path, cache: bool = True, also_read: Path | None = None) -> pd.DataFrame:
     """COLUMNS for every trial in ``checkpoints`` (trial id -> checkpoint folder), measuring
-    only those the cache in ``cache_dir`` does not hold for this machine."""
+    only those the cache in ``cache_dir`` (or ``also_read``) does not hold for this machine
+    and thread count. ``cache=False`` (a sweep still training beside us: noisy timings)
+    measures without keeping. The cache is best effort: a folder that cannot be written
+    is measured again next time."""
     from orchestrator.store.parquet import atomic_write_table
 
     import pyarrow as pa
 
     path = cache_dir / COSTS_FILE
     here = machine()
-    cached = pd.DataFrame(columns=COLUMNS)
-    if path.is_file():
-        try:
-            cached = pd.read_parquet(path)
-            cached = cached[(cached["machine"] == here) & (cached["threads"] == threads())][COLUMNS]
-        except (OSError, ValueError, KeyError, pa.ArrowException):
-            cached = pd.DataFrame(columns=COLUMNS)     # a damaged cache is measured again
+    cached = pd.concat([_read_cache(p, here) for p in dict.fromkeys([path, *([also_read] if also_read else [])])],
+                       ignore_index=True).drop_duplicates(S.TRIAL_ID)
     todo = [t for t in checkpoints if t not in set(cached[S.TRIAL_ID])]
     params = trials.set_index(S.TRIAL_ID)["params"]
     rows = [{S.TRIAL_ID: tid, "params": params.get(tid), "ms_per_image_batch1": b1, "ms_per_image_batch256": b256,
              "threads": threads(), "machine": here}
             for tid, (b1, b256) in zip(todo, measure([checkpoints[t] for t in todo], input_shape) if todo else [])]
     table = pd.concat([cached, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else cached
-    if rows:
-        atomic_write_table(path, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
+    if rows and cache:
+        try:
+            atomic_write_table(path, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
+        except OSError:
+            pass      # a read-only run folder: measured again next time
     return table[table[S.TRIAL_ID].isin(list(checkpoints))].reset_index(drop=True)

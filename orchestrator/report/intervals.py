@@ -104,7 +104,7 @@ WEIGHTED: dict[str, WeightedStatistic] = {"val_accuracy": weighted_accuracy, "va
                                           "val_macro_f1": weighted_macro_f1, "val_auc": weighted_macro_auc}
 
 
-def statistic_for(metric: str, classes: int | None = None) -> Callable[[np.ndarray, np.ndarray], float]:
+def statistic_for(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
     """The validation score ``metric`` from labels and probabilities (every image once)."""
     if metric not in WEIGHTED:
         raise ValueError(f"no statistic for {metric!r}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from orchestrator.report.intervals import RESAMPLES, WEIGHTED, resample_weights, statistic_for
+from trainables.contract.metrics import Mode
 
 ALPHA = 0.05
 
@@ -52,6 +53,9 @@ def p_text(p: float) -> str:
     return f"p<{1 / RESAMPLES:g}" if p == 0 else f"p={p:.3g}"
 
 
+TIED, LEADER_AHEAD, OTHER_AHEAD = "tied", "#1 ahead", "ahead of #1"
+
+
 @dataclass(frozen=True)
 class PairedTest:
     leader: str
@@ -62,6 +66,7 @@ class PairedTest:
     other_score: float
     test: str                    # "McNemar exact" | "paired bootstrap"
     p_value: float
+    leader_better: bool          # the direction of the difference, by the metric's mode
     only_leader: int | None = None   # McNemar's discordant images
     only_other: int | None = None
 
@@ -69,47 +74,50 @@ class PairedTest:
     def tied(self) -> bool:
         return self.p_value >= ALPHA
 
+    @property
+    def verdict(self) -> str:
+        """TIED, LEADER_AHEAD, or OTHER_AHEAD: the checkpoint ranked lower is significantly
+        better (possible with --metric other than the sweep's, or while a sweep writes)."""
+        return TIED if self.tied else (LEADER_AHEAD if self.leader_better else OTHER_AHEAD)
+
     def sentence(self) -> str:
         detail = (f"; {self.only_leader} images only #1 gets right, {self.only_other} only #{self.other_rank}"
                   if self.only_leader is not None else "")
-        if self.tied:
-            return (f"#1 ({self.leader}) and #{self.other_rank} ({self.other}) are tied on validation "
-                    f"({self.test}, {p_text(self.p_value)}{detail})")
-        return (f"#1 ({self.leader}) is ahead of #{self.other_rank} ({self.other}) on validation "
-                f"({self.test}, {p_text(self.p_value)}{detail})")
+        how = f"({self.test}, {p_text(self.p_value)}{detail})"
+        if self.verdict == TIED:
+            return f"#1 ({self.leader}) and #{self.other_rank} ({self.other}) are tied on validation {how}"
+        if self.verdict == LEADER_AHEAD:
+            return f"#1 ({self.leader}) is ahead of #{self.other_rank} ({self.other}) on validation {how}"
+        return (f"#{self.other_rank} ({self.other}) is ahead of #1 ({self.leader}) on validation {how}: its "
+                "checkpoint beats the one ranked first (the ranking's epochs are not the checkpoints' epochs)")
 
 
 def compare(y: np.ndarray, probs: dict[str, np.ndarray], ranked: list[tuple[str, int]], metric: str,
-            seed: int = 0) -> list[PairedTest]:
-    """#1 of ``ranked`` ((trial id, rank), best first) against each later trial with predictions."""
-    ranked = [(t, r) for t, r in ranked if t in probs]
-    if len(ranked) < 2:
+            mode: str, seed: int = 0) -> list[PairedTest]:
+    """#1 of ``ranked`` ((trial id, rank), best first) against each later trial with predictions.
+    No tests when #1 itself has none: another trial is never presented as #1."""
+    if not ranked or ranked[0][0] not in probs:
         return []
-    stat = statistic_for(metric, next(iter(probs.values())).shape[1])
+    ranked = [(t, r) for t, r in ranked if t in probs]
+    stat = statistic_for(metric)
     leader = ranked[0][0]
     out = []
     for other, rank in ranked[1:]:
         a, b = probs[leader], probs[other]
+        sa, sb = stat(y, a), stat(y, b)
+        better = Mode(mode).better(sa, sb)
         if metric == "val_accuracy":
             only_a, only_b, p = mcnemar_exact(a.argmax(axis=1) == y, b.argmax(axis=1) == y)
-            test = PairedTest(leader, other, int(rank), metric, stat(y, a), stat(y, b), "McNemar exact", p,
-                              only_a, only_b)
+            out.append(PairedTest(leader, other, int(rank), metric, sa, sb, "McNemar exact", p, only_a > only_b,
+                                  only_a, only_b))
         else:
             p = paired_bootstrap_p(y, a, b, metric, seed)
-            test = PairedTest(leader, other, int(rank), metric, stat(y, a), stat(y, b), "paired bootstrap", p)
-        out.append(test)
+            out.append(PairedTest(leader, other, int(rank), metric, sa, sb, "paired bootstrap", p, better))
     return out
 
 
-def tied_group(tests: list[PairedTest]) -> set[str]:
-    """The leader and every trial it is not significantly ahead of."""
+def headline(tests: list[PairedTest], why_none: str = "") -> str:
+    """The report's one line about #1 and #2 (``why_none``: why there is no test)."""
     if not tests:
-        return set()
-    return {tests[0].leader} | {t.other for t in tests if t.tied}
-
-
-def headline(tests: list[PairedTest]) -> str:
-    """The report's one line about #1 and #2."""
-    if not tests:
-        return "fewer than two of the top trials have a checkpoint: no paired test"
+        return why_none or "no paired test"
     return tests[0].sentence()

@@ -26,6 +26,7 @@ class TradeOff:
     table: pd.DataFrame                     # ranked trials with costs and on_<front> flags
     budgets: list[tuple[Budget, pd.Series | None]] = field(default_factory=list)
     unmeasured: int = 0                     # scored trials beyond MAX_MEASURED or without a checkpoint
+    measured: int = 0                       # trials with a latency
 
     def front(self, name: str) -> pd.DataFrame:
         return self.table[self.table[f"on_{name}_front"]].sort_values(FRONTS[name])
@@ -49,11 +50,14 @@ def trade_off(snap: Snapshot, ranked: pd.DataFrame, mode: str, cache_dir: Path, 
     measured = candidates[S.TRIAL_ID].head(MAX_MEASURED)
     found = present_checkpoints(snap, [(tid, "cost") for tid in measured], remote)
     checkpoints = {tid: ckpt for tid, _, ckpt in found}
-    costs = inference_costs(snap.trials, checkpoints, tuple(snap.meta.data.input_shape), cache_dir)
+    from trainables.contract.keys import REPORT_DIR
+
+    costs = inference_costs(snap.trials, checkpoints, tuple(snap.meta.data.input_shape), cache_dir,
+                            cache=not snap.running, also_read=snap.run_dir / REPORT_DIR)
     params = snap.trials.set_index(S.TRIAL_ID)["params"]
     table = candidates.assign(params=candidates[S.TRIAL_ID].map(params))
     table = table.merge(costs.drop(columns=["params"]), on=S.TRIAL_ID, how="left")
     for name, col in FRONTS.items():
         table[f"on_{name}_front"] = pareto_front(table, "score", col, mode)
     chosen = [(b, best_within(table, b, "score", mode)) for b in budgets]
-    return TradeOff(table, chosen, unmeasured=len(ranked) - len(checkpoints))
+    return TradeOff(table, chosen, unmeasured=len(ranked) - len(checkpoints), measured=len(checkpoints))

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.report.holdout import present_checkpoints, predict_where_the_sweep_ran
-from orchestrator.report.intervals import accuracy_interval, score_interval
-from orchestrator.report.ties import PairedTest, compare
+from orchestrator.report.intervals import accuracy_interval, score_interval, statistic_for
+from orchestrator.report.ties import LEADER_AHEAD, OTHER_AHEAD, TIED, PairedTest, compare
 from orchestrator.store import schema as S
 from orchestrator.store.snapshot import Snapshot
 from trainables.contract.errors import UserError
@@ -22,7 +22,8 @@ from trainables.contract.errors import UserError
 COLUMNS = [S.TRIAL_ID, "rank", "recorded", "recomputed", "ci_low", "ci_high", "ci_method"]
 VALIDATION_FILE = "validation_eval.parquet"
 TIES_FILE = "ties.parquet"
-TIED, AHEAD = "tied with #1", "#1 ahead"
+MAX_BOOTSTRAPPED = 50        # trials whose checkpoints predict validation for a bootstrapped interval
+MARKS = {TIED: "tied with #1", LEADER_AHEAD: "#1 ahead", OTHER_AHEAD: "ahead of #1"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ValidationEval:
     images: int
     table: pd.DataFrame                              # COLUMNS, one row per trial with a checkpoint
     tests: list[PairedTest] = field(default_factory=list)
+    why_none: str = ""                               # why there is no paired test, when there is none
 
     def interval_of(self, trial_id: str) -> tuple[float, float] | None:
         rows = self.table[self.table[S.TRIAL_ID] == trial_id]
@@ -38,10 +40,10 @@ class ValidationEval:
 
 
 def verdicts(tests: list[PairedTest]) -> dict[str, str]:
-    """Trial id -> "#1", "tied with #1" or "#1 ahead", from the paired tests."""
+    """Trial id -> "#1", "tied with #1", "#1 ahead" or "ahead of #1", from the paired tests."""
     if not tests:
         return {}
-    return {tests[0].leader: "#1", **{t.other: TIED if t.tied else AHEAD for t in tests}}
+    return {tests[0].leader: "#1", **{t.other: MARKS[t.verdict] for t in tests}}
 
 
 def annotate(boards: pd.DataFrame, metric: str, images: int, intervals: pd.DataFrame | None = None,
@@ -81,19 +83,22 @@ def saved_verdicts(report_dir, leader: str, metric: str) -> dict[str, str] | Non
         return None
     if table.empty or set(table["leader"]) != {leader} or set(table["metric"]) != {metric}:
         return None
-    return {leader: "#1", **{r["against"]: (TIED if r["verdict"] == "tied" else AHEAD)
-                             for _, r in table.iterrows()}}
+    return {leader: "#1", **{r["against"]: MARKS.get(r["verdict"], str(r["verdict"])) for _, r in table.iterrows()}}
 
 
-def evaluate_validation(snapshot: Snapshot, ranked: list[tuple[str, int]], metric: str,
-                        scores: dict[str, float], remote=None) -> ValidationEval:
-    """Predict the validation split with each ranked trial's checkpoint ((id, rank), best
-    first), put an interval on each score and test #1 against the others."""
+def evaluate_validation(snapshot: Snapshot, ranked: list[tuple[str, int]], metric: str, mode: str,
+                        scores: dict[str, float], remote=None, top_k: int = 3) -> ValidationEval:
+    """Predict the validation split with ranked trials' checkpoints ((id, rank), best first),
+    put an interval on each score and test #1 against the next ``top_k - 1``.
+
+    Accuracy's interval needs no predictions (Wilson), so only the top-k are predicted;
+    for the other metrics the best ``MAX_BOOTSTRAPPED`` are, for their bootstrap."""
     from trainables.datasets import load_trial_data
 
-    keep = present_checkpoints(snapshot, [(tid, "validation") for tid, _ in ranked], remote)
+    wanted = ranked[:top_k] if metric == "val_accuracy" else ranked[:max(top_k, MAX_BOOTSTRAPPED)]
+    keep = present_checkpoints(snapshot, [(tid, "validation") for tid, _ in wanted], remote)
     if not keep:
-        return ValidationEval(metric, 0, pd.DataFrame(columns=COLUMNS))
+        return ValidationEval(metric, 0, pd.DataFrame(columns=COLUMNS), why_none=_why_none(ranked, {}, top_k))
     val = load_trial_data(snapshot.spec.dataset).val
     recorded_n = snapshot.meta.data.val
     if recorded_n and len(val) != recorded_n:
@@ -106,23 +111,28 @@ def evaluate_validation(snapshot: Snapshot, ranked: list[tuple[str, int]], metri
     rows = []
     for tid, p in probs.items():
         ci = score_interval(metric, val.y, p)
-        recomputed = _recomputed(metric, val.y, p)
         rows.append({S.TRIAL_ID: tid, "rank": rank_of[tid], "recorded": scores.get(tid, np.nan),
-                     "recomputed": recomputed, "ci_low": ci.low, "ci_high": ci.high, "ci_method": ci.method})
-    tests = compare(val.y, probs, [(t, r) for t, r in ranked if t in probs], metric)
-    return ValidationEval(metric, len(val), pd.DataFrame(rows, columns=COLUMNS), tests)
+                     "recomputed": statistic_for(metric)(val.y, p), "ci_low": ci.low, "ci_high": ci.high,
+                     "ci_method": ci.method})
+    tests = compare(val.y, probs, ranked[:top_k], metric, mode)
+    return ValidationEval(metric, len(val), pd.DataFrame(rows, columns=COLUMNS), tests,
+                          "" if tests else _why_none(ranked, probs, top_k))
 
 
-def _recomputed(metric: str, y: np.ndarray, probs: np.ndarray) -> float:
-    from orchestrator.report.intervals import statistic_for
-
-    return statistic_for(metric, probs.shape[1])(y, probs)
+def _why_none(ranked: list[tuple[str, int]], probs: dict, top_k: int) -> str:
+    if len(ranked) < 2:
+        return "only one trial has a result: nothing to compare #1 with"
+    if top_k < 2:
+        return "--top-k 1: #1 is compared with no other trial"
+    if ranked[0][0] not in probs:
+        return f"#1 ({ranked[0][0]}) has no readable checkpoint: no paired test"
+    return f"none of #2..#{top_k} has a readable checkpoint: no paired test"
 
 
 def tests_table(tests: list[PairedTest]) -> pd.DataFrame:
     return pd.DataFrame([{"leader": t.leader, "against": t.other, "rank": t.other_rank, "metric": t.metric,
                           "leader_score": t.leader_score, "other_score": t.other_score, "test": t.test,
                           "only_leader_right": t.only_leader, "only_other_right": t.only_other,
-                          "p_value": t.p_value, "verdict": "tied" if t.tied else "#1 ahead"} for t in tests],
+                          "p_value": t.p_value, "verdict": t.verdict} for t in tests],
                         columns=["leader", "against", "rank", "metric", "leader_score", "other_score", "test",
                                  "only_leader_right", "only_other_right", "p_value", "verdict"])

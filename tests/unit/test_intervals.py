@@ -94,21 +94,49 @@ def test_compare_calls_a_tie_and_a_lead():
         return np.eye(10)[pred] * 0.9 + 0.01
 
     probs = {"a": model(0.85, 1), "b": model(0.849, 2), "c": model(0.70, 3)}
-    tests = T.compare(y, probs, [("a", 1), ("b", 2), ("c", 3)], "val_accuracy")
+    tests = T.compare(y, probs, [("a", 1), ("b", 2), ("c", 3)], "val_accuracy", "max")
     by = {t.other: t for t in tests}
     assert by["b"].tied and by["b"].test == "McNemar exact"
     assert not by["c"].tied and by["c"].p_value < 1e-6
-    assert T.tied_group(tests) == {"a", "b"}
+    from orchestrator.report.validation import verdicts
+
+    assert verdicts(tests) == {"a": "#1", "b": "tied with #1", "c": "#1 ahead"}
     assert T.headline(tests).startswith("#1 (a) and #2 (b) are tied on validation (McNemar exact, p=")
-    boot = T.compare(y, probs, [("a", 1), ("c", 2)], "val_macro_f1")
+    boot = T.compare(y, probs, [("a", 1), ("c", 2)], "val_macro_f1", "max")
     assert boot[0].test == "paired bootstrap" and not boot[0].tied
     assert "is ahead of #2 (c)" in T.headline(boot) and "p<0.001" in T.headline(boot)
 
 
-def test_compare_skips_trials_without_predictions():
+def test_a_worse_leader_is_never_called_ahead_and_min_metrics_point_the_right_way():
+    """Checkpoints can disagree with the ranking (--metric, a running sweep): say so."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    y = rng.integers(0, 10, n)
+    good = np.eye(10)[y] * 0.8 + 0.02
+    bad = np.eye(10)[np.where(rng.random(n) < 0.7, y, (y + 1) % 10)] * 0.8 + 0.02
+    acc = T.compare(y, {"a": bad, "b": good}, [("a", 1), ("b", 2)], "val_accuracy", "max")[0]
+    assert acc.verdict == T.OTHER_AHEAD and "#2 (b) is ahead of #1 (a)" in acc.sentence()
+    loss = T.compare(y, {"a": good, "b": bad}, [("a", 1), ("b", 2)], "val_loss", "min")[0]
+    assert loss.leader_score < loss.other_score and loss.verdict == T.LEADER_AHEAD
+    worse = T.compare(y, {"a": bad, "b": good}, [("a", 1), ("b", 2)], "val_loss", "min")[0]
+    assert worse.verdict == T.OTHER_AHEAD
+
+
+def test_no_other_trial_is_presented_as_number_one():
     y = np.array([0, 1])
-    assert T.compare(y, {"a": np.eye(2)}, [("a", 1), ("b", 2)], "val_accuracy") == []
-    assert "no paired test" in T.headline([])
+    assert T.compare(y, {"b": np.eye(2), "c": np.eye(2)}, [("a", 1), ("b", 2), ("c", 3)], "val_accuracy",
+                     "max") == []
+    assert T.compare(y, {"a": np.eye(2)}, [("a", 1), ("b", 2)], "val_accuracy", "max") == []
+    assert T.headline([], "#1 (a) has no readable checkpoint: no paired test").startswith("#1 (a) has no")
+
+
+def test_why_there_is_no_paired_test():
+    from orchestrator.report.validation import _why_none
+
+    assert "only one trial" in _why_none([("a", 1)], {}, 3)
+    assert "--top-k 1" in _why_none([("a", 1), ("b", 2)], {"a": 1}, 1)
+    assert "#1 (a) has no readable checkpoint" in _why_none([("a", 1), ("b", 2)], {"b": 1}, 3)
+    assert "none of #2..#3" in _why_none([("a", 1), ("b", 2)], {"a": 1}, 3)
 
 
 def test_pareto_front_by_hand():
@@ -138,3 +166,62 @@ def test_budget_parsing_and_best_within():
     for bad in ("params", "size=3", "params=-1", "latency_ms=nan", "params=abc", ","):
         with pytest.raises(UserError, match="--budget"):
             parse_budget(bad)
+
+
+def test_budget_lines_name_the_limited_cost():
+    import pandas as pd
+
+    from orchestrator.report.content import budget_line
+    from orchestrator.report.pareto import parse_budget
+
+    row = pd.Series({"trial_id": "t1", "family": "cnn", "score": 0.9, "params": 6500,
+                     "ms_per_image_batch1": 1.25, "ms_per_image_batch256": 0.031})
+    assert budget_line(parse_budget("params=7000"), row, "val_accuracy") == \
+        "within params <= 7000: t1 (cnn), val_accuracy 0.9000, 6,500 parameters"
+    assert budget_line(parse_budget("latency_ms_batch256=0.05"), row, "val_accuracy").endswith(
+        "0.031 ms per image at batch 256")
+    assert budget_line(parse_budget("latency_ms=2"), row, "val_accuracy").endswith("1.25 ms per image at batch 1")
+    assert "no scored trial fits" in budget_line(parse_budget("params=10"), None, "val_accuracy", measured=3)
+    assert "no trial's latency could be measured" in budget_line(parse_budget("latency_ms=2"), None,
+                                                                 "val_accuracy", measured=0)
+
+
+def test_latency_cache_is_reused_only_for_this_machine_and_thread_count(tmp_path):
+    import pandas as pd
+
+    from orchestrator.report import costs
+
+    here, threads = costs.machine(), costs.threads()
+    pd.DataFrame([{"trial_id": "a", "params": 10, "ms_per_image_batch1": 1.0, "ms_per_image_batch256": 0.1,
+                   "threads": threads, "machine": here},
+                  {"trial_id": "b", "params": 20, "ms_per_image_batch1": 9.0, "ms_per_image_batch256": 0.9,
+                   "threads": threads + 7, "machine": here}]).to_parquet(tmp_path / costs.COSTS_FILE)
+    trials = pd.DataFrame({"trial_id": ["a"], "params": [10]})
+    got = costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path)   # cached: nothing loaded
+    assert got["ms_per_image_batch1"].tolist() == [1.0]
+    from trainables.contract.errors import UserError
+
+    measuring = "/nowhere/model.keras: cannot be loaded"     # it tried to load the model: it measures
+    with pytest.raises(UserError, match=measuring):           # another thread count is not reused
+        costs.inference_costs(trials.assign(trial_id=["b"]), {"b": "/nowhere"}, (28, 28, 1), tmp_path)
+    (tmp_path / costs.COSTS_FILE).write_bytes(b"not parquet")                       # damaged: measured again
+    with pytest.raises(UserError, match=measuring):
+        costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path)
+
+
+def test_publish_replaces_a_whole_earlier_export(tmp_path):
+    from orchestrator.export.trial import publish
+
+    out, staging = tmp_path / "out", tmp_path / "out" / ".stage"
+    out.mkdir()
+    for name in ("model.keras", "model.tflite", "model_card.json", "model_card.md"):
+        (out / name).write_text("old")
+    (out / "saved_model").mkdir()
+    (out / "notes.txt").write_text("mine")
+    staging.mkdir()
+    for name in ("model.keras", "model_card.json", "model_card.md"):
+        (staging / name).write_text("new")
+    publish(staging, out)
+    assert sorted(p.name for p in out.iterdir() if p.name != ".stage") == \
+        ["model.keras", "model_card.json", "model_card.md", "notes.txt"]
+    assert (out / "model.keras").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
