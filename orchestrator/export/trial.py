@@ -55,18 +55,6 @@ def _choose(snap, ranked, trial_id: str | None) -> str:
     return trial_id
 
 
-def _output_dir(out: Path) -> Path:
-    import tempfile
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise UserError(f"{out}: cannot write there ({e.strerror or e}); choose another --out DIR") from None
-    return out
-
-
 def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path, trial_id: str | None = None,
                  allow_changed_data: bool = False, command: str = "") -> ExportResult:
     from orchestrator.report.holdout import evaluate, load_checkpoint_model, present_checkpoints
@@ -89,7 +77,9 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
         raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export (still in its first epoch, "
                         "or its checkpoint was removed); tunefm leaderboard lists the others, --trial ID picks one")
     ckpt = found[0][2]
-    out = _output_dir(Path(out).expanduser())
+    from orchestrator.store.parquet import writable_dir
+
+    out = writable_dir(Path(out).expanduser(), "the export", "choose another --out DIR")
 
     validation, rank = _validation(snap, ranked, tid, folder.remote)
     holdout = evaluate(snap, [(tid, "export")], folder.remote)

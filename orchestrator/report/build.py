@@ -30,7 +30,7 @@ from orchestrator.report.validation import (TIES_FILE, VALIDATION_FILE, annotate
                                              verdicts)
 from orchestrator.run.data_check import data_changes
 from orchestrator.store import schema as S
-from orchestrator.store.parquet import atomic_write_table
+from orchestrator.store.parquet import atomic_write_table, writable_dir
 from orchestrator.store.snapshot import Snapshot, read_snapshot
 from trainables.contract.errors import NoResultYet, UserError
 from trainables.contract.keys import REPEAT_COL, REPORT_DIR
@@ -73,17 +73,10 @@ def _no_result_error(snap: Snapshot) -> NoResultYet:
 def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
     """``out`` or RUN/report, checked by a real write: a read-only run folder is refused
     in one line that names ``--out``."""
-    import tempfile
-
     target = Path(out).expanduser() if out is not None else snap.run_dir / REPORT_DIR
-    try:
-        (target / "figures").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=target):
-            pass
-    except OSError as e:
-        hint = "choose another --out DIR" if out is not None else "write the report elsewhere with --out DIR"
-        raise UserError(f"{target}: cannot write the report there ({e.strerror or e}); {hint}") from None
-    return target
+    hint = "choose another --out DIR" if out is not None else "write the report elsewhere with --out DIR"
+    writable_dir(target, "the report", hint)
+    return writable_dir(target / "figures", "the report", hint).parent
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,

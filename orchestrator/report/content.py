@@ -62,7 +62,9 @@ def _interval_text(row: pd.Series, metric: str, images: int) -> str:
 
 
 def _ci(low: pd.Series, high: pd.Series) -> list[str]:
-    return [f"[{a:.3f}, {b:.3f}]" if pd.notna(a) and pd.notna(b) else "" for a, b in zip(low, high)]
+    from orchestrator.report.intervals import ci_text
+
+    return [ci_text(a, b) for a, b in zip(low, high)]
 
 
 def _board_tables(boards: pd.DataFrame, metric: str, config_cols: list[str]) -> list[tuple[str, pd.DataFrame]]:

@@ -25,9 +25,7 @@ class Interval:
     level: float = LEVEL
 
     def text(self, digits: int = 4) -> str:
-        if math.isnan(self.low) or math.isnan(self.high):
-            return ""
-        return f"[{self.low:.{digits}f}, {self.high:.{digits}f}]"
+        return ci_text(self.low, self.high, digits)
 
 
 NO_INTERVAL = Interval(float("nan"), float("nan"), "none")
@@ -62,8 +60,9 @@ def weighted_accuracy(y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> 
 
 
 def weighted_loss(y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    nll = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0))
-    return weights @ nll / weights.sum(axis=1)
+    from trainables.training.evaluation import image_losses
+
+    return weights @ image_losses(y, probs) / weights.sum(axis=1)
 
 
 def weighted_macro_f1(y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -111,6 +110,21 @@ def statistic_for(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
     return lambda y, p: float(WEIGHTED[metric](y, p, np.ones((1, len(y))))[0])
 
 
+CHUNK = 100   # resamples scored at once: AUC's arrays are CHUNK x images per class
+
+
+def resampled(metric: str, y: np.ndarray, probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``metric`` on every resample (row of ``weights``), a chunk of rows at a time."""
+    return np.concatenate([WEIGHTED[metric](y, probs, weights[i:i + CHUNK]) for i in range(0, len(weights), CHUNK)])
+
+
+def ci_text(low: float, high: float, digits: int = 3) -> str:
+    """``[0.831, 0.863]``, or empty when there is no interval."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    return f"[{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def resample_weights(n: int, seed: int, resamples: int = RESAMPLES) -> np.ndarray:
     """``resamples`` rows of how often each of ``n`` images is drawn (with replacement);
     the same seed, the same draws."""
@@ -122,7 +136,7 @@ def bootstrap(y: np.ndarray, probs: np.ndarray, metric: str, seed: int = 0,
     """Percentile bootstrap interval of ``metric`` over the images."""
     if len(y) == 0:
         return NO_INTERVAL
-    values = WEIGHTED[metric](y, probs, resample_weights(len(y), seed, resamples))
+    values = resampled(metric, y, probs, resample_weights(len(y), seed, resamples))
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return NO_INTERVAL

@@ -15,8 +15,7 @@ class BoardText:
 
 def leaderboard_text(run_dir: str | Path, family: str | None = None, top: int = 20,
                      metric: str | None = None) -> BoardText:
-    import pandas as pd
-
+    from orchestrator.report.intervals import ci_text
     from orchestrator.report.leaderboard import OVERALL, board, leaderboards, searched_columns
     from orchestrator.report.validation import annotate, saved_verdicts
     from orchestrator.store import schema as S
@@ -42,8 +41,7 @@ def leaderboard_text(run_dir: str | Path, family: str | None = None, top: int = 
     leader = board(boards)[S.TRIAL_ID].iloc[0]
     said = saved_verdicts(snap.run_dir / REPORT_DIR, leader, metric)
     boards = annotate(boards, metric, snap.meta.data.val, verdict_of=said)
-    boards["ci_95"] = [f"[{a:.3f}, {b:.3f}]" if pd.notna(a) and pd.notna(b) else ""
-                       for a, b in zip(boards["ci_low"], boards["ci_high"])]
+    boards["ci_95"] = [ci_text(a, b) for a, b in zip(boards["ci_low"], boards["ci_high"])]
     order = [c for c in boards.columns if c not in ("ci_low", "ci_high", "ci_95", "vs_1")]
     at = order.index("score") + 1
     shown = order[:at] + ["ci_95"] + (["vs_1"] if said and not family else []) + order[at:]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.report.intervals import RESAMPLES, WEIGHTED, resample_weights, statistic_for
+from orchestrator.report.intervals import RESAMPLES, resample_weights, resampled, statistic_for
 from trainables.contract.metrics import Mode
 
 ALPHA = 0.05
@@ -42,7 +42,7 @@ def paired_bootstrap_p(y: np.ndarray, leader: np.ndarray, other: np.ndarray, met
     """Two-sided p of "no difference" from the bootstrap distribution of leader - other,
     both scored on the same resampled images. Resolution 1/RESAMPLES: 0 means below it."""
     weights = resample_weights(len(y), seed)
-    diffs = WEIGHTED[metric](y, leader, weights) - WEIGHTED[metric](y, other, weights)
+    diffs = resampled(metric, y, leader, weights) - resampled(metric, y, other, weights)
     diffs = diffs[np.isfinite(diffs)]
     if len(diffs) == 0:
         return 1.0

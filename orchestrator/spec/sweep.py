@@ -17,8 +17,6 @@ import yaml
 from trainables.contract.errors import SweepFileError
 from orchestrator.spec.tracking import MlflowSpec, TrackingSpec, tracking_spec
 from trainables.contract.metrics import SELECTABLE
-
-OBJECTIVE_PARAMS = "params"     # the model's parameter count, known from the first report
 from orchestrator.spec.dataset import dataset_spec
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.reader import Node
@@ -26,6 +24,8 @@ from orchestrator.spec.yaml_loader import MAX_BYTES, BadNumber, DuplicateKey, To
 from orchestrator.spec.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
                                  values_to_check)
 from trainables.datasets.base import DataSpec
+
+OBJECTIVE_PARAMS = "params"     # the model's parameter count (every epoch report carries it)
 
 SEARCHERS = ("random", "grid", "tpe", "ablation")
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"

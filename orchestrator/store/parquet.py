@@ -28,6 +28,20 @@ from orchestrator.store.records import TrialRow
 from trainables.contract.keys import METRICS_DIR, RUN_FILE, SWEEP_FILE, TRIALS_FILE
 
 
+def writable_dir(target: Path, what: str, hint: str) -> Path:
+    """Create ``target`` if need be and prove it writable with a real write; otherwise one
+    line naming it, ``what`` was to go there, and ``hint``."""
+    import tempfile
+
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as e:
+        raise UserError(f"{target}: cannot write {what} there ({e.strerror or e}); {hint}") from None
+    return target
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
