@@ -111,3 +111,29 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None,
         return text.running
 
     _watch(once, watch)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("compare"),
+              show_default=True, help="Folder for compare.md, compare.html and the figure.")
+@click.option("--metric", help="Rank every run by this validation metric (default: the first run's).")
+@_user_errors
+def compare(run_dirs: tuple[Path, ...], out: Path, metric: str | None) -> None:
+    """Compare two or more runs: differing settings, best trials with intervals, anytime
+    curves, and each winner's test accuracy (from its report)."""
+    from orchestrator.report.compare import compare as compare_runs, write_comparison
+
+    c = compare_runs(list(run_dirs), metric)
+    click.echo(f"{len(c.views)} runs, ranked by {c.metric} ({c.mode})")
+    click.echo("settings that differ:")
+    click.echo(c.differences.to_string(index=False) if len(c.differences) else "  none")
+    click.echo("best trials (overall and per family):")
+    click.echo(c.bests.to_string(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
+    click.echo("anytime:")
+    click.echo(c.curves.to_string(index=False, na_rep="never", float_format=lambda v: f"{v:.4g}"))
+    missing = [v.name for v in c.views if v.winner_test is None]
+    if missing:
+        click.echo(f"no test accuracy for {', '.join(missing)}: tunefm report evaluates a run's winner")
+    md, page = write_comparison(c, out)
+    click.echo(f"comparison: {page}")

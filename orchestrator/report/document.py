@@ -72,7 +72,7 @@ def write_markdown(content: ReportContent, path: Path) -> Path:
     out += ["## Figures", ""]
     for caption, fig in content.figures:
         out += [f"### {caption}", "", f"![{caption}](figures/{fig.name})", ""]
-    path.write_text("\n".join(out))
+    _write(path, "\n".join(out))
     return path
 
 
@@ -105,5 +105,12 @@ def write_html(content: ReportContent, path: Path) -> Path:
         parts.append(f"<figure><figcaption><a href='figures/{html.escape(fig.name)}'>{html.escape(caption)}</a>"
                      f"</figcaption><img alt='{html.escape(fig.name)}' src='data:image/png;base64,{data}'></figure>")
     parts.append("</body></html>")
-    path.write_text("".join(parts))
+    _write(path, "".join(parts))
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a browser reloading a --watch'ed page never reads half of one."""
+    from orchestrator.store.parquet import atomic_write_bytes
+
+    atomic_write_bytes(path, text.encode("utf-8"))

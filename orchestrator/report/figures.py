@@ -267,3 +267,18 @@ def pareto(table: pd.DataFrame, test: pd.DataFrame, metric: str, path: Path) -> 
     axes[1].set_title("score against latency: the front")
     axes[0].legend(fontsize=7)
     return _save(fig, path)
+
+
+def anytime_curves(curves: dict[str, pd.DataFrame], metric: str, path: Path) -> Path:
+    """Each run's best validation score so far, against wall seconds and against epochs trained."""
+    plt = _plt()
+    fig, (ax_t, ax_e) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, c in curves.items():
+        if c.empty:
+            continue
+        ax_t.step(c["seconds"], c["best"], where="post", label=name)
+        ax_e.step(c["epochs"], c["best"], where="post", label=name)
+    ax_t.set(xlabel="wall seconds since the run started", ylabel=f"best {metric} so far", title="against time")
+    ax_e.set(xlabel="epochs trained (all trials)", ylabel=f"best {metric} so far", title="against epochs")
+    ax_t.legend(fontsize=7)
+    return _save(fig, path)
