@@ -124,6 +124,37 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
 
 @main.command()
 @click.argument("run_dir", type=RUN_DIR)
+@click.option("--num-samples", required=True, type=click.IntRange(min=0, max=MAX_TRIALS),
+              help="New trials per family (or for --family).")
+@click.option("--family", help="Extend only this family.")
+@click.option("--max-epochs", type=click.IntRange(min=1, max=MAX_EPOCHS),
+              help="A larger epoch budget: the best trials that trained to the old one continue to it.")
+@click.option("--continue-top", default=3, show_default=True, type=click.IntRange(min=0),
+              help="With --max-epochs: how many of each family's best finished trials continue.")
+@_cluster_options
+@ALLOW_CHANGED_DATA
+@_user_errors
+def extend(run_dir: Path, num_samples: int, family: str | None, max_epochs: int | None, continue_top: int,
+           cpus, gpus, address, progress, make_report, allow_changed_data) -> None:
+    """Add trials to a finished or interrupted run, in the same folder and Parquet.
+
+    Random and grid search continue their seeded streams without repeating a
+    configuration already tried; TPE starts from every earlier result of its family;
+    ASHA's rungs start with the earlier trials' results. tunefm resume continues an
+    interrupted extension.
+    """
+    from orchestrator.run.extend import extend_run
+    from orchestrator.run.plans import SweepOptions
+
+    if num_samples == 0 and max_epochs is None:
+        raise UserError("--num-samples 0 adds nothing; give --max-epochs to continue the best trials instead")
+    _finish(extend_run(run_dir, num_samples, family, max_epochs, continue_top, SweepOptions(
+        cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command(),
+        allow_changed_data=allow_changed_data)), make_report, allow_changed_data)
+
+
+@main.command()
+@click.argument("run_dir", type=RUN_DIR)
 @_cluster_options
 @ALLOW_CHANGED_DATA
 @_user_errors

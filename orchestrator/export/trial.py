@@ -195,25 +195,10 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
 
 
 def _config(trow) -> dict:
-    """The trial's hyperparameters with their own types back (a table column shared with
-    another family holds 1.0 for an integer 1)."""
-    import math
+    """The trial's hyperparameters with their own types back."""
+    from orchestrator.search.row_config import row_config
 
-    from orchestrator.store import schema as S
-    from trainables.families import get_family
-
-    defaults = get_family(str(trow[S.MODEL])).defaults()
-    out = {}
-    for col, value in trow.items():
-        if not col.startswith(S.CONFIG_PREFIX) or value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        key = col.removeprefix(S.CONFIG_PREFIX)
-        value = value.item() if hasattr(value, "item") else value
-        kind = type(defaults.get(key))
-        if kind is int and isinstance(value, float) and value.is_integer():
-            value = int(value)
-        out[key] = value
-    return out
+    return row_config(trow, with_keys=False)
 
 
 def _export_versions() -> dict[str, str]:

@@ -123,6 +123,18 @@ def _tradeoff_tables(tradeoff: TradeOff, evaluated: pd.DataFrame, metric: str) -
     return out
 
 
+def _phases_table(meta) -> pd.DataFrame:
+    rows = [{"phase": 0, "kind": "sweep", "at": meta.started_at, "trials": meta.trials, "max_epochs": meta.max_epochs,
+             "what": ""}]
+    for n, p in enumerate(meta.repeats, start=1):
+        what = (f"top {p.top_k} x {p.seeds} seeds" if p.kind == "repeat" else
+                ", ".join(filter(None, [", ".join(f"{k}: {v} drawn" for k, v in p.drawn.items()),
+                                        f"continued {', '.join(p.continued)}" if p.continued else ""])))
+        rows.append({"phase": n, "kind": p.kind, "at": p.at, "trials": p.trials, "max_epochs": p.max_epochs,
+                     "what": what})
+    return pd.DataFrame(rows)
+
+
 def _count(value) -> str:
     return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
 
@@ -176,7 +188,16 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
     config = {"family": wrow[S.FAMILY], "model": wrow[S.MODEL]}
     config.update({c.removeprefix(S.CONFIG_PREFIX): wrow[c] for c in trials.columns
                    if c.startswith(S.CONFIG_PREFIX) and pd.notna(wrow[c])})
+    if meta.repeats:
+        from orchestrator.store.checkpoints import trial_phases
+
+        phase_of = trial_phases(snap.run_dir, len(meta.repeats))
+        boards = boards.assign(phase=boards[S.TRIAL_ID].map(phase_of).astype("Int64"))
+        config_cols = ["phase", *config_cols]
     tables = _board_tables(boards, metric, config_cols)
+    if meta.repeats:
+        tables.append(("Phases: the sweep, then each repeat or extension (column phase of the leaderboards)",
+                       _phases_table(meta)))
     tables += _uncertainty_tables(findings.validation)
     notes += _uncertainty_notes(findings.validation)
     tables += _tradeoff_tables(findings.tradeoff, table, metric)

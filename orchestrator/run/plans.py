@@ -134,10 +134,14 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
         if meta.status == RunStatus.FINISHED:
             raise UserError(f"{folder.location}: this run finished; nothing to resume "
                             "(start a new one with tunefm sweep)")
-        spec = folder.spec(check_frozen=True)
+        from orchestrator.run.extend import continue_from, phase_epochs
+
+        spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)   # an extension's epoch budget
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         data = load_trial_data(spec.dataset)
         params = param_kinds(spec)
+        continues = continue_from(folder, read_trials(folder.path), meta.repeats[-1].continued) \
+            if meta.repeats else {}
         with tune_environment(), _session(options, meta.address) as session:
             session.check_resources(spec)
             cache = session.start_feature_cache(spec, meta.run_id)
@@ -151,7 +155,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             ours_ids = (set(ours[TRIAL_ID]) if len(ours) else set()) | (set(metrics[TRIAL_ID]) if len(metrics) else set())
             done = frozenset(ours[ours[STATUS].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
             tuner = restore_tuner(folder, trainable(spec, data, cache if not phases else None, done,
-                                                    options.trial_function), phase_name(phases))
+                                                    options.trial_function, continues), phase_name(phases))
             meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri,
                               data_changes=(*meta.data_changes, *changed))
             store = RunStore(folder.path, params, mirror=folder.remote)

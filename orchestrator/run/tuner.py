@@ -39,7 +39,7 @@ def check_families(spec: SweepSpec, configs: list[dict[str, Any]]) -> None:
 
 
 def trainable(spec: SweepSpec, data, cache_name: str | None, done: frozenset[str] = frozenset(),
-              trial_function: Callable | None = None):
+              trial_function: Callable | None = None, continue_from: dict[str, str] | None = None):
     from ray import tune
 
     from trainables.training.settings import TrialSettings
@@ -47,7 +47,7 @@ def trainable(spec: SweepSpec, data, cache_name: str | None, done: frozenset[str
 
     settings = TrialSettings(max_epochs=spec.scheduler.max_epochs, metric=spec.metric, mode=spec.mode,
                              max_params=spec.max_params, cpus=spec.max_resources().cpus,
-                             feature_cache=cache_name, done_trials=done)
+                             feature_cache=cache_name, done_trials=done, continue_from=dict(continue_from or {}))
     per_family = {f.label: spec.resources_of(f.label) for f in spec.families}
     return tune.with_resources(
         tune.with_parameters(trial_function or run_trial, data=data, settings=settings),

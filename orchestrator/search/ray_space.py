@@ -7,8 +7,10 @@ family's defaults are filled in, so the results table records every setting.
 """
 from __future__ import annotations
 
+import itertools
+
 import zlib
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -69,6 +71,13 @@ def ablation_configs(family: FamilySweep, sweep_seed: int) -> list[dict]:
 def expand_family(family: FamilySweep, search: str, sweep_seed: int, limit: int | None = None) -> list[dict]:
     if search == "ablation":
         return ablation_configs(family, sweep_seed)[:limit]
+    count = family.trial_count(search)
+    return list(itertools.islice(config_stream(family, search, sweep_seed), count if limit is None else min(count, limit)))
+
+
+def config_stream(family: FamilySweep, search: str, sweep_seed: int) -> Iterator[dict]:
+    """The family's configurations in the order the sweep draws them, without end: a
+    sweep takes the first ``trial_count``, ``tunefm extend`` continues where it stopped."""
     from ray.tune.search.variant_generator import generate_variants
 
     from trainables.families import get_family
@@ -76,17 +85,13 @@ def expand_family(family: FamilySweep, search: str, sweep_seed: int, limit: int 
     rng = np.random.default_rng(family_seed(sweep_seed, family.label))
     space = ray_param_space(family, search)
     defaults = get_family(family.family).defaults()
-    out: list[dict] = []
-    for _ in range(family.num_samples):
+    while True:
         for _, resolved in generate_variants(space, random_state=rng):
             config = {FAMILY_KEY: family.label, MODEL_KEY: family.family,
                       SEED_KEY: int(rng.integers(0, 2**31 - 1))}
             config.update(defaults)
             config.update({k: _plain(v) for k, v in resolved.items()})
-            out.append(config)
-            if limit is not None and len(out) >= limit:
-                return out
-    return out
+            yield config
 
 
 def _plain(value: Any) -> Any:

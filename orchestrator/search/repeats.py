@@ -17,7 +17,7 @@ import pandas as pd
 from orchestrator.store import schema as S
 from trainables.contract.metrics import Mode
 
-from trainables.contract.keys import FAMILY_KEY, MODEL_KEY, REPEAT_COL, REPEAT_KEY, SEED_KEY
+from trainables.contract.keys import REPEAT_COL, REPEAT_KEY, SEED_KEY
 
 ALPHA = 0.05
 
@@ -39,11 +39,9 @@ def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seed
     rng = np.random.default_rng([base_seed, 7919])
     configs = []
     for tid in chosen:
-        row = table.loc[tid]
-        config = {FAMILY_KEY: row[S.FAMILY], MODEL_KEY: row[S.MODEL]}
-        for col, value in row.items():
-            if col.startswith(S.CONFIG_PREFIX) and col != REPEAT_COL and not _missing(value):
-                config[col[len(S.CONFIG_PREFIX):]] = value.item() if isinstance(value, np.generic) else value
+        from orchestrator.search.row_config import row_config
+
+        config = {k: v for k, v in row_config(table.loc[tid]).items() if k != REPEAT_KEY}
         used = {int(config[SEED_KEY])}
         for _ in range(seeds):
             seed = int(rng.integers(0, 2**31 - 1))
@@ -52,10 +50,6 @@ def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seed
             used.add(seed)
             configs.append({**config, SEED_KEY: seed, REPEAT_KEY: tid})
     return configs
-
-
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,33 @@ class PerFamilyScheduler(FIFOScheduler):
         self.stopped_trials: set[str] = set()
 
     def _for(self, trial) -> TrialScheduler:
-        family = trial.config.get(FAMILY_KEY, "")
+        return self._child(trial.config.get(FAMILY_KEY, ""))
+
+    def _child(self, family: str) -> TrialScheduler:
         if family not in self._by_family:
             child = self._make()
             child.set_search_properties(self._metric, self._mode)
             self._by_family[family] = child
         return self._by_family[family]
+
+    def warm_start(self, history: dict[str, dict[str, dict[int, float]]]) -> int:
+        """Seed each family's ASHA rungs with earlier trials' values (``tunefm extend``):
+        family -> trial id -> epoch -> metric. A rung holds a trial's value at its first
+        epoch at or past the milestone, as ASHA itself records it. Ray's ASHA keeps its
+        rungs in private attributes (``_brackets``, ``_rungs``, ``_metric_op``); if they
+        move, nothing is seeded and the count says so. Returns the values seeded."""
+        seeded = 0
+        for family, trials in history.items():
+            child = self._child(family)
+            op = getattr(child, "_metric_op", None)
+            for bracket in getattr(child, "_brackets", None) or []:
+                for milestone, recorded in getattr(bracket, "_rungs", []):
+                    for tid, epochs in trials.items():
+                        reached = [e for e in epochs if e >= milestone]
+                        if reached and op is not None:
+                            recorded[tid] = op * epochs[min(reached)]
+                            seeded += 1
+        return seeded
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # metric and mode come from the sweep file at construction

@@ -45,3 +45,36 @@ class QueueSearcher(StatefulSearcher):
 
     def set_state(self, state: dict) -> None:
         self._configs, self._next = state["configs"], state["next"]
+
+
+class ChainSearcher(StatefulSearcher):
+    """Fixed configurations first (``tunefm extend``'s continuations), then another searcher's."""
+
+    def __init__(self, configs: list[dict[str, Any]], then: Searcher):
+        super().__init__()
+        self._queue, self._then = QueueSearcher(configs), then
+        self._queued: set[str] = set()
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return self._then.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = self._queue.suggest(trial_id)
+        if config != Searcher.FINISHED:
+            self._queued.add(trial_id)
+            return config
+        return self._then.suggest(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self._queued:
+            self._then.on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id not in self._queued:
+            self._then.on_trial_complete(trial_id, result=result, error=error)
+
+    def get_state(self) -> dict:
+        return dict(self.__dict__)
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)

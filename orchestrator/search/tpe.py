@@ -98,7 +98,13 @@ def _fixed(family: FamilySweep) -> dict[str, Any]:
     return config
 
 
-def build_tpe_searcher(spec: SweepSpec) -> FamilySearcher:
+Warm = dict[str, list[tuple[dict[str, Any], list[float]]]]   # family -> (searched params, objective values)
+
+
+def build_tpe_searcher(spec: SweepSpec, warm: Warm | None = None, phase: int = 0) -> FamilySearcher:
+    """One seeded TPE per family. ``warm`` (``tunefm extend``): earlier results each
+    family's study is told before it proposes; ``phase`` shifts the seeds, so an extension
+    does not replay the sampler's first draws."""
     if not optuna_available():
         raise UserError(f"{spec.source}: search: tpe needs Optuna, which is not installed: {TPE_EXTRA}")
     import optuna
@@ -111,15 +117,36 @@ def build_tpe_searcher(spec: SweepSpec) -> FamilySearcher:
     metric = [name for name, _ in spec.objectives] if spec.objectives else spec.metric
     mode = [m for _, m in spec.objectives] if spec.objectives else spec.mode
     for fam in spec.families:
-        seed = family_seed(spec.seed, fam.label)
+        seed = family_seed(spec.seed + phase, fam.label)
         searched = {k: to_optuna(s) for k, s in fam.space.items() if not isinstance(s, Constant)}
         if searched:
-            children[fam.label] = OptunaSearch(space=searched, metric=metric, mode=mode,
-                                               sampler=optuna.samplers.TPESampler(seed=seed))
+            points = [(p, v) for p, v in (warm or {}).get(fam.label, []) if _fits(p, searched)]
+            single = not spec.objectives
+            children[fam.label] = OptunaSearch(
+                space=searched, metric=metric, mode=mode, sampler=optuna.samplers.TPESampler(seed=seed),
+                points_to_evaluate=[p for p, _ in points] if points and single else None,
+                evaluated_rewards=[v[0] for _, v in points] if points and single else None)
+            if points and not single:
+                # Ray's warm start takes one value per point; a multi-objective study is told
+                # through Optuna's own API (Ray keeps the study in a private attribute)
+                for p, values in points:
+                    children[fam.label]._ot_study.add_trial(optuna.trial.create_trial(
+                        params=p, distributions=searched, values=values))
         else:
             children[fam.label] = _ConstantSearcher()
         budgets[fam.label], complete[fam.label], seeds[fam.label] = fam.num_samples, _fixed(fam), seed
     return FamilySearcher(children, budgets, complete, seeds)
+
+
+def _fits(params: dict[str, Any], space: dict) -> bool:
+    """An earlier configuration Optuna can be told about: every searched value inside its
+    distribution (a widened space keeps old points; a narrowed one drops those outside)."""
+    if set(params) != set(space):
+        return False
+    try:
+        return all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in params.items())
+    except (ValueError, TypeError):   # a categorical value no longer offered
+        return False
 
 
 class _ConstantSearcher(Searcher):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from orchestrator.store.folder import RunFolder
 from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, RAY_DIR
@@ -37,3 +38,18 @@ def fill_checkpoints(ledger, folder: RunFolder) -> None:
             best, latest = find_checkpoints(folder, rec.trial_id, rec.best_epoch)
             rec.checkpoint = best
             rec.last_checkpoint = rec.last_checkpoint or latest
+
+
+def trial_phases(run_dir: Path, phases: int) -> dict[str, int]:
+    """Trial id -> the phase it ran in (0: the sweep; n: the n-th repeat or extension),
+    from Ray's per-phase folders, where each trial has a folder named by its id."""
+    from trainables.contract.keys import REPEAT_RAY_PREFIX
+
+    out: dict[str, int] = {}
+    for n in range(phases + 1):
+        folder = Path(run_dir) / (f"{REPEAT_RAY_PREFIX}{n}" if n else RAY_DIR)
+        try:
+            out.update({p.name: n for p in folder.iterdir() if p.is_dir()})
+        except OSError:
+            continue
+    return out

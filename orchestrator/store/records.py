@@ -59,13 +59,24 @@ class BestTrial(Record):
 
 @dataclass(frozen=True)
 class RepeatPhase(Record):
+    """A phase of a run after its sweep: ``tunefm repeat`` (kind "repeat") or ``tunefm
+    extend`` (kind "extend"). Its Ray state is in ``ray-repeat-<n>`` either way."""
+
     top_k: int
     seeds: int
     trials: int
     at: str = field(default_factory=now_iso)
+    kind: str = "repeat"
+    max_epochs: int | None = None               # extend --max-epochs: the phase's epoch budget
+    drawn: dict = field(default_factory=dict)   # extend: family -> configurations drawn from its stream
+    continued: tuple[str, ...] = ()             # extend --max-epochs: earlier trials trained on
 
     def __post_init__(self) -> None:
-        self.check_types({"top_k": int, "seeds": int, "trials": int, "at": str})
+        self.check_types({"top_k": int, "seeds": int, "trials": int, "at": str, "kind": str, "drawn": Mapping,
+                          "max_epochs": int}, optional=("max_epochs",))
+        if self.kind not in ("repeat", "extend"):
+            raise ValueError(f"kind must be repeat or extend, got {self.kind!r}")
+        object.__setattr__(self, "continued", tuple(str(t) for t in self.continued))
 
 
 @dataclass(frozen=True)

@@ -107,3 +107,40 @@ def test_family_searcher_state_survives_save_and_restore(tmp_path):
     fresh.restore(str(tmp_path / "s.pkl"))
     assert fresh.suggest("t4") == searcher.suggest("t4")
     assert fresh._budgets == searcher._budgets
+
+
+def test_extension_warm_starts_tpe_and_asha_with_earlier_results():
+    """Real Optuna and real Ray ASHA: what extend tells them before the first new trial."""
+    import textwrap
+
+    from ray.tune.experiment import Trial
+
+    from orchestrator.search.scheduler import build_scheduler
+    from orchestrator.search.tpe import build_tpe_searcher
+    from orchestrator.spec.sweep import SchedulerSpec, parse_sweep
+
+    spec = parse_sweep(textwrap.dedent("""
+        name: w
+        dataset: {name: fashion_mnist}
+        search: tpe
+        families:
+          dense: {num_samples: 2, params: {units: {choice: [8, 16]}, lr: {loguniform: [1.0e-4, 1.0e-2]}}}
+        """), "w.yaml")
+    warm = {"dense": [({"units": 8, "lr": 0.001}, [0.8]), ({"units": 16, "lr": 0.003}, [0.85]),
+                      ({"units": 64, "lr": 0.003}, [0.9])]}            # 64 is no longer offered: dropped
+    searcher = build_tpe_searcher(spec, warm, phase=1)
+    study = searcher._children["dense"]._ot_study
+    assert sorted(t.value for t in study.trials) == [0.8, 0.85]
+
+    scheduler = build_scheduler(SchedulerSpec(kind="asha", max_epochs=4, grace_period=1, reduction_factor=2),
+                                "val_accuracy", "max")
+    history = {"dense": {"a": {1: 0.80, 2: 0.85}, "b": {1: 0.70}, "c": {1: 0.90, 2: 0.91, 3: 0.92, 4: 0.93}}}
+    assert scheduler.warm_start(history) == 2 + 1 + 3     # a: rungs 1, 2; b: 1; c: 1, 2, 4
+    new = Trial("__fake", config={"family": "dense"}, stub=True)
+    scheduler.on_trial_add(None, new)
+    # at rung 1 the old values are 0.7, 0.8, 0.9: a new trial at 0.75 is below the median
+    assert scheduler.on_trial_result(None, new, {"training_iteration": 1, "val_accuracy": 0.75}) == "STOP"
+    cold = build_scheduler(SchedulerSpec(kind="asha", max_epochs=4, grace_period=1, reduction_factor=2),
+                           "val_accuracy", "max")
+    cold.on_trial_add(None, new)
+    assert cold.on_trial_result(None, new, {"training_iteration": 1, "val_accuracy": 0.75}) == "CONTINUE"

@@ -10,6 +10,7 @@ FAMILY_KEY = "family"            # the sweep file's label (its own leaderboard a
 MODEL_KEY = "model"              # the registered model family that builds it
 SEED_KEY = "seed"
 REPEAT_KEY = "repeat_of"         # a seed re-run: the trial whose configuration it repeats
+CONTINUES_KEY = "continues"      # tunefm extend --max-epochs: the earlier trial this one trains on from
 FACTOR_KEY = "ablation_factor"   # ablation: the factor this run changes ("baseline" for none)
 FACTOR_VALUE_KEY = "ablation_value"
 BASELINE = "baseline"

@@ -17,9 +17,16 @@ class Scores:
     auc: float
 
 
+PROB_FLOOR = 1e-7   # a probability of 0 for the true class counts as this in the loss
+
+
+def image_losses(y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Each image's cross-entropy."""
+    return -np.log(np.clip(probs[np.arange(len(y)), y].astype(np.float64), PROB_FLOOR, 1.0))
+
+
 def crossentropy(y: np.ndarray, probs: np.ndarray) -> float:
-    p = np.clip(probs[np.arange(len(y)), y].astype(np.float64), 1e-7, 1.0)
-    return float(-np.log(p).mean())
+    return float(image_losses(y, probs).mean())
 
 
 def macro_auc(y: np.ndarray, probs: np.ndarray) -> float:

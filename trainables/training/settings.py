@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trainables.contract.metrics import Mode
 
@@ -20,6 +20,8 @@ class TrialSettings:
     jit_compile: bool = False
     feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
     done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
+    # tunefm extend --max-epochs: earlier trial id -> its latest checkpoint folder, to train on from
+    continue_from: dict = field(default_factory=dict)
 
     def diverged(self, loss: float, num_classes: int) -> bool:
         """A non-finite training loss, or one above 100x the loss of a uniform guess.

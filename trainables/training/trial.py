@@ -32,7 +32,7 @@ from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_n
 from trainables.contract.status import Status
 from trainables.training.settings import TrialSettings
 
-from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, MODEL_KEY, SEED_KEY
+from trainables.contract.keys import CHECKPOINT_META_FILE, CONTINUES_KEY, MODEL_FILE, MODEL_KEY, SEED_KEY
 _trials_in_process = 0
 
 
@@ -65,7 +65,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         _report(EpochReport(**base, epoch=0, trial_status=Status.OVER_BUDGET.value,
                             setup_seconds=time.perf_counter() - entered))
         return
-    resumed = _restore(model)
+    resumed = _restore(model) or _continue(model, config, settings)
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
@@ -137,6 +137,21 @@ def _restore(model) -> CheckpointMeta | None:
         with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
             state = CheckpointMeta.from_dict(json.load(f), CHECKPOINT_META_FILE)
         model.load_weights(os.path.join(folder, MODEL_FILE))
+    return state
+
+
+def _continue(model, config: dict[str, Any], settings: TrialSettings) -> CheckpointMeta | None:
+    """``tunefm extend --max-epochs``: start from the latest checkpoint of the earlier trial
+    this one continues (weights, epoch, best so far, the learning-rate schedule)."""
+    earlier = config.get(CONTINUES_KEY)
+    if not earlier:
+        return None
+    folder = settings.continue_from.get(earlier)
+    if folder is None:
+        raise RuntimeError(f"trial {earlier}'s latest checkpoint was not handed to this trial; it cannot continue")
+    with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
+        state = CheckpointMeta.from_dict(json.load(f), os.path.join(folder, CHECKPOINT_META_FILE))
+    model.load_weights(os.path.join(folder, MODEL_FILE))
     return state
 
 
