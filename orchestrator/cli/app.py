@@ -13,6 +13,7 @@ import click
 from trainables.contract.errors import UserError
 
 EXIT_USER_ERROR = 2
+DRIVING = ("sweep", "resume", "repeat", "extend")   # a stop after training began ends as a recorded status
 
 
 def _user_errors(func):
@@ -25,15 +26,36 @@ def _user_errors(func):
         except UserError as e:
             click.echo(f"tunefm: error: {e}", err=True)
             sys.exit(EXIT_USER_ERROR)
-        except KeyboardInterrupt as e:   # before a run folder existed: nothing was written
-            click.echo(f"tunefm: stopped by {e.args[0] if e.args else 'Ctrl-C'} before any training started; "
-                       "nothing was written", err=True)
+        except KeyboardInterrupt as e:
+            by = e.args[0] if e.args else "Ctrl-C"
+            command = click.get_current_context(silent=True)
+            if command is not None and command.command.name in DRIVING:   # before a run folder existed
+                click.echo(f"tunefm: stopped by {by} before any training started; nothing was written", err=True)
+            else:
+                click.echo(f"tunefm: stopped by {by}; what it was writing may be incomplete: run it again",
+                           err=True)
             sys.exit(130)
 
     return wrapper
 
 
 SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+class OutDir(click.ParamType):
+    """An output folder; an empty string (which a Path would read as ".") is refused."""
+
+    name = "DIR"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not str(value).strip():
+            self.fail("an empty path; give the folder to write into", param, ctx)
+        return Path(value)
+
+
+OUT_DIR = OutDir()
 
 
 class OneLineErrors(click.Group):

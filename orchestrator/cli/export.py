@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.app import RUN_DIR, _user_errors, main
+from orchestrator.cli.app import OUT_DIR, RUN_DIR, _user_errors, main
 from orchestrator.export.artifact import FORMATS
 
 
 @main.command()
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", required=True, type=OUT_DIR,
               help="Folder for the artefacts and model_card.md/.json.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS), default=("keras",),
               show_default=True, help="Artefact format; repeat for several (onnx needs tunefm[export]).")

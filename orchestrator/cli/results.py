@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.app import RUN_DIR, _user_errors, main
+from orchestrator.cli.app import OUT_DIR, RUN_DIR, _user_errors, main
 
 
 def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path | None = None,
@@ -68,7 +68,7 @@ def _watch(once, seconds: int | None) -> None:
               help="Evaluate this many top trials overall on the test split (plus each family's best).")
 @click.option("--metric", help="Rank by this validation metric instead of the sweep's "
                                "(val_accuracy, val_loss, val_macro_f1, val_auc).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OUT_DIR,
               help="Write the report here instead of RUN_DIR/report (e.g. for a read-only run folder).")
 @click.option("--allow-changed-data", is_flag=True,
               help="Report although the data set's files changed since the sweep (the report says so in red).")
@@ -115,7 +115,7 @@ def leaderboard(run_dir: Path, family: str | None, top: int, metric: str | None,
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=RUN_DIR)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("compare"),
+@click.option("--out", type=OUT_DIR, default=Path("compare"),
               show_default=True, help="Folder for compare.md, compare.html and the figure.")
 @click.option("--metric", help="Rank every run by this validation metric (default: the first run's).")
 @_user_errors

@@ -66,6 +66,9 @@ def markdown(card: ModelCard) -> str:
           f"{a['agreement']['max_abs_prob_diff']:.2e} |" for a in card.artifacts],
         "",
         "## How good, and how sure",
+        *([f"- NOTE: on today's validation files this checkpoint scores {v['recomputed']:.4f}, not the "
+           f"{v['score']:.4f} the sweep recorded; the interval below is around today's score"]
+          if abs(v["recomputed"] - v["score"]) > 1e-6 else []),
         f"- validation {v['metric']}: **{v['score']:.4f}**, 95% interval [{v['ci_low']:.4f}, {v['ci_high']:.4f}] "
         f"({'Wilson' if v['ci_method'] == 'wilson' else v['ci_method']}, {v['images']:,d} images), rank {v['rank']} of the sweep, checkpoint of epoch "
         f"{v['epoch']}",

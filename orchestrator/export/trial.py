@@ -80,6 +80,7 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     from orchestrator.store.parquet import writable_dir
 
     out = writable_dir(Path(out).expanduser(), "the export", "choose another --out DIR")
+    earlier = earlier_export(out)
 
     validation, rank = _validation(snap, ranked, tid, folder.remote)
     holdout = evaluate(snap, [(tid, "export")], folder.remote)
@@ -87,13 +88,13 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     from orchestrator.report.costs import inference_costs
     from trainables.contract.keys import REPORT_DIR
 
+    model = artifact.deployable(load_checkpoint_model(ckpt))     # a damaged checkpoint stops here
     costs = inference_costs(snap.trials, {tid: ckpt}, tuple(snap.meta.data.input_shape),
                             snap.run_dir / REPORT_DIR, cache=not snap.running).iloc[0]
 
     from trainables.datasets import load_test
 
     test, _ = load_test(snap.spec.dataset)
-    model = artifact.deployable(load_checkpoint_model(ckpt))
     staging = out / f".tunefm-export-{uuid.uuid4().hex[:8]}"   # the whole export appears at once, or not at all
     try:
         written = []
@@ -111,24 +112,59 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
                      (float(costs["ms_per_image_batch1"]), float(costs["ms_per_image_batch256"])), written, out,
                      command, changed)
         write_card(card, staging)
-        publish(staging, out)
+        publish(staging, out, earlier)
     finally:
         artifact.remove(staging)
     return ExportResult(tid, str(trials.loc[tid, S.FAMILY]), out, tuple(written), out / CARD_JSON, out / CARD_MD,
                         float(test_row["test_accuracy"]), card.ranking, time.monotonic() - started)
 
 
-def publish(staging: Path, out: Path) -> None:
-    """Move a finished export from ``staging`` into ``out``: every artefact and card file
-    of an earlier export there is replaced or, if this export has none of its kind, removed
-    (a card never sits beside another trial's model)."""
+def earlier_export(out: Path) -> list[str]:
+    """The artefact and card names an earlier tunefm export left in ``out`` (its card lists
+    them). Model files in ``out`` that no card accounts for are someone else's: refused."""
+    import json
+
     names = [*artifact.ARTIFACT_NAMES.values(), CARD_JSON, CARD_MD]
-    for name in names:
-        if not (staging / name).exists():
-            artifact.remove(out / name)
-    for name in names:
-        if (staging / name).exists():
-            artifact.replace_path(staging / name, out / name)
+    present = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    listed: list[str] = []
+    try:
+        card = json.loads((out / CARD_JSON).read_text())
+        listed = [str(a["path"]) for a in card.get("artifacts", [])] + [CARD_JSON, CARD_MD]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    foreign = [n for n in present if n not in listed]
+    if foreign:
+        raise UserError(f"{out}: holds {', '.join(foreign)}, which no tunefm export in this folder wrote (no "
+                        f"{CARD_JSON} lists them); export into an empty folder, or move them away")
+    return present
+
+
+def publish(staging: Path, out: Path, earlier: list[str]) -> None:
+    """Move a finished export from ``staging`` into ``out``, replacing the earlier export's
+    files (``earlier``). The old files are first renamed aside, then the new ones renamed
+    in, then the old ones deleted, with Ctrl-C held for those few renames: a folder never
+    holds half of an artefact under its real name."""
+    import signal
+    import threading
+
+    names = [n for n in [*artifact.ARTIFACT_NAMES.values(), CARD_JSON, CARD_MD] if (staging / n).exists()]
+    held: list = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *a: held.append(a)) if main else None
+    aside = staging / ".old"
+    try:
+        aside.mkdir()
+        for name in earlier:
+            if (out / name).exists() or (out / name).is_symlink():
+                (out / name).rename(aside / name)
+        for name in names:
+            (staging / name).rename(out / name)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    artifact.remove(aside)
+    if held:
+        raise KeyboardInterrupt("Ctrl-C")
 
 
 def _validation(snap, ranked, tid: str, remote):

@@ -75,8 +75,9 @@ def writable_report_dir(snap: Snapshot, out: str | Path | None) -> Path:
     in one line that names ``--out``."""
     target = Path(out).expanduser() if out is not None else snap.run_dir / REPORT_DIR
     hint = "choose another --out DIR" if out is not None else "write the report elsewhere with --out DIR"
-    writable_dir(target, "the report", hint)
-    return writable_dir(target / "figures", "the report", hint).parent
+    own = snap.run_dir / REPORT_DIR
+    writable_dir(target, "the report", hint, allowed_in_run=own)
+    return writable_dir(target / "figures", "the report", hint, allowed_in_run=own).parent
 
 
 def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
@@ -119,26 +120,30 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
     evaluated = holdout.table
     if not evaluated.empty:
         evaluated.insert(1, "rank_overall", evaluated[S.TRIAL_ID].map(ranks).astype("Int64"))
-    atomic_write_table(out / "leaderboard.parquet", _arrow(boards))
-    atomic_write_table(out / "test_eval.parquet", _arrow(evaluated))
-    atomic_write_table(out / VALIDATION_FILE, _arrow(validation.table))
-    atomic_write_table(out / TIES_FILE, _arrow(tests_table(validation.tests)))
-    atomic_write_table(out / TRADEOFF_FILE, _arrow(tradeoff.table))
+    try:
+        atomic_write_table(out / "leaderboard.parquet", _arrow(boards))
+        atomic_write_table(out / "test_eval.parquet", _arrow(evaluated))
+        atomic_write_table(out / VALIDATION_FILE, _arrow(validation.table))
+        atomic_write_table(out / TIES_FILE, _arrow(tests_table(validation.tests)))
+        atomic_write_table(out / TRADEOFF_FILE, _arrow(tradeoff.table))
 
-    winner = board(boards).iloc[0]
-    importances = _importances(snap, overall, metric)
-    findings = Findings(validation, tradeoff)
-    figures = draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances, findings)
-    content = report_content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances,
-                             findings)
-    content.alarms += [f"the data set changed since the sweep: {c}; the test scores below are on today's "
-                       "files, not the sweep's" for c in changed]
-    content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
-                       for c in snap.meta.data_changes]
-    if snap.running and refresh_seconds:
-        content.refresh_seconds = refresh_seconds      # --watch: the open page follows the sweep
-    write_markdown(content, out / "report.md")
-    write_html(content, out / "report.html")
+        winner = board(boards).iloc[0]
+        importances = _importances(snap, overall, metric)
+        findings = Findings(validation, tradeoff)
+        figures = draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances, findings)
+        content = report_content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances,
+                                 findings)
+        content.alarms += [f"the data set changed since the sweep: {c}; the validation intervals and paired tests "
+                           "and the test scores below are on today's files, not the sweep's" for c in changed]
+        content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
+                           for c in snap.meta.data_changes]
+        if snap.running and refresh_seconds:
+            content.refresh_seconds = refresh_seconds      # --watch: the open page follows the sweep
+        write_markdown(content, out / "report.md")
+        write_html(content, out / "report.html")
+    except OSError as e:      # a full disk, a path taken by a folder: one line, not a traceback
+        raise UserError(f"{out}: cannot write the report ({e.strerror or e}{': ' + e.filename if e.filename else ''}); "
+                        "free space or remove what is in the way, then run tunefm report again") from None
     if folder.remote is not None and out == snap.run_dir / REPORT_DIR:
         folder.remote.upload_tree(out, base=Path(snap.run_dir))
     w_eval = evaluated[evaluated[S.TRIAL_ID] == winner[S.TRIAL_ID]] if not evaluated.empty else evaluated

@@ -102,8 +102,8 @@ def _uncertainty_notes(validation: ValidationEval) -> list[str]:
     drift = validation.table[(validation.table["recorded"] - validation.table["recomputed"]).abs() > 1e-6]
     for _, r in drift.iterrows():
         notes.append(f"{r[S.TRIAL_ID]}: its checkpoint scores {r['recomputed']:.4f} on the validation split, the "
-                     f"sweep recorded {r['recorded']:.4f}; the checkpoint is not the best epoch's (a --metric "
-                     "other than the sweep's, or a run still writing it).")
+                     f"sweep recorded {r['recorded']:.4f}: the checkpoint is not the epoch that was scored (a --metric "
+                     "other than the sweep's, or a run still writing it), or the data changed since the sweep.")
     return notes
 
 

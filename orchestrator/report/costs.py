@@ -12,12 +12,14 @@ from __future__ import annotations
 import platform
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from orchestrator.store import schema as S
+from trainables.contract.errors import UserError
 
 COSTS_FILE = "inference_costs.parquet"
 COLUMNS = [S.TRIAL_ID, "params", "ms_per_image_batch1", "ms_per_image_batch256", "threads", "machine"]
@@ -26,7 +28,21 @@ MIN_SECONDS = 0.2          # time each batch size at least this long (and at lea
 
 
 def machine() -> str:
-    return f"{socket.gethostname()} ({platform.machine()}, {platform.processor() or platform.system()})"
+    """This machine, as latencies are keyed: host name, architecture and a short id (two
+    VMs both called "vm" are not one machine)."""
+    return (f"{socket.gethostname()} ({platform.machine()}, {platform.processor() or platform.system()}, "
+            f"id {_machine_id()})")
+
+
+def _machine_id() -> str:
+    import hashlib
+
+    for source in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            return hashlib.sha256(Path(source).read_bytes().strip()).hexdigest()[:8]
+        except OSError:
+            continue
+    return f"{uuid.getnode():012x}"[-8:]
 
 
 def _median_call_seconds(model, x: np.ndarray) -> float:
@@ -71,14 +87,22 @@ def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[
     return out
 
 
-def _read_cache(path: Path, here: str) -> pd.DataFrame:
+def _read_cache(path: Path) -> pd.DataFrame:
+    """Every usable row of a cache file; a row with a missing, mistyped, non-finite or
+    non-positive number is dropped (measured again), an unreadable file gives none."""
     import pyarrow as pa
 
     try:
-        cached = pd.read_parquet(path)
-        return cached[(cached["machine"] == here) & (cached["threads"] == threads())][COLUMNS]
-    except (OSError, ValueError, KeyError, pa.ArrowException):   # none yet, damaged or foreign: measure again
+        table = pd.read_parquet(path)[COLUMNS]
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException):   # none yet, damaged, foreign
         return pd.DataFrame(columns=COLUMNS)
+    ms = table[["ms_per_image_batch1", "ms_per_image_batch256"]].apply(pd.to_numeric, errors="coerce")
+    threads_ = pd.to_numeric(table["threads"], errors="coerce")
+    ok = (np.isfinite(ms).all(axis=1) & (ms > 0).all(axis=1) & threads_.notna()
+          & table[S.TRIAL_ID].map(lambda v: isinstance(v, str)) & table["machine"].map(lambda v: isinstance(v, str)))
+    return table[ok].assign(ms_per_image_batch1=ms["ms_per_image_batch1"][ok],
+                            ms_per_image_batch256=ms["ms_per_image_batch256"][ok],
+                            threads=threads_[ok].astype(int)).reset_index(drop=True)
 
 
 def inference_costs(trials: pd.DataFrame, checkpoints: dict[str, str], input_shape: tuple[int, ...],
@@ -86,25 +110,35 @@ def inference_costs(trials: pd.DataFrame, checkpoints: dict[str, str], input_sha
     """COLUMNS for every trial in ``checkpoints`` (trial id -> checkpoint folder), measuring
     only those the cache in ``cache_dir`` (or ``also_read``) does not hold for this machine
     and thread count. ``cache=False`` (a sweep still training beside us: noisy timings)
-    measures without keeping. The cache is best effort: a folder that cannot be written
-    is measured again next time."""
-    from orchestrator.store.parquet import atomic_write_table
+    measures without keeping. Each measurement is kept as soon as it is made (a failure
+    or Ctrl-C later loses nothing measured); the cache is best effort: a folder that
+    cannot be written is measured again next time."""
+    path = cache_dir / COSTS_FILE
+    here, n = machine(), threads()
+    own = _read_cache(path)
+    known = pd.concat([own, *([_read_cache(also_read / COSTS_FILE)] if also_read else [])], ignore_index=True)
+    known = known[(known["machine"] == here) & (known["threads"] == n)].drop_duplicates(S.TRIAL_ID)
+    params = trials.set_index(S.TRIAL_ID)["params"]
+    rows = []
+    for tid in [t for t in checkpoints if t not in set(known[S.TRIAL_ID])]:
+        try:
+            (b1, b256), = measure([checkpoints[tid]], input_shape)
+        except UserError:      # a damaged checkpoint: this trial has no latency (the caller counts it)
+            continue
+        rows.append({S.TRIAL_ID: tid, "params": params.get(tid), "ms_per_image_batch1": b1,
+                     "ms_per_image_batch256": b256, "threads": n, "machine": here})
+        if cache:
+            _keep(path, pd.concat([own, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True))
+    table = pd.concat([known, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else known
+    return table[table[S.TRIAL_ID].isin(list(checkpoints))].reset_index(drop=True)
 
+
+def _keep(path: Path, table: pd.DataFrame) -> None:
     import pyarrow as pa
 
-    path = cache_dir / COSTS_FILE
-    here = machine()
-    cached = pd.concat([_read_cache(p, here) for p in dict.fromkeys([path, *([also_read] if also_read else [])])],
-                       ignore_index=True).drop_duplicates(S.TRIAL_ID)
-    todo = [t for t in checkpoints if t not in set(cached[S.TRIAL_ID])]
-    params = trials.set_index(S.TRIAL_ID)["params"]
-    rows = [{S.TRIAL_ID: tid, "params": params.get(tid), "ms_per_image_batch1": b1, "ms_per_image_batch256": b256,
-             "threads": threads(), "machine": here}
-            for tid, (b1, b256) in zip(todo, measure([checkpoints[t] for t in todo], input_shape) if todo else [])]
-    table = pd.concat([cached, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True) if rows else cached
-    if rows and cache:
-        try:
-            atomic_write_table(path, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
-        except OSError:
-            pass      # a read-only run folder: measured again next time
-    return table[table[S.TRIAL_ID].isin(list(checkpoints))].reset_index(drop=True)
+    from orchestrator.store.parquet import atomic_write_table
+
+    try:
+        atomic_write_table(path, pa.Table.from_pandas(table.reset_index(drop=True), preserve_index=False))
+    except OSError:
+        pass      # a read-only folder: measured again next time

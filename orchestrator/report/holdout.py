@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def load_checkpoint_model(checkpoint: str):
     import_builders()   # the custom layers some families save
     try:
         return keras.models.load_model(Path(checkpoint) / MODEL_FILE, compile=False)
-    except (ValueError, OSError) as e:   # truncated, unreadable, not a Keras file
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:   # truncated, foreign, unreadable
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise UserError(f"{Path(checkpoint) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
                         "damaged or unreadable: restore it from a copy of the run") from None
@@ -96,7 +97,8 @@ def checkpoint_epoch(checkpoint: str) -> int | None:
         return None
 
 
-def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> list[tuple[str, str, str]]:
+def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None,
+                        strict: bool = True) -> list[tuple[str, str, str]]:
     """(trial id, why, checkpoint folder) of each chosen trial whose best checkpoint can be read.
 
     A trial without a recorded checkpoint is skipped; a recorded one that cannot be read
@@ -118,7 +120,7 @@ def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remot
                 there = Path(ckpt).exists()
             except OSError:                  # a folder on the way that may not be read
                 present, there = False, True
-            if there and not present and not snapshot.running:   # a running sweep may be writing it
+            if there and not present and not snapshot.running and strict:   # a running sweep may be writing it
                 raise UserError(f"{Path(ckpt) / MODEL_FILE}: cannot be read (missing or no permission); the "
                                 "report needs the winners' checkpoints: restore them, or ask for read access")
             if present:

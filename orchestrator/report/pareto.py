@@ -55,8 +55,10 @@ def parse_budget(text: str) -> Budget:
         if not sep or key not in BUDGET_COLUMNS:
             raise UserError(f"--budget {text}: each limit is KEY=NUMBER with KEY one of "
                             f"{', '.join(BUDGET_COLUMNS)} (e.g. params=7000)")
+        if key in dict(limits):
+            raise UserError(f"--budget {text}: {key} is limited twice; give each key once")
         try:
-            limit = float(value)
+            limit = float(value) if value.strip().isascii() and "_" not in value else math.nan
         except ValueError:
             limit = math.nan
         if not math.isfinite(limit) or limit <= 0:

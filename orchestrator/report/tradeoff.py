@@ -48,7 +48,7 @@ def trade_off(snap: Snapshot, ranked: pd.DataFrame, mode: str, cache_dir: Path, 
     """``ranked``: the overall board's scored rows, best first."""
     candidates = ranked[[S.TRIAL_ID, S.FAMILY, "rank", "score"]]
     measured = candidates[S.TRIAL_ID].head(MAX_MEASURED)
-    found = present_checkpoints(snap, [(tid, "cost") for tid in measured], remote)
+    found = present_checkpoints(snap, [(tid, "cost") for tid in measured], remote, strict=False)
     checkpoints = {tid: ckpt for tid, _, ckpt in found}
     from trainables.contract.keys import REPORT_DIR
 

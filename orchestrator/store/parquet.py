@@ -28,11 +28,29 @@ from orchestrator.store.records import TrialRow
 from trainables.contract.keys import METRICS_DIR, RUN_FILE, SWEEP_FILE, TRIALS_FILE
 
 
-def writable_dir(target: Path, what: str, hint: str) -> Path:
+def inside_run(target: Path) -> Path | None:
+    """The run folder ``target`` is in (or is), if any: its ``run.json`` marks it."""
+    from trainables.contract.keys import RUN_FILE
+
+    target = target.expanduser().absolute()
+    return next((p for p in (target, *target.parents) if (p / RUN_FILE).is_file()), None)
+
+
+def writable_dir(target: Path, what: str, hint: str, allowed_in_run: Path | None = None) -> Path:
     """Create ``target`` if need be and prove it writable with a real write; otherwise one
-    line naming it, ``what`` was to go there, and ``hint``."""
+    line naming it, ``what`` was to go there, and ``hint``. A target inside a run folder is
+    refused (a checkpoint overwritten by an export is a model lost), except under
+    ``allowed_in_run`` (a run's own report folder)."""
     import tempfile
 
+    if not str(target).strip():
+        raise UserError(f"an empty path for {what}; {hint}")
+    run = inside_run(target)
+    allowed = allowed_in_run is not None and target.expanduser().absolute().is_relative_to(
+        allowed_in_run.expanduser().absolute())
+    if run is not None and not allowed:
+        raise UserError(f"{target}: inside the run folder {run}; {what} never goes into a run's files "
+                        f"(that is where its checkpoints live): {hint}")
     try:
         target.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=target):

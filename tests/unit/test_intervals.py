@@ -199,29 +199,71 @@ def test_latency_cache_is_reused_only_for_this_machine_and_thread_count(tmp_path
     trials = pd.DataFrame({"trial_id": ["a"], "params": [10]})
     got = costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path)   # cached: nothing loaded
     assert got["ms_per_image_batch1"].tolist() == [1.0]
-    from trainables.contract.errors import UserError
-
-    measuring = "/nowhere/model.keras: cannot be loaded"     # it tried to load the model: it measures
-    with pytest.raises(UserError, match=measuring):           # another thread count is not reused
-        costs.inference_costs(trials.assign(trial_id=["b"]), {"b": "/nowhere"}, (28, 28, 1), tmp_path)
+    # a trial the cache does not hold is measured: here its checkpoint cannot be loaded, so it
+    # comes back without a latency (a damaged checkpoint costs its trial the latency, not the report)
+    assert costs.inference_costs(trials.assign(trial_id=["b"]), {"b": "/nowhere"}, (28, 28, 1), tmp_path).empty
+    pd.DataFrame([{"trial_id": "a", "params": 10, "ms_per_image_batch1": -5.0, "ms_per_image_batch256": 0.1,
+                   "threads": threads, "machine": here}]).to_parquet(tmp_path / costs.COSTS_FILE)
+    assert costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path).empty   # -5 not trusted
     (tmp_path / costs.COSTS_FILE).write_bytes(b"not parquet")                       # damaged: measured again
-    with pytest.raises(UserError, match=measuring):
-        costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path)
+    assert costs.inference_costs(trials, {"a": "/nowhere"}, (28, 28, 1), tmp_path).empty
 
 
-def test_publish_replaces_a_whole_earlier_export(tmp_path):
-    from orchestrator.export.trial import publish
+def test_publish_replaces_a_whole_earlier_export_and_nothing_else(tmp_path):
+    import json
+
+    from orchestrator.export.trial import earlier_export, publish
+    from trainables.contract.errors import UserError
 
     out, staging = tmp_path / "out", tmp_path / "out" / ".stage"
     out.mkdir()
-    for name in ("model.keras", "model.tflite", "model_card.json", "model_card.md"):
+    for name in ("model.keras", "model.tflite", "model_card.md"):
         (out / name).write_text("old")
-    (out / "saved_model").mkdir()
+    (out / "model_card.json").write_text(json.dumps({"artifacts": [{"path": "model.keras"},
+                                                                   {"path": "model.tflite"}]}))
     (out / "notes.txt").write_text("mine")
     staging.mkdir()
     for name in ("model.keras", "model_card.json", "model_card.md"):
         (staging / name).write_text("new")
-    publish(staging, out)
+    publish(staging, out, earlier_export(out))
     assert sorted(p.name for p in out.iterdir() if p.name != ".stage") == \
         ["model.keras", "model_card.json", "model_card.md", "notes.txt"]
     assert (out / "model.keras").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
+
+    foreign = tmp_path / "foreign"
+    (foreign / "saved_model").mkdir(parents=True)
+    (foreign / "saved_model" / "IMPORTANT.txt").write_text("precious")
+    with pytest.raises(UserError, match="holds saved_model, which no tunefm export in this folder wrote"):
+        earlier_export(foreign)
+    assert (foreign / "saved_model" / "IMPORTANT.txt").read_text() == "precious"
+
+
+def test_nothing_is_written_into_a_run_folder(tmp_path):
+    from orchestrator.store.parquet import writable_dir
+    from trainables.contract.errors import UserError
+
+    run = tmp_path / "run"
+    (run / "ray" / "t1" / "checkpoint_000001").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    with pytest.raises(UserError, match="inside the run folder .*run; the export never goes into a run's files"):
+        writable_dir(run / "ray" / "t1" / "checkpoint_000001", "the export", "choose another --out DIR")
+    with pytest.raises(UserError, match="inside the run folder"):
+        writable_dir(run, "the export", "choose another --out DIR")
+    assert writable_dir(run / "report", "the report", "x", allowed_in_run=run / "report").is_dir()
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    empty = CliRunner().invoke(main, ["export", str(run), "--out", ""])
+    assert empty.exit_code == 2 and "--out" in empty.output and "an empty path" in empty.output
+
+
+def test_budget_refuses_a_key_twice_and_digits_python_alone_reads():
+    from orchestrator.report.pareto import parse_budget
+    from trainables.contract.errors import UserError
+
+    with pytest.raises(UserError, match="params is limited twice"):
+        parse_budget("params=7000,params=10")
+    for odd in ("params=٣", "params=７０００", "params=1_000"):
+        with pytest.raises(UserError, match="needs a positive number"):
+            parse_budget(odd)
