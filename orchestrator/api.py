@@ -91,7 +91,10 @@ class Run:
 def open_run(location: str | Path) -> Run:
     """A run folder (a path, or a URI such as s3://bucket/runs/quick/<id>)."""
     from orchestrator.store.folder import RunFolder
+    from trainables.contract.errors import UserError
 
+    if not isinstance(location, (str, Path)):
+        raise UserError(f"open_run needs a run folder's path or URI, got {type(location).__name__}")
     return Run(RunFolder.open(location).location)
 
 
@@ -102,6 +105,10 @@ def load_spec(sweep: str | Path | Mapping[str, Any]):
 
     from orchestrator.spec.sweep import load_sweep, parse_sweep
 
+    from trainables.contract.errors import UserError
+
+    if not isinstance(sweep, (str, Path, Mapping)):
+        raise UserError(f"a sweep is a file's path, its YAML text or a dict, got {type(sweep).__name__}")
     if isinstance(sweep, Mapping):
         return parse_sweep(yaml.safe_dump(dict(sweep), sort_keys=False), "<notebook>"), None
     if isinstance(sweep, str) and "\n" in sweep:

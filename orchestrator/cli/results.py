@@ -123,7 +123,9 @@ def compare(run_dirs: tuple[Path, ...], out: Path, metric: str | None) -> None:
     """Compare two or more runs: differing settings, best trials with intervals, anytime
     curves, and each winner's test accuracy (from its report)."""
     from orchestrator.report.compare import compare as compare_runs, write_comparison
+    from orchestrator.store.parquet import writable_dir
 
+    writable_dir(out, "the comparison", "choose another --out DIR")     # before any work
     c = compare_runs(list(run_dirs), metric)
     click.echo(f"{len(c.views)} runs, ranked by {c.metric} ({c.mode})")
     click.echo("settings that differ:")

@@ -156,6 +156,9 @@ def compare(locations: list[str | Path], metric: str | None = None) -> Compariso
 
     if len(locations) < 2:
         raise UserError("compare needs two or more run folders")
+    seen = [Path(str(p)).expanduser().absolute() if "://" not in str(p) else str(p) for p in locations]
+    if len(set(map(str, seen))) < len(seen):
+        raise UserError("compare: a run folder is named twice; give each run once")
     if metric is not None and metric not in SELECTABLE:
         raise UserError(f"--metric {metric}: must be one of {', '.join(SELECTABLE)}")
     views: list[RunView] = []

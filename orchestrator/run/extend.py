@@ -66,8 +66,11 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
     folder, lock = RunFolder.drive(location, options.command)
     with lock, early_stops() as early:
         meta = folder.meta()
-        if meta.status == RunStatus.RUNNING:
-            raise UserError(f"{folder.location}: the run is still marked running; resume it or wait for it to end")
+        if meta.status != RunStatus.FINISHED:
+            # an extension is a new phase: the unfinished trials of the last one would stay unfinished,
+            # and resume could no longer reach them
+            raise UserError(f"{folder.location}: the run is {meta.status.value}; finish it first (tunefm resume "
+                            f"{folder.location}), then extend it")
         base = folder.spec(check_frozen=True)
         old = phase_epochs(base, meta.repeats)
         old_epochs = old.scheduler.max_epochs
@@ -84,21 +87,24 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
         snap = read_snapshot(folder)
         phase = 1 + len(meta.repeats)
 
-        configs, drawn = [], {}
+        configs, drawn, exhausted = [], {}, []
         if spec.search != "tpe" and num_samples > 0:
             for fam in families:
                 before = fam.trial_count(spec.search) + sum(p.drawn.get(fam.label, 0) for p in meta.repeats)
                 new, taken = X.continue_stream(fam, spec.search, spec.seed, before, num_samples,
                                                X.tried_keys(snap.trials, fam.label))
-                if not new:
-                    raise UserError(f"{folder.location}: family {fam.label} has no untried configuration left in "
-                                    f"its search space ({len(X.tried_keys(snap.trials, fam.label))} tried)")
+                if len(new) < num_samples:
+                    exhausted.append(f"{fam.label} has {len(new)} untried configuration(s) left")
                 configs += new
                 drawn[fam.label] = taken
         overall = board(leaderboards(snap.trials, snap.metrics, spec.metric, spec.mode))
         continued = (X.continuations(snap.trials, overall, [f.label for f in families], continue_top, old_epochs)
                      if new_epochs > old_epochs else [])
         configs = [X.continuation_config(snap.trials, t) for t in continued] + configs
+        if not configs and (spec.search != "tpe" or num_samples == 0):
+            why = "; ".join(exhausted) or "no new trials and no trial to continue"
+            raise UserError(f"{folder.location}: this extension adds nothing ({why}); "
+                            "--max-epochs above the budget continues the best trials")
         check_families(spec, configs)
         data = load_trial_data(spec.dataset)
         params = param_kinds(spec)
@@ -130,7 +136,8 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
             summary = drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0, early)
             return dataclasses.replace(summary, note=summary.note or
                                        (f"extended: {total_new} trials ({len(continued)} continued), "
-                                        f"{seeded} earlier results seeded ASHA's rungs"))
+                                        f"{seeded} earlier results seeded ASHA's rungs"
+                                        + "".join(f"; {e}" for e in exhausted)))
 
 
 def _warm_tpe(spec: SweepSpec, families, num_samples: int, snap, phase: int, continuations: list[dict]):

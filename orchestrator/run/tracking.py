@@ -34,7 +34,26 @@ def check_trackers(spec: SweepSpec) -> None:
                         "the full MLflow (SQLAlchemy): pip install mlflow")
 
 
+    if m is not None and m.tracking_uri.split(":", 1)[0] in ("http", "https"):
+        _check_reachable(spec.source, m.tracking_uri)
+
+
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+PROBE_SECONDS = 5.0
+
+
+def _check_reachable(source: str, uri: str) -> None:
+    """An MLflow server that does not answer would hang the run's first trial start: say so first."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=PROBE_SECONDS).close()
+    except OSError as e:
+        raise UserError(f"{source}: tracking.mlflow.tracking_uri: {uri} does not answer ({e.strerror or e}); "
+                        "start the MLflow server or fix the address") from None
 
 
 def _allow_file_store(uri: str) -> None:

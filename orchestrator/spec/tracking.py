@@ -56,6 +56,8 @@ def tracking_spec(root: Node, sweep_name: str) -> TrackingSpec:
                             log_checkpoint=m.take_bool("log_checkpoint", False))
         if not mlflow.tracking_uri.strip():
             raise m.error("must not be empty", "tracking_uri")
+        if not mlflow.experiment.strip():
+            raise m.error("must not be empty", "experiment")
         m.done()
     node.done()
     return TrackingSpec(tensorboard, mlflow)   # installed? checked when a run starts (run/tracking.py)

@@ -70,5 +70,8 @@ def test_extend_adds_untried_trials_judged_against_the_old_ones_then_continues_t
 
     bad = CliRunner().invoke(main, ["extend", str(run), "--num-samples", "1", "--max-epochs", "2"])
     assert bad.exit_code == 2 and "below the run's budget of 4 epochs" in bad.output
+    nothing = CliRunner().invoke(main, ["extend", str(run), "--num-samples", "0", "--max-epochs", "5",
+                                        "--continue-top", "0"])
+    assert nothing.exit_code == 2 and "this extension adds nothing" in nothing.output
     fam = CliRunner().invoke(main, ["extend", str(run), "--num-samples", "1", "--family", "cnn"])
     assert fam.exit_code == 2 and "--family cnn: no such family in this run (families: dense)" in fam.output

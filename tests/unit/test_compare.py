@@ -29,3 +29,18 @@ def test_anytime_curve_and_time_to_target():
     assert loss["best"].tolist() == [0.8, 0.8, 0.8, 0.5]
     assert time_to(acc, 0.65, "max") == 20 and time_to(acc, 0.9, "max") is None
     assert time_to(loss, 0.6, "min") == 40
+
+
+def test_compare_refuses_a_run_named_twice_and_the_api_refuses_odd_arguments():
+    import pytest
+
+    from orchestrator import api
+    from orchestrator.report.compare import compare
+    from trainables.contract.errors import UserError
+
+    with pytest.raises(UserError, match="a run folder is named twice"):
+        compare(["results/x", "results/./x"])
+    with pytest.raises(UserError, match="got int"):
+        api.sweep(42)
+    with pytest.raises(UserError, match="got NoneType"):
+        api.open_run(None)

@@ -335,3 +335,15 @@ def test_a_run_asking_for_a_tracker_that_is_not_installed_is_refused_in_one_line
     with pytest.raises(UserError, match=r"s.yaml: tracking.mlflow needs mlflow, which is not installed: "
                                         r"pip install 'tunefm\[tracking\]'"):
         tracking.check_trackers(spec)
+
+
+def test_tracking_refuses_an_empty_experiment_and_an_mlflow_server_that_does_not_answer():
+    from orchestrator.run import tracking
+    from trainables.contract.errors import UserError
+
+    base = OBJ.format(extra="").replace("search: tpe", "")
+    with pytest.raises(SweepFileError, match="tracking.mlflow.experiment: must not be empty"):
+        parse(base + "tracking: {mlflow: {tracking_uri: 'file:///tmp/m', experiment: ''}}\n")
+    spec = parse(base + "tracking: {mlflow: {tracking_uri: 'http://127.0.0.1:9/'}}\n")
+    with pytest.raises(UserError, match=r"tracking_uri: http://127.0.0.1:9/ does not answer"):
+        tracking.check_trackers(spec)
