@@ -189,13 +189,13 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     from orchestrator.report.costs import machine, threads
     from orchestrator.report.ties import headline
     from orchestrator.run.drive import versions
+    from orchestrator.search.row_config import row_config
     from orchestrator.store import schema as S
     from orchestrator.store.records import now_iso
 
     meta = snap.meta
     vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
     names = list(test_row["class_names"])
-    config = _config(trow)
     digests = {part: s.digest for part, s in meta.provenance.splits.items()} if meta.provenance else {}
     ranking = headline(validation.tests, validation.why_none)
     if snap.running or snap.status_note or snap.status.value != "finished":
@@ -211,7 +211,7 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
         classes=tuple(names),
         data={"dataset": snap.spec.dataset.name, "source": meta.provenance.source if meta.provenance else "unrecorded",
               "train": meta.data.train, "val": meta.data.val, "test": int(test_row["test_images"]), "sha256": digests},
-        config=config, params=int(trow["params"]),
+        config=row_config(trow, with_keys=False), params=int(trow["params"]),
         latency={"ms_per_image_batch1": latency[0], "ms_per_image_batch256": latency[1], "threads": threads(),
                  "machine": machine()},
         validation={"metric": snap.spec.metric, "score": float(vrow["recorded"]),
@@ -228,13 +228,6 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
                         for fmt, path, a in written),
         versions={**versions(), **_export_versions()},
     )
-
-
-def _config(trow) -> dict:
-    """The trial's hyperparameters with their own types back."""
-    from orchestrator.search.row_config import row_config
-
-    return row_config(trow, with_keys=False)
 
 
 def _export_versions() -> dict[str, str]:

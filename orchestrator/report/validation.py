@@ -34,10 +34,6 @@ class ValidationEval:
     tests: list[PairedTest] = field(default_factory=list)
     why_none: str = ""                               # why there is no paired test, when there is none
 
-    def interval_of(self, trial_id: str) -> tuple[float, float] | None:
-        rows = self.table[self.table[S.TRIAL_ID] == trial_id]
-        return None if rows.empty else (float(rows["ci_low"].iloc[0]), float(rows["ci_high"].iloc[0]))
-
 
 def verdicts(tests: list[PairedTest]) -> dict[str, str]:
     """Trial id -> "#1", "tied with #1", "#1 ahead" or "ahead of #1", from the paired tests."""

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 from orchestrator.spec.sweep import FamilySweep, SweepSpec
 from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
+from orchestrator.search.row_config import missing
 from trainables.contract.keys import CONTINUES_KEY, REPEAT_KEY, SEED_KEY
 
 DRAW_FACTOR = 50     # draws per wanted configuration before a family is called exhausted
@@ -47,9 +47,6 @@ def tried_keys(trials: pd.DataFrame, family: str) -> set[tuple]:
 
     return {config_key(row_config(row)) for _, row in trials[trials[S.FAMILY] == family].iterrows()}
 
-
-def _missing(v) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
 def continue_stream(family: FamilySweep, search: str, sweep_seed: int, drawn: int, want: int,
@@ -124,7 +121,7 @@ def tried_points(spec: SweepSpec, snap) -> dict[str, list[tuple[dict[str, Any], 
     for fam in spec.families:
         searched = [k for k, s in fam.space.items() if not isinstance(s, Constant)]
         for tid, row in trials[trials[S.FAMILY] == fam.label].iterrows():
-            if tid not in scores.index or _missing(scores[tid]):
+            if tid not in scores.index or missing(scores[tid]):
                 continue
             values = [float(scores[tid])]
             if spec.objectives:
@@ -133,7 +130,7 @@ def tried_points(spec: SweepSpec, snap) -> dict[str, list[tuple[dict[str, Any], 
                 values += [float(row["params"])] * (len(spec.objectives) - 1)
             config = row_config(row)
             point = {k: config.get(k) for k in searched}
-            if any(_missing(v) for v in point.values()):
+            if any(missing(v) for v in point.values()):
                 continue
             out.setdefault(fam.label, []).append((point, values))
     return out

@@ -16,7 +16,8 @@ from orchestrator.store import schema as S
 from trainables.contract.keys import FAMILY_KEY, MODEL_KEY
 
 
-def _missing(v: Any) -> bool:
+def missing(v: Any) -> bool:
+    """An empty cell: None, NA or NaN."""
     return v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
 
 
@@ -27,7 +28,7 @@ def row_config(row: pd.Series, with_keys: bool = True) -> dict[str, Any]:
     kinds = {p.name: p.kind for p in get_family(str(row[S.MODEL])).all_params}
     out: dict[str, Any] = {FAMILY_KEY: row[S.FAMILY], MODEL_KEY: row[S.MODEL]} if with_keys else {}
     for col, value in row.items():
-        if not str(col).startswith(S.CONFIG_PREFIX) or _missing(value):
+        if not str(col).startswith(S.CONFIG_PREFIX) or missing(value):
             continue
         key = str(col).removeprefix(S.CONFIG_PREFIX)
         value = value.item() if isinstance(value, np.generic) else value
