@@ -45,7 +45,8 @@ def completed(run: Path) -> int:
 
 def assert_complete_here(run: Path) -> None:
     trials = trials_of(run)
-    assert len(trials) == TRIALS and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]]
+    shown = [c for c in (S.TRIAL_ID, S.STATUS, "error") if c in trials.columns]
+    assert len(trials) == TRIALS and (trials[S.STATUS] == S.COMPLETED).all(), trials[shown].to_string()
     metrics = read_metrics(run)
     assert len(metrics) == TRIALS * EPOCHS and not metrics.duplicated([S.TRIAL_ID, S.EPOCH]).any()
     for column in ("checkpoint", "last_checkpoint"):

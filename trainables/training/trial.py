@@ -130,10 +130,12 @@ def _restore(model) -> CheckpointMeta | None:
     """Load the latest checkpoint Ray hands this trial (a retry or a resume), if any."""
     from ray import tune
 
+    from trainables.training.restore import usable
+
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return None
-    with checkpoint.as_directory() as folder:
+    with usable(checkpoint).as_directory() as folder:
         with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
             state = CheckpointMeta.from_dict(json.load(f), CHECKPOINT_META_FILE)
         model.load_weights(os.path.join(folder, MODEL_FILE))
