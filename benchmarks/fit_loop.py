@@ -28,11 +28,11 @@ def main() -> None:
     import numpy as np
 
     from trainables.families import get_family
-    from trainables.training.optim import compile_model
+    from trainables.training.optim import compile_model, training_labels
 
     data, _ = Task(args.train, 1000).load()
-    y = keras.utils.to_categorical(data.train.y, data.num_classes)
     config = {**get_family("cnn").defaults(), **CONFIG, "batch_size": args.batch_size, "seed": 0}
+    y = training_labels(config, data.train.y, data.num_classes)
 
     class BatchHook(keras.callbacks.Callback):
         """What the trial loop does per batch: read the loss (divergence), check for a stop."""

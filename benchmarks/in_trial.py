@@ -73,15 +73,15 @@ def _plain(args: dict[str, Any]) -> dict[str, Any]:
     import keras
 
     from trainables.families import get_family
-    from trainables.training.optim import compile_model
+    from trainables.training.optim import compile_model, training_labels
 
     data, _ = Task(args["train"], args["val"]).load()
     config = {**get_family("cnn").defaults(), **CONFIG, "seed": 0}
     keras.utils.set_random_seed(0)
     model = get_family("cnn").build(config, data.input_shape, data.num_classes)
     compile_model(model, config)
-    y = keras.utils.to_categorical(data.train.y, data.num_classes)
-    yv = keras.utils.to_categorical(data.val.y, data.num_classes)
+    y = training_labels(config, data.train.y, data.num_classes)       # the trial's own loss and labels
+    yv = training_labels(config, data.val.y, data.num_classes)
     begins, ends = [], []
 
     class Clock(keras.callbacks.Callback):

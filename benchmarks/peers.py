@@ -97,6 +97,13 @@ def build(params: dict[str, Any], data):
     return model
 
 
+def labels(y, num_classes: int):
+    """The labels every tool's models are compiled for (``build``: tunefm's compile_model)."""
+    from trainables.training.optim import training_labels
+
+    return training_labels(full_config({}), y, num_classes)
+
+
 def test_accuracy(model, test) -> float:
     import numpy as np
 
@@ -154,8 +161,8 @@ def _ray_tune_fifo(args: dict[str, Any]) -> dict[str, Any]:
         import keras
 
         model = build(config, data)
-        y = keras.utils.to_categorical(data.train.y, data.num_classes)
-        yv = keras.utils.to_categorical(data.val.y, data.num_classes)
+        y = labels(data.train.y, data.num_classes)
+        yv = labels(data.val.y, data.num_classes)
         for epoch in range(args["max_epochs"]):
             h = model.fit(data.train.x, y, validation_data=(data.val.x, yv), epochs=1,
                           batch_size=FIXED["batch_size"], verbose=0)
@@ -215,8 +222,8 @@ def _keras_tuner(args: dict[str, Any]) -> dict[str, Any]:
     tuner = kt.Hyperband(hypermodel, objective="val_accuracy", max_epochs=args["max_epochs"], factor=REDUCTION,
                          hyperband_iterations=1, seed=0, directory=tempfile.mkdtemp(prefix="tunefm-bench-kt-"),
                          project_name="peers", overwrite=True)
-    y = keras.utils.to_categorical(data.train.y, data.num_classes)
-    yv = keras.utils.to_categorical(data.val.y, data.num_classes)
+    y = labels(data.train.y, data.num_classes)
+    yv = labels(data.val.y, data.num_classes)
     tuner.search(data.train.x, y, validation_data=(data.val.x, yv), batch_size=FIXED["batch_size"],
                  verbose=0, callbacks=[Curve()])
     searched = time.time()
@@ -232,8 +239,8 @@ def _optuna(args: dict[str, Any]) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     data, test = Task(args["train"], args["val"]).load()
-    y = keras.utils.to_categorical(data.train.y, data.num_classes)
-    yv = keras.utils.to_categorical(data.val.y, data.num_classes)
+    y = labels(data.train.y, data.num_classes)
+    yv = labels(data.val.y, data.num_classes)
     curve: list[list[float]] = []
     weights = os.path.join(tempfile.mkdtemp(prefix="tunefm-bench-optuna-"), "best.weights.h5")
     best: dict[str, Any] = {"value": -1.0, "params": None}

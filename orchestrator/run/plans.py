@@ -78,16 +78,17 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     check_families(spec, configs)                 # e.g. missing transfer weights
     check_trackers(spec)                          # tracking: asks for an extra that is not installed
     root = check_results_dir(options.results_dir, spec)
-    data = load_trial_data(spec.dataset)          # a missing data set stops here, before any folder
-    provenance = resolve(spec.dataset, data.train, data.val, data.num_classes)
     source = Path(spec.source)
     text = options.sweep_text if options.sweep_text is not None else \
         (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
     params = param_kinds(spec)
-    early.check()                                 # a Ctrl-C while the data loaded: nothing written yet
+    # Ray starts first: its prestarted workers import Keras while the data loads.
     with tune_environment(), _session(options) as session:
         session.check_resources(spec)
         early.check()
+        data = load_trial_data(spec.dataset)      # a missing data set stops here, before any folder
+        provenance = resolve(spec.dataset, data.train, data.val, data.num_classes)
+        early.check()                             # a Ctrl-C while the data loaded: nothing written yet
         folder = create(root, spec.name, options.run_name)
         with folder.lock(options.command):
             meta = RunMeta(
@@ -138,12 +139,12 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
 
         spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)   # an extension's epoch budget
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
-        data = load_trial_data(spec.dataset)
         params = param_kinds(spec)
         continues = continue_from(folder, read_trials(folder.path), meta.repeats[-1].continued) \
             if meta.repeats else {}
         with tune_environment(), _session(options, meta.address) as session:
             session.check_resources(spec)
+            data = load_trial_data(spec.dataset)  # while the prestarted workers import Keras
             cache = session.start_feature_cache(spec, meta.run_id)
             # Ray's saved state can lag the Parquet by a few seconds: trials done since then
             # are not trained again, trials started since then are discarded (Ray reruns them).

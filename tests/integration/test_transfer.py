@@ -137,7 +137,7 @@ def test_unfrozen_backbone_keeps_batch_norm_in_inference_mode(keras_cache):
     import keras
 
     from trainables.families.transfer import unfreeze
-    from trainables.training.optim import compile_model
+    from trainables.training.optim import compile_model, training_labels
 
     cfg = transfer_config(mode="finetune", finetune_after=1)
     model = get_family("transfer").build(cfg, (28, 28, 1), 10)
@@ -150,7 +150,7 @@ def test_unfrozen_backbone_keeps_batch_norm_in_inference_mode(keras_cache):
     stats, weights = to_np(bn.moving_mean), to_np(kernel.kernel)
     assert kernel.trainable and not bn.trainable
     x = np.random.default_rng(0).integers(0, 255, (16, 28, 28, 1)).astype("float32")
-    model.fit(x, keras.utils.to_categorical(np.arange(16) % 10, 10), epochs=1, verbose=0)
+    model.fit(x, training_labels(cfg, np.arange(16) % 10, 10), epochs=1, verbose=0)
     np.testing.assert_array_equal(to_np(bn.moving_mean), stats)      # statistics untouched
     assert not np.allclose(to_np(kernel.kernel), weights)            # but the backbone did train
 

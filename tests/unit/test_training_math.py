@@ -81,3 +81,22 @@ def test_scores_of_nonfinite_predictions_are_nan():
 
 def test_crossentropy_clips_zero_probability():
     assert crossentropy(np.array([0]), np.array([[0.0, 1.0]])) == pytest.approx(-math.log(1e-7))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_f1_and_auc_agree_with_sklearn(seed):
+    """The per-epoch scores are hand-vectorised; sklearn is the reference, ties (rounded
+    probabilities) and a class that is never true nor predicted included."""
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    from trainables.training.evaluation import macro_f1
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 5, size=400)                     # class 5 of 6 never occurs
+    probs = np.round(rng.dirichlet(np.ones(6), size=400), 2)
+    probs[:, 5] = 0.0
+    pred = probs.argmax(axis=1)
+    assert macro_f1(y, pred, 6) == pytest.approx(f1_score(y, pred, labels=np.arange(6), average="macro",
+                                                          zero_division=0), abs=1e-12)
+    expected = np.mean([roc_auc_score(y == c, probs[:, c]) for c in range(5)])
+    assert macro_auc(y, probs) == pytest.approx(expected, abs=1e-12)

@@ -30,26 +30,46 @@ def crossentropy(y: np.ndarray, probs: np.ndarray) -> float:
 
 
 def macro_auc(y: np.ndarray, probs: np.ndarray) -> float:
-    """One-vs-rest ROC AUC averaged over the classes that have positives and negatives."""
-    from sklearn.metrics import roc_auc_score
+    """One-vs-rest ROC AUC averaged over the classes that have positives and negatives.
 
-    aucs = [roc_auc_score(y == c, probs[:, c]) for c in range(probs.shape[1])
-            if 0 < np.sum(y == c) < len(y)]
-    return float(np.mean(aucs)) if aucs else float("nan")
+    The Mann-Whitney form (ties count a half, through average ranks): what sklearn's
+    ``roc_auc_score`` returns, for all classes in one ranking instead of one call per
+    class (about 5x faster; it runs every epoch of every trial)."""
+    from scipy.stats import rankdata
+
+    n, k = probs.shape
+    positives = y[:, None] == np.arange(k)[None, :]
+    n_pos = positives.sum(axis=0)
+    n_neg = n - n_pos
+    scored = (n_pos > 0) & (n_neg > 0)
+    if not scored.any():
+        return float("nan")
+    ranks = rankdata(probs, axis=0)
+    rank_sums = np.where(positives, ranks, 0.0).sum(axis=0)
+    aucs = (rank_sums[scored] - n_pos[scored] * (n_pos[scored] + 1) / 2) / (n_pos[scored] * n_neg[scored])
+    return float(np.mean(aucs))
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, num_classes: int) -> float:
+    """F1 averaged over every class (0 for a class never true nor predicted), as sklearn's
+    ``f1_score(average="macro", labels=range(k), zero_division=0)``, from one confusion count."""
+    cm = np.bincount(y.astype(np.int64) * num_classes + pred, minlength=num_classes * num_classes)
+    cm = cm.reshape(num_classes, num_classes)
+    tp = np.diag(cm).astype(np.float64)
+    denominator = cm.sum(axis=0) + cm.sum(axis=1)           # predicted + true = 2tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(num_classes), where=denominator > 0)
+    return float(f1.mean())
 
 
 def score(y: np.ndarray, probs: np.ndarray) -> Scores:
-    from sklearn.metrics import f1_score
-
     if len(y) == 0 or not np.all(np.isfinite(probs)):
         nan = float("nan")
         return Scores(nan, nan, nan, nan)
     pred = probs.argmax(axis=1)
-    labels = np.arange(probs.shape[1])
     return Scores(
         loss=crossentropy(y, probs),
         accuracy=float(np.mean(pred == y)),
-        macro_f1=float(f1_score(y, pred, labels=labels, average="macro", zero_division=0)),
+        macro_f1=macro_f1(y, pred, probs.shape[1]),
         auc=macro_auc(y, probs),
     )
 

@@ -21,16 +21,34 @@ def make_optimizer(config: dict[str, Any]):
     raise ValueError(f"unknown optimizer '{name}'")
 
 
+def sparse_labels(config: dict[str, Any]) -> bool:
+    """Integer labels unless label smoothing is asked (Keras smooths one-hot targets only):
+    no one-hot copy of the labels per trial, and a cheaper loss."""
+    return float(config.get("label_smoothing", 0.0)) == 0.0
+
+
 def compile_model(model, config: dict[str, Any], jit_compile: bool | str = False,
                   steps_per_execution: int = 1) -> None:
-    """``steps_per_execution`` > 1 runs that many batches per call into the backend: less
+    """Labels are integers or one-hot as ``sparse_labels(config)`` says (``training_labels``).
+    ``steps_per_execution`` > 1 runs that many batches per call into the backend: less
     per-batch Python and host sync, and batch-level callbacks see every N-th batch."""
     import keras
 
+    loss = (keras.losses.SparseCategoricalCrossentropy() if sparse_labels(config) else
+            keras.losses.CategoricalCrossentropy(label_smoothing=float(config.get("label_smoothing", 0.0))))
     model.compile(
         optimizer=make_optimizer(config),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(config.get("label_smoothing", 0.0))),
+        loss=loss,
         metrics=["accuracy"],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
+
+
+def training_labels(config: dict[str, Any], y, num_classes: int):
+    """The labels ``model.fit`` gets for a model compiled by ``compile_model``."""
+    if sparse_labels(config):
+        return y
+    import keras
+
+    return keras.utils.to_categorical(y, num_classes)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
+from typing import Iterator
 
 _configured = False
 IMPORT_SECONDS: float | None = None  # how long this process spent importing Keras/TF
@@ -29,11 +31,14 @@ def configure_backend(cpus: float) -> None:
     global _configured, IMPORT_SECONDS, THREADS
     if _configured:
         return
+    from trainables.training import warm
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
+    warm.wait()          # a warm worker's import started with the process: wait for the rest of it
     import keras
 
-    IMPORT_SECONDS = time.perf_counter() - start
+    IMPORT_SECONDS = time.perf_counter() - start   # what this trial waited for the import
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -52,24 +57,55 @@ def configure_backend(cpus: float) -> None:
     _configured = True
 
 
-def stop_requested() -> bool:
-    """True once Ray Tune has asked this trial to stop (ASHA, time budget, Ctrl-C).
+def _stop_event() -> threading.Event | None:
+    """Ray Tune's stop flag for the running trial (ASHA, time budget, Ctrl-C).
 
-    Ray only notices a stop at the trial's next report; checking between batches lets
-    an early-stopped trial free its worker within a batch instead of an epoch, which is
-    what makes worker reuse work (Ray waits only ~2 s for the old trial to finish).
     Private Ray API, on purpose: Ray Tune has no public way for a running function
-    trainable to see its stop flag (a stop is only delivered at the next ``tune.report``;
-    ``tune.get_context()`` does not expose it). If the internals move, this degrades to
-    per-epoch stopping.
+    trainable to see it (a stop is only delivered at the next ``tune.report``;
+    ``tune.get_context()`` does not expose it). If the internals move, stopping degrades
+    to per-epoch.
     """
     try:
         from ray.train._internal.session import get_session
 
         session = get_session()
-        return bool(session is not None and session.stop_event.is_set())
+        event = getattr(session, "stop_event", None)
+        return event if isinstance(event, threading.Event) else None
     except Exception:
-        return False
+        return None
+
+
+def stop_requested() -> bool:
+    """True once Ray Tune has asked this trial to stop."""
+    event = _stop_event()
+    return bool(event is not None and event.is_set())
+
+
+@contextlib.contextmanager
+def stop_training_on_request(model) -> Iterator[None]:
+    """Set ``model.stop_training`` as soon as Tune asks the trial to stop, from a watcher
+    thread: Keras reads that flag after every batch, so an early-stopped trial frees its
+    worker within a batch (Ray waits only seconds for a reused worker's old trial) while
+    no Python callback runs per batch. A batch hook would turn off Keras's asynchronous
+    batch callbacks and sync with the backend on every step."""
+    event = _stop_event()
+    if event is None:
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if event.wait(0.1):
+                model.stop_training = True
+                return
+
+    watcher = threading.Thread(target=watch, name="tunefm-stop-watcher", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 @contextlib.contextmanager

@@ -47,7 +47,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     import keras
 
     from trainables.families import get_family
-    from trainables.training.optim import compile_model
+    from trainables.training.optim import compile_model, training_labels
 
     # A reused worker drops the previous trial's state. The full garbage collection that
     # clear_session does by default costs ~0.3 s per trial with TensorFlow loaded (measured
@@ -70,7 +70,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
     compile_model(plan.fit_model, config, settings.jit_compile)
-    y_train = keras.utils.to_categorical(data.train.y, data.num_classes)
+    y_train = training_labels(config, data.train.y, data.num_classes)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
     if resumed is not None:
@@ -84,8 +84,9 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if phase.recompile:
             compile_model(plan.fit_model, config, settings.jit_compile)
         reporter.lr_factor = phase.lr_factor
-        plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
-                           epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])
+        with runtime.stop_training_on_request(plan.fit_model):
+            plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
+                               epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])
         if reporter.halted:
             break
         start = phase.end_epoch
@@ -157,6 +158,19 @@ def _continue(model, config: dict[str, Any], settings: TrialSettings) -> Checkpo
     return state
 
 
+def probabilities(model, x, batch: int):
+    """The model's outputs on ``x``, ``batch`` images per call of ``predict_on_batch``.
+
+    ``model.predict`` builds a data adapter, an iterator and a callback list on every call:
+    on 2,000 validation images of a small CNN it took 0.69 s where this takes 0.42 s
+    (2 CPU threads, batch 256; batch 1024 took 0.49 s)."""
+    import keras
+    import numpy as np
+
+    chunks = [keras.ops.convert_to_numpy(model.predict_on_batch(x[i:i + batch])) for i in range(0, len(x), batch)]
+    return np.concatenate(chunks) if chunks else np.zeros((0,) + tuple(model.output_shape[1:]), dtype="float32")
+
+
 @functools.cache
 def _reporter_class():
     """The Keras callback class, defined on first use so importing this module is light."""
@@ -190,12 +204,6 @@ def _reporter_class():
             self.model.optimizer.learning_rate.assign(self.lr)
             self.epoch_start = time.perf_counter()
 
-        def on_train_batch_end(self, batch: int, logs=None) -> None:
-            loss = (logs or {}).get("loss")
-            if runtime.stop_requested() or (
-                    loss is not None and self.settings.diverged(float(loss), self.data.num_classes)):
-                self.model.stop_training = True
-
         def on_epoch_end(self, epoch: int, logs=None) -> None:
             from ray import tune
 
@@ -205,7 +213,7 @@ def _reporter_class():
             if runtime.stop_requested():
                 self.halted = True
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
-            probs = self.model.predict(self.plan.val_x, batch_size=self.settings.eval_batch_size, verbose=0)
+            probs = probabilities(self.model, self.plan.val_x, self.settings.eval_batch_size)
             val = score(self.data.val.y, probs)
             diverged = (self.settings.diverged(train_loss, self.data.num_classes)
                         or not math.isfinite(val.loss))

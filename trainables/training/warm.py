@@ -1,0 +1,46 @@
+"""Warm workers: a worker process starts importing Keras (and TensorFlow) the moment Ray
+starts it, in a background thread, so the import runs while Ray starts and the driver
+loads the data instead of before the first trial's first epoch.
+
+Ray calls ``setup`` in every worker process of a tunefm job (the runtime env's
+``worker_process_setup_hook``, by module path, set by ``orchestrator.run.session``).
+``runtime.configure_backend`` waits for the import to finish rather than importing in
+parallel with it, and records how long the trial itself waited.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+HOOK = "trainables.training.warm.setup"
+
+_thread: threading.Thread | None = None
+_error: BaseException | None = None
+
+
+def setup() -> None:
+    """Start importing Keras in the background; returns at once."""
+    global _thread
+    if _thread is not None:
+        return
+    _thread = threading.Thread(target=_import, name="tunefm-warm-import", daemon=True)
+    _thread.start()
+
+
+def _import() -> None:
+    global _error
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import keras  # noqa: F401  (imports the backend: TensorFlow, JAX or PyTorch)
+    except BaseException as e:  # surfaced by the trial's own import, not here
+        _error = e
+
+
+def wait() -> None:
+    """Block until the background import (if any was started) has finished."""
+    if _thread is not None:
+        _thread.join()
+
+
+def started() -> bool:
+    return _thread is not None
