@@ -32,18 +32,35 @@ resources: {{cpus: {cpus}}}
 """
 
 
-def compare(quick: bool, cpus: int = 2) -> dict[str, Any]:
+def compare(quick: bool, cpus: int = 2, repeats: int = 3) -> dict[str, Any]:
+    """``repeats`` pairs (plain script, then tunefm trial); the ratios are per pair, and the
+    table gives their median: single runs on this machine vary by more than the effect."""
+    import statistics
+
     task = Task(train_size=6000 if quick else 12000, val_size=2000)
     epochs = 4 if quick else 6
-    plain = run_child("benchmarks.in_trial", {"train": task.train_size, "val": task.val_size,
-                                              "epochs": epochs, "cpus": cpus}, timeout=1200)
-    ours = _tunefm(task, epochs, cpus)
+    pairs = []
+    for _ in range(repeats):
+        plain = run_child("benchmarks.in_trial", {"train": task.train_size, "val": task.val_size,
+                                                  "epochs": epochs, "cpus": cpus}, timeout=1200)
+        ours = _tunefm(task, epochs, cpus)
+        pairs.append({"plain": plain, "tunefm": ours,
+                      "epoch_ratio": r(ours["epoch_seconds"] / plain["epoch_seconds"], 3),
+                      "cadence_ratio": r(ours["cadence_seconds"] / plain["cadence_seconds"], 3)})
+
+    def median(side: str, key: str) -> float:
+        return r(statistics.median(p[side][key] for p in pairs), 3)
+
     return {
         "train_images": task.train_size, "val_images": task.val_size, "epochs": epochs, "threads": cpus,
-        "config": CONFIG,
-        "plain": plain, "tunefm": ours,
-        "epoch_ratio": r(ours["epoch_seconds"] / plain["epoch_seconds"], 3),
-        "cadence_ratio": r(ours["cadence_seconds"] / plain["cadence_seconds"], 3),
+        "config": CONFIG, "repeats": repeats, "pairs": pairs,
+        "plain": {k: median("plain", k) for k in ("epoch_seconds", "cadence_seconds", "first_epoch_seconds",
+                                                 "val_accuracy_last")},
+        "tunefm": {k: median("tunefm", k) for k in ("epoch_seconds", "train_seconds", "cadence_seconds",
+                                                   "first_epoch_seconds", "val_accuracy_last")},
+        "epoch_ratio": r(statistics.median(p["epoch_ratio"] for p in pairs), 3),
+        "cadence_ratio": r(statistics.median(p["cadence_ratio"] for p in pairs), 3),
+        "cadence_ratios": [p["cadence_ratio"] for p in pairs],
     }
 
 

@@ -106,7 +106,8 @@ def _in_trial(t: dict[str, Any]) -> list[str]:
     c = t["config"]
     return [f"**In-trial speed** (CNN blocks={c['blocks']} filters={c['filters']} dense={c['dense_units']}, "
             f"batch {c['batch_size']}, {t['train_images']} training and {t['val_images']} validation images, "
-            f"{t['threads']} threads, {t['epochs']} epochs; medians after epoch 1)", "",
+            f"{t['threads']} threads, {t['epochs']} epochs; per run the median over epochs after the first, "
+            f"then the median of {t.get('repeats', 1)} runs of each side)", "",
             "| | epoch s (train + validation) | cadence s (epoch end to epoch end) | first epoch s | last val acc |",
             "|---|---|---|---|---|",
             f"| plain `model.fit` script | {p['epoch_seconds']} | {p['cadence_seconds']} | {p['first_epoch_seconds']} "
@@ -114,38 +115,51 @@ def _in_trial(t: dict[str, Any]) -> list[str]:
             f"| tunefm trial | {o['epoch_seconds']} | {o['cadence_seconds']} | {o['first_epoch_seconds']} "
             f"| {o['val_accuracy_last']} |",
             f"| tunefm / plain | {t['epoch_ratio']} | {t['cadence_ratio']} | | |", "",
-            f"Target: tunefm at least as fast: {'met' if t['cadence_ratio'] <= 1.0 else 'not met'} "
-            f"(cadence ratio {t['cadence_ratio']}, which includes tunefm's per-epoch checkpoint and report).", ""]
+            f"Target: tunefm / plain cadence at most 1.00, median of {t.get('repeats', 1)} runs: "
+            f"{'met' if t['cadence_ratio'] <= 1.0 else 'not met'} ({t['cadence_ratio']}; each run's: "
+            f"{', '.join(map(str, t.get('cadence_ratios', [t['cadence_ratio']])))}; tunefm's includes its "
+            f"per-epoch checkpoint and report).", ""]
 
 
 def _peers(p: dict[str, Any]) -> list[str]:
-    task = p["task"]
+    task, summary = p["task"], p["summary"]
+    seeds = task.get("seeds", [0])
     lines = [f"**Search against peers** (Fashion-MNIST, {task['train']} training / {task['val']} validation "
              f"images, full test set; CNN space {json.dumps(task['space'])}, batch {task['batch_size']}; "
              f"{task['trials']} configurations and up to {task['max_epochs']} epochs each, "
-             f"KerasTuner's Hyperband picks its own count; one run each)", "",
-             "| tool | wall s | trials | epochs trained | best val acc | winner's test acc "
-             "| s to within 0.5 pt of own best | s to within 0.5 pt of the peers' best |",
-             "|---|---|---|---|---|---|---|---|"]
-    for tool, row in p["tools"].items():
-        lines.append(f"| {tool} | {row['wall_seconds']} | {row['trials']} | {row['epochs_trained']} "
-                     f"| {row['best_val_accuracy']} | {row['winner_test_accuracy']} "
-                     f"| {_na(row['seconds_to_within_half_point_of_own_best'])} "
-                     f"| {_na(row['seconds_to_within_half_point_of_peers_best'])} |")
-    for tool, why in p.get("failed", {}).items():
-        lines.append(f"| {tool} | failed: {why} | | | | | | |")
-    ours = p["tools"].get("tunefm_asha")
-    peers = {t: row for t, row in p["tools"].items() if t != "tunefm_asha"}
-    if ours and peers:
-        mine = ours["seconds_to_within_half_point_of_peers_best"]
-        theirs = {t: row["seconds_to_within_half_point_of_peers_best"] for t, row in peers.items()}
-        met = mine is not None and all(t is None or mine < t for t in theirs.values())
-        lines += ["", f"Target: tunefm comes within 0.5 points of the peers' best validation accuracy "
-                      f"({ours['peers_best_val_accuracy']}) in less wall time than every peer: "
-                      f"{'met' if met else 'not met'} (tunefm {_na(mine)} s; "
-                      + ", ".join(f"{t} {_na(v)}" for t, v in theirs.items()) + ")."
-                      + (" Failed peers are not counted." if p.get("failed") else "")]
+             f"KerasTuner's Hyperband picks its own count; {len(seeds)} sampler seeds per tool, "
+             f"each run a fresh process on the same data split). Each cell: median over seeds (min-max).", "",
+             f"Bars: the peers' median best validation accuracy ({summary['bar']}, the median over every run "
+             f"of every tool but tunefm's) and 0.5 points below it ({summary['bar_minus_half_point']}); "
+             "\"never\" where a run did not reach it.", "",
+             "| tool | wall s | epochs trained | best val acc | winner's test acc | s to the bar "
+             "| s to 0.5 pt below the bar |", "|---|---|---|---|---|---|---|"]
+    for tool, row in summary["tools"].items():
+        lines.append(f"| {tool} | {_cell(row['wall_seconds'], 0)} | {_cell(row['epochs_trained'], 0)} "
+                     f"| {_cell(row['best_val_accuracy'], 4)} | {_cell(row['winner_test_accuracy'], 4)} "
+                     f"| {_cell(row['seconds_to_bar'], 1)} | {_cell(row['seconds_to_bar_minus_half_point'], 1)} |")
+    for run, why in p.get("failed", {}).items():
+        lines.append(f"| {run} | failed: {why} | | | | | |")
+    if p.get("figure"):
+        lines += ["", f"![anytime curves]({p['figure']})"]
+    for tool, v in summary.get("verdict", {}).items():
+        lines += ["", f"Target ({tool}): median time to the peers' median best below every peer's median: "
+                      f"{'met' if v['beats_every_peer'] else 'not met'}; within half the fastest peer's: "
+                      f"{'met' if v['within_half_of_fastest_peer'] else 'not met'}."]
     return lines + [""]
+
+
+def _cell(s: dict[str, Any], digits: int) -> str:
+    def fmt(x):
+        if x is None:
+            return "never"
+        return f"{x:.{digits}f}" if digits else f"{x:.0f}"
+
+    if s["median"] is None and s["min"] is None:
+        return "never"
+    if s["min"] == s["max"]:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} ({fmt(s['min'])}-{fmt(s['max'])})"
 
 
 def _quality(rows: list[dict[str, Any]]) -> list[str]:
@@ -186,10 +200,15 @@ def main() -> None:
     args = parser.parse_args()
     sections = tuple(args.only) if args.only else SECTIONS
     res = run(sections, args.quick, args.quality_run)
-    table = markdown(res)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "quick" if args.quick else "full"
+    if "peers" in res:
+        from benchmarks.curves import draw
+
+        figure = draw(res["peers"], out / f"{stem}_search.png")
+        res["peers"]["figure"] = figure.relative_to(REPO).as_posix() if figure.is_relative_to(REPO) else str(figure)
+    table = markdown(res)
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / f"{stem}.md").write_text(table)
     print("\n" + table)

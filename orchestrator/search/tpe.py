@@ -101,6 +101,12 @@ def _fixed(family: FamilySweep) -> dict[str, Any]:
 Warm = dict[str, list[tuple[dict[str, Any], list[float]]]]   # family -> (searched params, objective values)
 
 
+def startup_trials(num_samples: int) -> int:
+    """Random proposals before TPE models the results: Optuna's 10, fewer for a small
+    budget (a quarter of it, at least 3), or a sweep of 8 trials would be all random."""
+    return min(10, max(3, num_samples // 4))
+
+
 def build_tpe_searcher(spec: SweepSpec, warm: Warm | None = None, phase: int = 0) -> FamilySearcher:
     """One seeded TPE per family. ``warm`` (``tunefm extend``): earlier results each
     family's study is told before it proposes; ``phase`` shifts the seeds, so an extension
@@ -123,7 +129,8 @@ def build_tpe_searcher(spec: SweepSpec, warm: Warm | None = None, phase: int = 0
             points = [(p, v) for p, v in (warm or {}).get(fam.label, []) if _fits(p, searched)]
             single = not spec.objectives
             children[fam.label] = OptunaSearch(
-                space=searched, metric=metric, mode=mode, sampler=optuna.samplers.TPESampler(seed=seed),
+                space=searched, metric=metric, mode=mode,
+                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(fam.num_samples)),
                 points_to_evaluate=[p for p, _ in points] if points and single else None,
                 evaluated_rewards=[v[0] for _, v in points] if points and single else None)
             if points and not single:

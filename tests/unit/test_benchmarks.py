@@ -4,47 +4,77 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.peers import _first_time, summarize
+from benchmarks.search_stats import first_time, summarize
 from benchmarks.run import README_END, README_START, markdown, update_readme
 
 
 def test_first_time_uses_the_running_best():
     curve = [[5.0, 0.70], [1.0, 0.80], [3.0, 0.60], [9.0, 0.86]]
-    assert _first_time(curve, 0.75) == 1.0      # sorted by time, the best so far counts
-    assert _first_time(curve, 0.85) == 9.0
-    assert _first_time(curve, 0.90) is None
+    assert first_time(curve, 0.75) == 1.0      # sorted by time, the best so far counts
+    assert first_time(curve, 0.85) == 9.0
+    assert first_time(curve, 0.90) is None
 
 
-def test_summarize_measures_every_tool_against_the_peers_best():
-    rows = {"tunefm_asha": {"best_val_accuracy": 0.90, "curve": [[1.0, 0.80], [2.0, 0.897], [4.0, 0.90]]},
-            "a": {"best_val_accuracy": 0.88, "curve": [[3.0, 0.876], [6.0, 0.88]]},
-            "b": {"best_val_accuracy": 0.86, "curve": [[1.5, 0.86]]}}
-    summarize(rows)
-    assert {row["peers_best_val_accuracy"] for row in rows.values()} == {0.88}   # tunefm's own best is not the bar
-    assert rows["tunefm_asha"]["seconds_to_within_half_point_of_own_best"] == 2.0
-    assert rows["tunefm_asha"]["seconds_to_within_half_point_of_peers_best"] == 2.0
-    assert rows["a"]["seconds_to_within_half_point_of_own_best"] == 3.0
-    assert rows["a"]["seconds_to_within_half_point_of_peers_best"] == 3.0
-    assert rows["b"]["seconds_to_within_half_point_of_own_best"] == 1.5
-    assert rows["b"]["seconds_to_within_half_point_of_peers_best"] is None
+def _run(best, curve, wall=10.0):
+    return {"wall_seconds": wall, "epochs_trained": 9, "trials": 3, "best_val_accuracy": best,
+            "winner_test_accuracy": best - 0.01, "curve": curve}
+
+
+def _runs():
+    return {"tunefm_asha": [_run(0.90, [[1.0, 0.80], [2.0, 0.897], [4.0, 0.90]]),
+                            _run(0.89, [[3.0, 0.89]]), _run(0.80, [[1.0, 0.80]])],
+            "a": [_run(0.88, [[3.0, 0.876], [6.0, 0.88]]), _run(0.87, [[5.0, 0.87]]), _run(0.86, [[2.0, 0.86]])],
+            "b": [_run(0.86, [[1.5, 0.86]]), _run(0.85, [[1.0, 0.85]]), _run(0.84, [[1.0, 0.84]])]}
+
+
+def test_the_bar_is_the_median_best_of_the_peers_runs_and_never_counts_as_slowest():
+    s = summarize(_runs())
+    assert s["bar"] == 0.86                       # median of a's and b's six bests; tunefm's are not the bar
+    assert s["bar_minus_half_point"] == 0.855
+    ours = s["tools"]["tunefm_asha"]
+    assert ours["seconds_to_bar"] == {"median": 3.0, "min": 2.0, "max": None}   # one run never got there
+    assert s["tools"]["a"]["seconds_to_bar"] == {"median": 3.0, "min": 2.0, "max": 5.0}
+    assert s["tools"]["b"]["seconds_to_bar"] == {"median": None, "min": 1.5, "max": None}
+    assert s["tools"]["b"]["best_val_accuracy"] == {"median": 0.85, "min": 0.84, "max": 0.86}
+    # 3.0 is not below a's 3.0: not met; b never (median) is slower than anything
+    assert s["verdict"]["tunefm_asha"] == {"beats_every_peer": False, "within_half_of_fastest_peer": False}
+
+
+def test_verdict_met_when_faster_than_every_peer_median():
+    runs = _runs()
+    runs["tunefm_asha"][1]["curve"] = [[1.0, 0.89]]
+    runs["tunefm_asha"][0]["curve"] = [[1.0, 0.90]]
+    s = summarize(runs)
+    assert s["tools"]["tunefm_asha"]["seconds_to_bar"]["median"] == 1.0
+    assert s["verdict"]["tunefm_asha"] == {"beats_every_peer": True, "within_half_of_fastest_peer": True}
 
 
 def _result():
-    tool = {"wall_seconds": 10.0, "trials": 3, "epochs_trained": 9, "best_val_accuracy": 0.9,
-            "winner_test_accuracy": 0.88, "curve": [[2.0, 0.9]]}
-    tools = {"tunefm_asha": dict(tool), "optuna_tpe_hyperband": {**tool, "curve": [[5.0, 0.9]]}}
-    summarize(tools)
+    runs = _runs()
     return {"date": "2026-11-21 10:00 UTC", "command": "python -m benchmarks.run --quick", "total_minutes": 1.0,
             "machine": {"commit": "abc", "cpu": "cpu", "cores": 2, "memory_gib": 24.0, "gpu": None,
                         "versions": {"ray": "2", "keras": "3", "tensorflow": "2"}},
-            "peers": {"task": {"train": 100, "val": 50, "trials": 3, "max_epochs": 3, "space": {}, "batch_size": 8},
-                      "tools": tools}}
+            "peers": {"task": {"train": 100, "val": 50, "trials": 3, "max_epochs": 3, "space": {}, "batch_size": 8,
+                               "seeds": [0, 1, 2]},
+                      "runs": runs, "summary": summarize(runs), "figure": "benchmarks/results/quick_search.png"}}
 
 
-def test_markdown_states_whether_the_search_target_was_met():
+def test_markdown_gives_median_and_range_and_the_verdict():
     text = markdown(_result())
-    assert "| tunefm_asha | 10.0 | 3 | 9 | 0.9 | 0.88 | 2.0 | 2.0 |" in text
-    assert "in less wall time than every peer: met (tunefm 2.0 s; optuna_tpe_hyperband 5.0)." in text
+    assert ("| tunefm_asha | 10 | 9 | 0.8900 (0.8000-0.9000) | 0.8800 (0.7900-0.8900) | 3.0 (2.0-never) "
+            "| 3.0 (2.0-never) |") in text, text
+    assert "| b | 10 | 9 | 0.8500 (0.8400-0.8600) | 0.8400 (0.8300-0.8500) | never (1.5-never) | never (1.5-never) |" \
+        in text, text
+    assert "Target (tunefm_asha): median time to the peers' median best below every peer's median: not met" in text
+    assert "![anytime curves](benchmarks/results/quick_search.png)" in text
+
+
+def test_the_figure_draws_every_run(tmp_path):
+    from benchmarks.curves import best_so_far, draw
+
+    assert best_so_far([[3.0, 0.7], [1.0, 0.8], [2.0, 0.9]]) == ([1.0, 2.0], [0.8, 0.9])
+    out = draw(_result()["peers"], tmp_path / "curves.png")
+    assert out.stat().st_size > 10_000
 
 
 def test_update_readme_replaces_only_the_marked_section(tmp_path):

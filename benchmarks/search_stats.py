@@ -1,0 +1,81 @@
+"""From many search runs (tools x seeds) to the comparison table: pure arithmetic.
+
+A run is what one tool did with one sampler seed: its wall time, epochs trained, best
+validation accuracy, its winner's test accuracy and its anytime curve, the list of
+``[seconds since the command started, validation accuracy of that epoch]``.
+
+The bar every tool is timed against is the peers' median best: the median, over every
+run of every tool other than tunefm's, of that run's best validation accuracy; and a
+second bar 0.5 points below it. A run that never reaches a bar counts as infinitely
+slow, so a median over seeds is "never" when most runs never got there.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+OURS_PREFIX = "tunefm"
+HALF_POINT = 0.005
+
+
+def first_time(curve: list[list[float]], threshold: float) -> float | None:
+    """Seconds until the best validation accuracy so far first reaches ``threshold``."""
+    best = float("-inf")
+    for t, value in sorted(curve):
+        best = max(best, value)
+        if best >= threshold - 1e-12:
+            return round(float(t), 1)
+    return None
+
+
+def peers_bar(runs: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The median best validation accuracy over every peer run (not tunefm's own)."""
+    bests = [run["best_val_accuracy"] for tool, rs in runs.items() if not tool.startswith(OURS_PREFIX)
+             for run in rs]
+    return round(statistics.median(bests), 4) if bests else None
+
+
+def spread(values: list[float | None]) -> dict[str, float | None]:
+    """Median, min and max; None stands for "never" (infinity) and stays None."""
+    finite = [math.inf if v is None else float(v) for v in values]
+    if not finite:
+        return {"median": None, "min": None, "max": None}
+
+    def back(x: float) -> float | None:
+        return None if math.isinf(x) else round(x, 4)
+
+    return {"median": back(statistics.median(finite)), "min": back(min(finite)), "max": back(max(finite))}
+
+
+def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per tool: the spread over seeds of each measure, and of the times to both bars."""
+    bar = peers_bar(runs)
+    tools = {}
+    for tool, rs in runs.items():
+        for run in rs:
+            run["seconds_to_bar"] = None if bar is None else first_time(run["curve"], bar)
+            run["seconds_to_bar_minus_half_point"] = None if bar is None else first_time(run["curve"], bar - HALF_POINT)
+        tools[tool] = {"runs": len(rs), **{key: spread([run[key] for run in rs]) for key in (
+            "wall_seconds", "epochs_trained", "trials", "best_val_accuracy", "winner_test_accuracy",
+            "seconds_to_bar", "seconds_to_bar_minus_half_point")}}
+    return {"bar": bar, "bar_minus_half_point": None if bar is None else round(bar - HALF_POINT, 4),
+            "tools": tools, "verdict": verdict(tools)}
+
+
+def verdict(tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Is each tunefm variant's median time to the bar below every peer's median (a peer that
+    never gets there counts as slower), and below half the fastest peer's?"""
+    def median_time(tool: str) -> float:
+        v = tools[tool]["seconds_to_bar"]["median"]
+        return math.inf if v is None else v
+
+    peers = [t for t in tools if not t.startswith(OURS_PREFIX)]
+    fastest = min((median_time(t) for t in peers), default=math.inf)
+    out = {}
+    for tool in (t for t in tools if t.startswith(OURS_PREFIX)):
+        mine = median_time(tool)
+        out[tool] = {"beats_every_peer": bool(peers) and not math.isinf(mine) and all(mine < median_time(t)
+                                                                                     for t in peers),
+                     "within_half_of_fastest_peer": not math.isinf(mine) and mine <= fastest / 2}
+    return out
