@@ -52,13 +52,20 @@ def worker_runtime_env() -> dict:
     return {"env_vars": dict(WORKER_ENV), "worker_process_setup_hook": HOOK}
 
 
+# Ray prestarts one worker per CPU and each warm one holds Keras and TensorFlow (a few
+# hundred MB): beyond this many CPUs the workers import at their first trial instead.
+WARM_UP_MAX_CPUS = 16
+
+
 @contextlib.contextmanager
-def inherited_worker_env() -> Iterator[None]:
+def inherited_worker_env(cpus: float | None = None) -> Iterator[None]:
     """WORKER_ENV and the warm-up hook in this process's environment while the embedded
     Ray starts (its processes copy it), put back after; values the user set win."""
+    from trainables.training.runtime import available_cpus
     from trainables.training.warm import HOOK
 
-    wanted = {**WORKER_ENV, SETUP_HOOK_ENV: HOOK}
+    warm = (cpus if cpus is not None else available_cpus()) <= WARM_UP_MAX_CPUS
+    wanted = {**WORKER_ENV, **({SETUP_HOOK_ENV: HOOK} if warm else {})}
     added = [k for k in wanted if k not in os.environ]
     os.environ.update({k: wanted[k] for k in added})
     try:
@@ -165,7 +172,7 @@ class RaySession:
             from orchestrator.run.preflight import check_local_gpus
 
             check_local_gpus(self.gpus)
-            with inherited_worker_env():
+            with inherited_worker_env(self.cpus):
                 ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
         self.started = True
         return self

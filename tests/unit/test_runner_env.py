@@ -35,3 +35,35 @@ def test_tune_settings_are_set_for_the_call_only(tmp_path, monkeypatch):
     assert seen == {**TUNE_SETTINGS, "TUNE_GLOBAL_CHECKPOINT_S": "60"}
     assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ
     assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60"
+
+
+def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
+    """Keras' fit() sets model.stop_training = False when it starts; a stop asked before
+    that (a time budget, or between a transfer trial's phases) must still stop it."""
+    import threading
+    import time
+
+    from trainables.training import runtime
+
+    event = threading.Event()
+    monkeypatch.setattr(runtime, "_stop_event", lambda: event)
+
+    class Model:
+        stop_training = False
+
+    model = Model()
+    with runtime.stop_training_on_request(model):
+        event.set()
+        deadline = time.monotonic() + 5
+        while not model.stop_training and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert model.stop_training
+        model.stop_training = False          # what fit() does when it starts
+        deadline = time.monotonic() + 5
+        while not model.stop_training and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert model.stop_training
+    watchers = [t for t in threading.enumerate() if t.name == "tunefm-stop-watcher"]
+    for t in watchers:
+        t.join(2)
+    assert not any(t.is_alive() for t in watchers)      # no thread left behind per trial

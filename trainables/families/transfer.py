@@ -128,6 +128,9 @@ def plan(model: keras.Model, config: dict[str, Any], data, settings) -> Training
     return _cached_head_plan(model, config, data, settings)
 
 
+FEATURE_BATCH = 1024   # backbone features of the whole split, once per sweep
+
+
 def _cached_head_plan(model: keras.Model, config: dict[str, Any], data, settings) -> TrainingPlan:
     from trainables.training import feature_cache
 
@@ -138,7 +141,7 @@ def _cached_head_plan(model: keras.Model, config: dict[str, Any], data, settings
     started = time.perf_counter()
 
     def compute() -> dict:
-        batch = settings.eval_batch_size
+        batch = FEATURE_BATCH
         return {"train": extractor.predict(data.train.x, batch_size=batch, verbose=0),
                 "val": extractor.predict(data.val.x, batch_size=batch, verbose=0)}
 

@@ -36,7 +36,7 @@ def complete_checkpoints(fs, trial_dir: str) -> list[Found]:
 
     out = []
     for info in fs.get_file_info(pafs.FileSelector(trial_dir, allow_not_found=True)):
-        name = posixpath.basename(info.path)
+        name = posixpath.basename(info.path.rstrip("/"))
         if info.type != pafs.FileType.Directory or not name.startswith(CHECKPOINT_PREFIX):
             continue
         meta_path, model_path = posixpath.join(info.path, CHECKPOINT_META_FILE), posixpath.join(info.path, MODEL_FILE)

@@ -97,8 +97,10 @@ def stop_training_on_request(model) -> Iterator[None]:
     def watch() -> None:
         while not done.is_set():
             if event.wait(0.1):
+                # again until fit returns: fit() clears the flag when it starts, and a
+                # stop can arrive before that (a time budget, or between two phases)
                 model.stop_training = True
-                return
+                done.wait(0.05)
 
     watcher = threading.Thread(target=watch, name="tunefm-stop-watcher", daemon=True)
     watcher.start()

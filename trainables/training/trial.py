@@ -3,8 +3,10 @@
 It builds the family's model, asks the family for its training plan (by default: train
 that model in one phase), trains epoch by epoch, scores the validation split, reports
 each epoch to Ray Tune, and checkpoints the best epoch (by the sweep metric) for the
-report. A runaway loss (``TrialSettings.diverged``) ends the trial as ``diverged``; a
-model over the sweep's ``max_params`` ends it as ``over_budget`` before any training.
+report. A runaway loss (``TrialSettings.diverged``) ends the trial as ``diverged`` at the
+end of the epoch where it happened (no Python runs per batch: Keras keeps its batch loop
+asynchronous, and Tune's stop flag is watched from a thread); a model over the sweep's
+``max_params`` ends it as ``over_budget`` before any training.
 
 Every epoch is checkpointed (Ray keeps the best by the metric and the latest), so a
 trial that is retried, or resumed after the driver died, continues from its last
@@ -197,6 +199,8 @@ def _reporter_class():
             self.base["resumed_from_epoch"] = state.epoch
 
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
+            if runtime.stop_requested():
+                self.model.stop_training = True   # asked before this epoch began
             if self.setup_seconds is None:
                 self.setup_seconds = time.perf_counter() - self.entered
                 self.base["first_epoch_at"] = time.time()  # the driver measures start-up from it
@@ -212,6 +216,7 @@ def _reporter_class():
             train_loss = float(logs.get("loss", float("nan")))
             if runtime.stop_requested():
                 self.halted = True
+                self.model.stop_training = True
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
             probs = probabilities(self.model, self.plan.val_x, self.settings.eval_batch_size)
             val = score(self.data.val.y, probs)

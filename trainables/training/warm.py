@@ -19,9 +19,10 @@ _error: BaseException | None = None
 
 
 def setup() -> None:
-    """Start importing Keras in the background; returns at once."""
+    """Start importing Keras in the background; returns at once. Ray runs the hook in
+    its object-spilling workers too: those import nothing."""
     global _thread
-    if _thread is not None:
+    if _thread is not None or not _task_worker():
         return
     _thread = threading.Thread(target=_import, name="tunefm-warm-import", daemon=True)
     _thread.start()
@@ -37,9 +38,21 @@ def _import() -> None:
 
 
 def wait() -> None:
-    """Block until the background import (if any was started) has finished."""
+    """Block until the background import (if any was started) has finished; its error,
+    if it failed, is raised here rather than a confusing one from importing again."""
     if _thread is not None:
         _thread.join()
+    if _error is not None:
+        raise _error
+
+
+def _task_worker() -> bool:
+    try:
+        import ray
+
+        return ray._private.worker.global_worker.mode == ray.WORKER_MODE
+    except Exception:
+        return True
 
 
 def started() -> bool:
