@@ -37,7 +37,9 @@ def draw(peers: dict[str, Any], out: Path) -> Path:
     if summary.get("bar") is not None:
         ax.axhline(summary["bar"], color="black", lw=0.8, ls="--", label=f"peers' median best {summary['bar']}")
         ax.axhline(summary["bar_minus_half_point"], color="grey", lw=0.8, ls=":", label="0.5 points below")
-        ax.set_ylim(summary["bar"] - 0.06, summary["bar"] + 0.025)
+        top = max((v for runs in peers["runs"].values() for run in runs for _, v in run["curve"]),
+                  default=summary["bar"])
+        ax.set_ylim(summary["bar"] - 0.06, max(top, summary["bar"]) + 0.005)
     ax.set_xlim(0, end * 1.02)
     ax.set_xlabel("wall seconds since the command started")
     ax.set_ylabel("best validation accuracy so far")
