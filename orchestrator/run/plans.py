@@ -70,6 +70,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     from orchestrator.store.parquet import RunStore
     from trainables.datasets import load_trial_data
     from trainables.datasets.provenance import resolve
+    from trainables.datasets.registry import locate_data
 
     started = time.monotonic()
     if options.run_name is not None and segment_problem(options.run_name):
@@ -78,6 +79,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     check_families(spec, configs)                 # e.g. missing transfer weights
     check_trackers(spec)                          # tracking: asks for an extra that is not installed
     root = check_results_dir(options.results_dir, spec)
+    locate_data(spec.dataset)                     # a missing data set stops here, before Ray starts
     source = Path(spec.source)
     text = options.sweep_text if options.sweep_text is not None else \
         (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
@@ -86,7 +88,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     with tune_environment(), _session(options) as session:
         session.check_resources(spec)
         early.check()
-        data = load_trial_data(spec.dataset)      # a missing data set stops here, before any folder
+        data = load_trial_data(spec.dataset)      # a data set that cannot be read stops here, before any folder
         provenance = resolve(spec.dataset, data.train, data.val, data.num_classes)
         early.check()                             # a Ctrl-C while the data loaded: nothing written yet
         folder = create(root, spec.name, options.run_name)

@@ -77,6 +77,12 @@ def input_signature(spec: DataSpec) -> tuple[tuple[int, ...], tuple[str, ...]]:
     return (*first, channels), names
 
 
+def locate_data(spec: DataSpec) -> None:
+    """Find the data set's files without reading them: a missing or incomplete data set is
+    its one-line error here, before a sweep starts Ray (which it does before loading)."""
+    get_dataset(spec.name).files(spec)
+
+
 def _take(data: Labeled, idx: np.ndarray) -> Labeled:
     return Labeled(data.x[idx], data.y[idx])
 
