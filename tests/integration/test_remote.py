@@ -22,7 +22,7 @@ from tests.conftest import write_idx_dataset
 from tests.integration.test_faults import start, wait_for
 
 ROOT = Path(__file__).parents[2]
-EPOCHS = 3
+EPOCHS = 4
 from tests.integration.conftest import BUCKET
 
 SWEEP = """
@@ -32,7 +32,7 @@ seed: 4
 families:
   dense:
     num_samples: 4
-    params: {{units: 256, layers: 2, lr: {{loguniform: [1e-3, 3e-3]}}, batch_size: 32}}
+    params: {{units: 256, layers: 2, lr: {{loguniform: [1e-3, 3e-3]}}, batch_size: 8}}
 scheduler: {{kind: fifo, max_epochs: {epochs}}}
 """
 
