@@ -65,20 +65,19 @@ def inherited_worker_env(cpus: float | None = None) -> Iterator[None]:
     from trainables.training.warm import HOOK
 
     warm = (cpus if cpus is not None else available_cpus()) <= WARM_UP_MAX_CPUS
-    wanted = {**WORKER_ENV, **({SETUP_HOOK_ENV: HOOK} if warm else {})}
-    added = [k for k in wanted if k not in os.environ]
-    os.environ.update({k: wanted[k] for k in added})
-    try:
+    with _env_defaults({**WORKER_ENV, **({SETUP_HOOK_ENV: HOOK} if warm else {})}):
         yield
-    finally:
-        for k in added:
-            os.environ.pop(k, None)
+
+
+def tune_environment():
+    return _env_defaults(TUNE_SETTINGS)
 
 
 @contextlib.contextmanager
-def tune_environment() -> Iterator[None]:
-    added = [k for k in TUNE_SETTINGS if k not in os.environ]
-    os.environ.update({k: TUNE_SETTINGS[k] for k in added})
+def _env_defaults(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in os.environ where the user has not set them, for the block only."""
+    added = [k for k in values if k not in os.environ]
+    os.environ.update({k: values[k] for k in added})
     try:
         yield
     finally:
