@@ -1,26 +1,24 @@
 """A trial's checkpoints as they lie in the run folder (``ray*/<trial>/checkpoint_*``)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from orchestrator.store.folder import RunFolder
-from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, RAY_DIR
-from trainables.contract.records import CheckpointMeta, RecordError
+from trainables.contract.keys import RAY_DIR
+from trainables.contract.records import CheckpointMeta
 
 
 def find_checkpoints(folder: RunFolder, trial_id: str, best_epoch: int | None) -> tuple[str | None, str | None]:
     """(the best epoch's checkpoint, the latest one), relative to the folder; None where
     there is none. For a run whose driver died before recording them."""
+    import pyarrow.fs as pafs
+
+    from trainables.training.restore import complete_checkpoints
+
     found: list[tuple[CheckpointMeta, str]] = []
-    for meta_file in folder.path.glob(f"{RAY_DIR}*/{trial_id}/checkpoint_*/{CHECKPOINT_META_FILE}"):
-        if not (meta_file.parent / MODEL_FILE).is_file():
-            continue
-        try:
-            meta = CheckpointMeta.from_dict(json.loads(meta_file.read_text()), str(meta_file))
-        except (OSError, ValueError, RecordError):
-            continue
-        found.append((meta, meta_file.parent.relative_to(folder.path).as_posix()))
+    for trial_dir in folder.path.glob(f"{RAY_DIR}*/{trial_id}"):
+        for f in complete_checkpoints(pafs.LocalFileSystem(), str(trial_dir)):
+            found.append((f.meta, Path(f.path).relative_to(folder.path).as_posix()))
     if not found:
         return None, None
     latest = max(found, key=lambda m: m[0].epoch)[1]

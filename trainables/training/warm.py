@@ -53,7 +53,3 @@ def _task_worker() -> bool:
         return ray._private.worker.global_worker.mode == ray.WORKER_MODE
     except Exception:
         return True
-
-
-def started() -> bool:
-    return _thread is not None
