@@ -85,3 +85,14 @@ def test_update_readme_replaces_only_the_marked_section(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- benchmarks:start -->"):
         update_readme("x\n", readme)
+
+
+def test_gpu_epoch_extras_are_the_trials_additions_as_a_share_of_its_epoch():
+    from benchmarks.gpu_epoch import extras_share, render
+
+    row = {"model": "m", "params": 10, "jit_compile": "auto", "fit_s": 0.9, "fit_batch_hook_s": 1.2,
+           "val_256_s": 0.06, "val_1024_s": 0.02, "val_4096_s": 0.01, "score_s": 0.01, "save_keras_s": 0.03,
+           "save_weights_s": 0.02}
+    assert extras_share(row, 256) == pytest.approx(0.1)
+    assert extras_share(row, 1024) == pytest.approx(0.06 / 0.96)
+    assert render("h", [row]).splitlines()[-1].endswith("| 10.0% | 6.2% |")

@@ -54,6 +54,34 @@ def test_better_respects_mode_and_nan():
     assert down.better(0.4, 0.5) and not down.better(math.nan, None)
 
 
+def test_validation_batch_follows_the_device_unless_the_sweep_sets_it():
+    auto = TrialSettings(max_epochs=1, metric="val_accuracy", mode="max")
+    assert (auto.eval_batch(on_accelerator=False), auto.eval_batch(on_accelerator=True)) == (256, 1024)
+    fixed = TrialSettings(max_epochs=1, metric="val_accuracy", mode="max", eval_batch_size=64)
+    assert (fixed.eval_batch(False), fixed.eval_batch(True)) == (64, 64)
+
+
+def test_default_compile_keeps_tensorflow_on_cpu_off_xla():
+    """``jit_compile="auto"`` (JAX's jit, accelerators' XLA) must leave this CPU's
+    TensorFlow trials as they were: no XLA (slower to trace, no faster on CPU)."""
+    import keras
+
+    from trainables.families import get_family
+    from trainables.training.optim import compile_model
+
+    family = get_family("dense")
+    config = {**family.defaults(), "layers": 1, "units": 8, "lr": 1e-3, "seed": 0}
+    model = family.build(config, (4, 4, 1), 3)
+    compile_model(model, config, TrialSettings(max_epochs=1, metric="val_accuracy", mode="max").jit_compile)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        expected = bool(tf.config.list_physical_devices("GPU"))   # False here and in CI
+    else:
+        expected = keras.backend.backend() == "jax"
+    assert model.jit_compile is expected
+
+
 def test_scores_against_hand_computed_values():
     y = np.array([0, 0, 1, 2])
     probs = np.array([[0.8, 0.1, 0.1], [0.4, 0.5, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]])

@@ -27,7 +27,7 @@ def sparse_labels(config: dict[str, Any]) -> bool:
     return float(config.get("label_smoothing", 0.0)) == 0.0
 
 
-def compile_model(model, config: dict[str, Any], jit_compile: bool | str = False,
+def compile_model(model, config: dict[str, Any], jit_compile: bool | str = "auto",
                   steps_per_execution: int = 1) -> None:
     """Labels are integers or one-hot as ``sparse_labels(config)`` says (``training_labels``).
     ``steps_per_execution`` > 1 runs that many batches per call into the backend: less

@@ -7,6 +7,13 @@ from dataclasses import dataclass, field
 from trainables.contract.metrics import Mode
 
 DIVERGENCE_FACTOR = 100.0
+# Validation images per predict_on_batch call. 256 measured fastest on 2 CPU threads
+# (0.42 s for 2,000 images against 0.49 s at 1,024). On an H100 (JAX) 12,000 images took
+# 0.046-0.065 s at 256, 0.014-0.020 s at 1,024 and 0.006-0.007 s at 4,096: the calls, not
+# the maths, cost there. 1,024 takes most of that gain without risking a small GPU's
+# memory on large inputs (benchmarks/gpu_epoch.py, benchmarks/results/gpu_epoch_h100.md).
+CPU_EVAL_BATCH = 256
+ACCELERATOR_EVAL_BATCH = 1024
 
 
 @dataclass(frozen=True)
@@ -16,12 +23,21 @@ class TrialSettings:
     mode: str
     max_params: int | None = None
     cpus: float = 1.0
-    eval_batch_size: int = 256       # validation images per predict_on_batch call (measured fastest on CPU)
-    jit_compile: bool = False
+    eval_batch_size: int | None = None   # None: by device (``eval_batch``)
+    # Keras's own default: XLA/jit with JAX and on TensorFlow's accelerators, not on
+    # TensorFlow's CPU. False made JAX run every op eagerly: a dense epoch on an H100
+    # took 19.7 s instead of 0.37 s.
+    jit_compile: bool | str = "auto"
     feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
     done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
     # tunefm extend --max-epochs: earlier trial id -> its latest checkpoint folder, to train on from
     continue_from: dict = field(default_factory=dict)
+
+    def eval_batch(self, on_accelerator: bool) -> int:
+        """Validation images per predict call for a trial with (or without) a GPU."""
+        if self.eval_batch_size is not None:
+            return self.eval_batch_size
+        return ACCELERATOR_EVAL_BATCH if on_accelerator else CPU_EVAL_BATCH
 
     def diverged(self, loss: float, num_classes: int) -> bool:
         """A non-finite training loss, or one above 100x the loss of a uniform guess.

@@ -191,6 +191,7 @@ def _reporter_class():
             self.epoch_start = 0.0
             self.setup_seconds: float | None = None
             self.halted = False
+            self.eval_batch = settings.eval_batch(bool(base.get("gpu_ids")))
 
         def resume_from(self, state: CheckpointMeta) -> None:
             self.best, self.best_epoch = state.best, state.best_epoch
@@ -218,7 +219,7 @@ def _reporter_class():
                 self.halted = True
                 self.model.stop_training = True
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
-            probs = probabilities(self.model, self.plan.val_x, self.settings.eval_batch_size)
+            probs = probabilities(self.model, self.plan.val_x, self.eval_batch)
             val = score(self.data.val.y, probs)
             diverged = (self.settings.diverged(train_loss, self.data.num_classes)
                         or not math.isfinite(val.loss))
