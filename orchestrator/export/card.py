@@ -26,7 +26,7 @@ class ModelCard(Record):
     command: str                       # what made it
     input: dict                        # name, dtype, shape, value range
     classes: tuple[str, ...]
-    data: dict                         # data set, source, split sizes, sha256 per split
+    data: dict                         # data set, source, split sizes, sha256 per split (files, arrays)
     config: dict                       # the trial's hyperparameters
     params: int
     latency: dict                      # ms per image at batch 1 and 256, threads, machine
@@ -89,7 +89,7 @@ def markdown(card: ModelCard) -> str:
         "## Data",
         f"- {card.data['dataset']} from {card.data['source']}",
         f"- {card.data['train']:,d} train, {card.data['val']:,d} validation, {card.data['test']:,d} test images",
-        *[f"- {part} split: sha256 {digest}" for part, digest in card.data.get("sha256", {}).items()],
+        *[split_line(part, digest) for part, digest in card.data.get("sha256", {}).items()],
         "",
         "## Configuration",
         "| hyperparameter | value |",
@@ -112,3 +112,13 @@ def write_card(card: ModelCard, out: Path) -> tuple[Path, Path]:
     atomic_write_bytes(json_path, (json.dumps(card.to_dict(), indent=2, default=str) + "\n").encode())
     atomic_write_bytes(md_path, markdown(card).encode())
     return json_path, md_path
+
+
+def split_line(part: str, digest) -> str:
+    """A split's sha256: of the arrays the trials got, and of the files they were read from
+    (train and val are cut from the same files). A card written before the arrays were
+    hashed has one string per split: the files'."""
+    if isinstance(digest, str):
+        return f"- {part} split: files sha256 {digest}"
+    arrays = f"images and labels sha256 {digest['arrays']}; " if digest.get("arrays") else ""
+    return f"- {part} split: {arrays}read from files with sha256 {digest['files']}"

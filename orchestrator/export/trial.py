@@ -196,7 +196,8 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     meta = snap.meta
     vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
     names = list(test_row["class_names"])
-    digests = {part: s.digest for part, s in meta.provenance.splits.items()} if meta.provenance else {}
+    digests = {part: {"files": s.digest, "arrays": s.arrays_sha256}
+               for part, s in meta.provenance.splits.items()} if meta.provenance else {}
     ranking = headline(validation.tests, validation.why_none)
     if snap.running or snap.status_note or snap.status.value != "finished":
         ranking += (f"; NOTE: the run was {snap.status.value}" + (f" ({snap.status_note})" if snap.status_note else "")

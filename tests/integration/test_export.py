@@ -123,6 +123,16 @@ def test_the_card_states_what_was_measured(exported):
     assert card.command.startswith("tunefm export ") and "onnxruntime" in card.versions
     md = (out / "model_card.md").read_text()
     assert card.ranking in md and "uint8" in md and "| Pullover |" in md
+    # each split's own sha256 (train and val are cut from the same files), recomputed here
+    from orchestrator.spec.sweep import parse_sweep
+    from trainables.datasets import load_trial_data
+    from trainables.datasets.provenance import arrays_sha256
+
+    data = load_trial_data(parse_sweep(text, "e.yaml").dataset)
+    digests = card.data["sha256"]
+    assert digests["train"]["arrays"] == arrays_sha256(data.train) != digests["val"]["arrays"]
+    assert digests["val"]["arrays"] == arrays_sha256(data.val) and digests["train"]["files"] == digests["val"]["files"]
+    assert f"- val split: images and labels sha256 {arrays_sha256(data.val)}; read from files" in md
 
 
 def test_export_of_another_trial_and_its_errors(exported, tmp_path):

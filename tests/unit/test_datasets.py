@@ -313,3 +313,17 @@ def test_npz_images_that_are_not_uint8_are_refused_not_cast(tmp_path):
     np.savez(tmp_path / "d" / "mnist.npz", x_train=x, y_train=y.astype(np.int64) - 1, x_test=x, y_test=y)
     with pytest.raises(DatasetError, match=r"mnist.npz: label -1 is negative"):
         load_trial_data(DataSpec("mnist", data_dir=str(tmp_path / "d")))
+
+
+def test_a_splits_arrays_hash_changes_with_any_image_or_label_and_nothing_else():
+    from trainables.datasets.base import Labeled
+    from trainables.datasets.provenance import arrays_sha256
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (20, 4, 4, 1), dtype=np.uint8), rng.integers(0, 3, 20)
+    base = arrays_sha256(Labeled(x, y))
+    assert arrays_sha256(Labeled(x.copy(), y.copy())) == base
+    x2 = x.copy(); x2[3, 1, 2, 0] ^= 1
+    y2 = y.copy(); y2[5] = (y2[5] + 1) % 3
+    assert len({base, arrays_sha256(Labeled(x2, y)), arrays_sha256(Labeled(x, y2)),
+                arrays_sha256(Labeled(x[:19], y[:19])), arrays_sha256(Labeled(x[::-1], y[::-1]))}) == 5

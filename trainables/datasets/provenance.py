@@ -38,6 +38,10 @@ class SplitSource(Record):
     per_class: tuple[int, ...] = ()
     shape: tuple[int, ...] = ()
     dtype: str = ""
+    # sha256 of the split itself as the trials got it (``arrays_sha256``): train and val
+    # come from the same files, so ``digest`` alone cannot tell them apart; empty when
+    # the split was not read (test, in a sweep) or the run predates it
+    arrays_sha256: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", tuple(f if isinstance(f, FileDigest) else FileDigest.from_dict(f, "files")
@@ -75,6 +79,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def arrays_sha256(data: Labeled) -> str:
+    """sha256 over a split's labels and images (shapes and dtypes first), in order."""
+    h = hashlib.sha256(f"{data.x.dtype}{data.x.shape}{data.y.dtype}{data.y.shape}\n".encode())
+    h.update(memoryview(np.ascontiguousarray(data.y)).cast("B"))
+    h.update(memoryview(np.ascontiguousarray(data.x)).cast("B"))
+    return h.hexdigest()
+
+
 def split_source(files: list[Path], root: Path | None, data: Labeled | None = None,
                  num_classes: int = 0, content: bytes | None = None) -> SplitSource:
     """``files`` hashed (paths relative to ``root``); ``data`` counted when given;
@@ -89,7 +101,7 @@ def split_source(files: list[Path], root: Path | None, data: Labeled | None = No
     counted = {}
     if data is not None:
         counted = dict(images=len(data), per_class=tuple(np.bincount(data.y, minlength=num_classes)),
-                       shape=tuple(data.x.shape[1:]), dtype=str(data.x.dtype))
+                       shape=tuple(data.x.shape[1:]), dtype=str(data.x.dtype), arrays_sha256=arrays_sha256(data))
     return SplitSource(total.hexdigest(), len(digests), tuple(digests[:LISTED]), **counted)
 
 
