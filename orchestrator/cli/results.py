@@ -34,7 +34,18 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
     return result.running
 
 
-WATCH = click.option("--watch", type=click.IntRange(min=1), is_flag=False, flag_value=30, default=None,
+class _Seconds(click.IntRange):
+    """``--watch``'s optional value: click takes the next word for it, so ``--watch RUN``
+    reads the run folder as seconds; say so, and how to write it."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+            self.fail(f"{value!r} is not a number of seconds; put the run first ('tunefm {ctx.info_name} "
+                      f"RUN --watch') or give the seconds ('--watch 30 RUN')", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+WATCH = click.option("--watch", type=_Seconds(min=1), is_flag=False, flag_value=30, default=None,
                      metavar="[SECONDS]", help="Redo this every SECONDS (default 30) while the sweep runs; "
                                                "stop when it ends (or on Ctrl-C).")
 

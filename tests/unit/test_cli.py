@@ -92,3 +92,14 @@ def test_report_and_leaderboard_of_a_non_run_are_one_line(runner, tmp_path):
         result = runner.invoke(main, [command, str(tmp_path)])
         assert result.exit_code == 2
         assert result.stderr == f"tunefm: error: {tmp_path}: not a tunefm run folder (no run.json)\n"
+
+
+@pytest.mark.parametrize("command", ["report", "leaderboard"])
+def test_watch_before_the_run_says_how_to_write_it(runner, tmp_path, command):
+    result = runner.invoke(main, [command, "--watch", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and f"'{tmp_path}' is not a number of seconds" in result.stderr
+    assert f"'tunefm {command} RUN --watch'" in result.stderr
+    # the run first, with or without seconds, gets as far as reading the folder
+    for args in ([str(tmp_path), "--watch"], ["--watch", "5", str(tmp_path)]):
+        assert "not a tunefm run folder" in runner.invoke(main, [command, *args]).stderr
