@@ -88,7 +88,8 @@ def measure(family: str, overrides: dict, jit_compile, repeats: int) -> dict:
     for n in EVAL_BATCHES:
         probabilities(model, xv, n)
     folder = tempfile.mkdtemp()
-    out = {"params": int(model.count_params()), "jit_compile": jit_compile, "batch_size": batch,
+    out = {"params": int(model.count_params()), "jit_compile": jit_compile, "jit_resolved": bool(model.jit_compile),
+           "batch_size": batch,
            "fit_s": _median(fit, repeats),
            "fit_batch_hook_s": _median(lambda: fit([BatchHook()]), repeats)}
     for n in EVAL_BATCHES:

@@ -45,6 +45,12 @@ def augmentation(config: dict[str, Any], value_range: tuple[float, float] = (0.0
         out.append(layers.RandomContrast(config["aug_contrast"], value_range=value_range))
     if config.get("aug_brightness", 0.0) > 0:
         out.append(layers.RandomBrightness(config["aug_brightness"], value_range=value_range))
+    if keras.backend.backend() == "jax":
+        # Keras marks its geometric layers (rotation, zoom, translation) not jittable
+        # for every backend, and one such layer makes jit_compile="auto" run the whole
+        # model eagerly: under JAX their transform is jax.numpy, and jit traces it.
+        for layer in out:
+            layer.supports_jit = True
     return out
 
 

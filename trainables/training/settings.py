@@ -14,6 +14,7 @@ DIVERGENCE_FACTOR = 100.0
 # memory on large inputs (benchmarks/gpu_epoch.py, benchmarks/results/gpu_epoch_h100.md).
 CPU_EVAL_BATCH = 256
 ACCELERATOR_EVAL_BATCH = 1024
+ACCELERATOR_EVAL_ELEMENTS = 2**25   # largest layer output x batch: 128 MB of float32 at a time
 
 
 @dataclass(frozen=True)
@@ -23,21 +24,25 @@ class TrialSettings:
     mode: str
     max_params: int | None = None
     cpus: float = 1.0
-    eval_batch_size: int | None = None   # None: by device (``eval_batch``)
-    # Keras's own default: XLA/jit with JAX and on TensorFlow's accelerators, not on
-    # TensorFlow's CPU. False made JAX run every op eagerly: a dense epoch on an H100
-    # took 19.7 s instead of 0.37 s.
-    jit_compile: bool | str = "auto"
+    eval_batch_size: int | None = None   # None: by device and model (``eval_batch``)
+    jit_compile: bool | str | None = None   # None: by backend (``optim.default_jit``)
     feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
     done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
     # tunefm extend --max-epochs: earlier trial id -> its latest checkpoint folder, to train on from
     continue_from: dict = field(default_factory=dict)
 
-    def eval_batch(self, on_accelerator: bool) -> int:
-        """Validation images per predict call for a trial with (or without) a GPU."""
+    def eval_batch(self, on_accelerator: bool, largest_activation: int | None = None) -> int:
+        """Validation images per predict call for a trial with (or without) a GPU. On a GPU
+        the batch shrinks with the model's largest layer output (elements per image), so
+        a large input (a backbone resizing to 512 px) never gets more than 256, the
+        batch every trial used before: unknown sizes get 256 too."""
         if self.eval_batch_size is not None:
             return self.eval_batch_size
-        return ACCELERATOR_EVAL_BATCH if on_accelerator else CPU_EVAL_BATCH
+        if not on_accelerator:
+            return CPU_EVAL_BATCH
+        if not largest_activation:
+            return CPU_EVAL_BATCH
+        return max(CPU_EVAL_BATCH, min(ACCELERATOR_EVAL_BATCH, ACCELERATOR_EVAL_ELEMENTS // largest_activation))
 
     def diverged(self, loss: float, num_classes: int) -> bool:
         """A non-finite training loss, or one above 100x the loss of a uniform guess.

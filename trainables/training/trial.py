@@ -71,7 +71,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
-    compile_model(plan.fit_model, config, settings.jit_compile)
+    compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
@@ -84,7 +84,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         if phase.prepare is not None:
             phase.prepare()
         if phase.recompile:
-            compile_model(plan.fit_model, config, settings.jit_compile)
+            compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
         reporter.lr_factor = phase.lr_factor
         with runtime.stop_training_on_request(plan.fit_model):
             plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
@@ -173,6 +173,23 @@ def probabilities(model, x, batch: int):
     return np.concatenate(chunks) if chunks else np.zeros((0,) + tuple(model.output_shape[1:]), dtype="float32")
 
 
+def largest_activation(model) -> int | None:
+    """Elements per image of the model's largest layer output, nested models included;
+    None when no layer has a fixed output shape."""
+    sizes = []
+
+    def visit(m) -> None:
+        for layer in getattr(m, "layers", ()):
+            try:
+                sizes.append(math.prod(int(d) for d in layer.output.shape[1:]))
+            except Exception:   # no single output, or a dimension only known at run time
+                pass
+            visit(layer)
+
+    visit(model)
+    return max(sizes) if sizes else None
+
+
 @functools.cache
 def _reporter_class():
     """The Keras callback class, defined on first use so importing this module is light."""
@@ -191,7 +208,8 @@ def _reporter_class():
             self.epoch_start = 0.0
             self.setup_seconds: float | None = None
             self.halted = False
-            self.eval_batch = settings.eval_batch(bool(base.get("gpu_ids")))
+            gpu = bool(base.get("gpu_ids"))
+            self.eval_batch = settings.eval_batch(gpu, largest_activation(plan.fit_model) if gpu else None)
 
         def resume_from(self, state: CheckpointMeta) -> None:
             self.best, self.best_epoch = state.best, state.best_epoch
