@@ -11,7 +11,8 @@ restore) the Tuner, ``drive`` it. Callable from Python as well as from the CLI::
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -63,11 +64,19 @@ def _load_beside_ray(dataset) -> Future:
     before Ray's first trial could start. ``result()`` re-raises the loader's error."""
     from trainables.datasets import load_trial_data
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="tunefm-data")
-    try:
-        return pool.submit(load_trial_data, dataset)
-    finally:
-        pool.shutdown(wait=False)      # the thread ends with the load
+    future: Future = Future()
+
+    def load() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(load_trial_data(dataset))
+        except BaseException as e:   # handed to result(): the driver says it in one line
+            future.set_exception(e)
+
+    # a daemon thread: when Ray fails to start or the user stops the run, the process
+    # exits at once instead of waiting for a load nobody will use
+    threading.Thread(target=load, name="tunefm-data", daemon=True).start()
+    return future
 
 
 def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -98,7 +107,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     text = options.sweep_text if options.sweep_text is not None else \
         (source.read_text() if source.is_file() else None)     # a spec built in Python has no file
     params = param_kinds(spec)
-    # The data loads while Ray starts, and Ray's prestarted workers import Keras meanwhile.
+    # The data loads while Ray starts (and trial workers import Keras as Ray starts them).
     loading = _load_beside_ray(spec.dataset)
     with tune_environment(), _session(options) as session:
         session.check_resources(spec)

@@ -34,11 +34,11 @@ TUNE_SETTINGS = {
 
 
 # Ray runs this setup hook in every worker process that has it in its environment. Public
-# Ray sets it only through a job's ``runtime_env``, and a job with any runtime env gets
-# fresh workers per actor instead of the ones Ray prestarts at ``ray.init`` (measured:
-# a trial actor's worker was 8 s old with a runtime env, 12 s without). For the embedded
-# Ray the variable and WORKER_ENV are therefore put in the environment the local Ray
-# processes inherit: the prestarted workers import Keras while the driver loads the data.
+# Ray sets it only through a job's ``runtime_env``; for the embedded Ray the variable and
+# WORKER_ENV are put in the environment the local Ray processes inherit instead. Tune's
+# trial actors run in workers Ray starts for them (never the ones it prestarts at
+# ``ray.init``, which have no job yet and import nothing: ``warm._trial_worker``), so a
+# trial's import overlaps Tune's start of the trial (about 3 of its 7 s on 2 cores).
 # Private Ray name; if Ray stops reading it, workers import Keras at their first trial.
 SETUP_HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
 
@@ -52,20 +52,15 @@ def worker_runtime_env() -> dict:
     return {"env_vars": dict(WORKER_ENV), "worker_process_setup_hook": HOOK}
 
 
-# Ray prestarts one worker per CPU and each warm one holds Keras and TensorFlow (a few
-# hundred MB): beyond this many CPUs the workers import at their first trial instead.
-WARM_UP_MAX_CPUS = 16
-
-
 @contextlib.contextmanager
-def inherited_worker_env(cpus: float | None = None) -> Iterator[None]:
+def inherited_worker_env() -> Iterator[None]:
     """WORKER_ENV and the warm-up hook in this process's environment while the embedded
-    Ray starts (its processes copy it), put back after; values the user set win."""
-    from trainables.training.runtime import available_cpus
+    Ray starts (its processes copy it), put back after; values the user set win. Only
+    workers started for the job import Keras, so the hook costs nothing on large
+    machines (Ray prestarts one idle worker per CPU)."""
     from trainables.training.warm import HOOK
 
-    warm = (cpus if cpus is not None else available_cpus()) <= WARM_UP_MAX_CPUS
-    with _env_defaults({**WORKER_ENV, **({SETUP_HOOK_ENV: HOOK} if warm else {})}):
+    with _env_defaults({**WORKER_ENV, SETUP_HOOK_ENV: HOOK}):
         yield
 
 
@@ -171,7 +166,7 @@ class RaySession:
             from orchestrator.run.preflight import check_local_gpus
 
             check_local_gpus(self.gpus)
-            with inherited_worker_env(self.cpus):
+            with inherited_worker_env():
                 ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
         self.started = True
         return self
