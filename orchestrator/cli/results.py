@@ -39,10 +39,18 @@ class _Seconds(click.IntRange):
     reads the run folder as seconds; say so, and how to write it."""
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        if isinstance(value, str) and not _number(value):
             self.fail(f"{value!r} is not a number of seconds; put the run first ('tunefm {ctx.info_name} "
                       f"RUN --watch') or give the seconds ('--watch 30 RUN')", param, ctx)
         return super().convert(value, param, ctx)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 WATCH = click.option("--watch", type=_Seconds(min=1), is_flag=False, flag_value=30, default=None,

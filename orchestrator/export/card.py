@@ -121,4 +121,5 @@ def split_line(part: str, digest) -> str:
     if isinstance(digest, str):
         return f"- {part} split: files sha256 {digest}"
     arrays = f"images and labels sha256 {digest['arrays']}; " if digest.get("arrays") else ""
-    return f"- {part} split: {arrays}read from files with sha256 {digest['files']}"
+    source = "read from files" if digest.get("file_count", 1) else "from a download"
+    return f"- {part} split: {arrays}{source} with sha256 {digest['files']}"

@@ -196,7 +196,7 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     meta = snap.meta
     vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
     names = list(test_row["class_names"])
-    digests = {part: {"files": s.digest, "arrays": s.arrays_sha256}
+    digests = {part: {"files": s.digest, "arrays": s.arrays_sha256, "file_count": s.file_count}
                for part, s in meta.provenance.splits.items()} if meta.provenance else {}
     ranking = headline(validation.tests, validation.why_none)
     if snap.running or snap.status_note or snap.status.value != "finished":

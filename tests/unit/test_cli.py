@@ -103,3 +103,8 @@ def test_watch_before_the_run_says_how_to_write_it(runner, tmp_path, command):
     # the run first, with or without seconds, gets as far as reading the folder
     for args in ([str(tmp_path), "--watch"], ["--watch", "5", str(tmp_path)]):
         assert "not a tunefm run folder" in runner.invoke(main, [command, *args]).stderr
+
+
+def test_watch_with_a_fraction_of_a_second_is_the_range_error(runner, tmp_path):
+    result = runner.invoke(main, ["leaderboard", "--watch", "1.5", str(tmp_path)])
+    assert result.exit_code == 2 and "put the run first" not in result.stderr and "'1.5'" in result.stderr

@@ -267,3 +267,13 @@ def test_budget_refuses_a_key_twice_and_digits_python_alone_reads():
     for odd in ("params=٣", "params=７０００", "params=1_000"):
         with pytest.raises(UserError, match="needs a positive number"):
             parse_budget(odd)
+
+
+def test_the_cards_split_lines_say_which_sha256_is_which():
+    from orchestrator.export.card import split_line
+
+    assert split_line("train", "abc") == "- train split: files sha256 abc"        # a card from before
+    assert split_line("val", {"files": "f", "arrays": "a", "file_count": 2}) == \
+        "- val split: images and labels sha256 a; read from files with sha256 f"
+    assert split_line("test", {"files": "d", "arrays": "", "file_count": 0}) == \
+        "- test split: from a download with sha256 d"
