@@ -10,8 +10,9 @@ DIVERGENCE_FACTOR = 100.0
 # Validation images per predict_on_batch call. 256 measured fastest on 2 CPU threads
 # (0.42 s for 2,000 images against 0.49 s at 1,024). On an H100 (JAX) 12,000 images took
 # 0.046-0.065 s at 256, 0.014-0.020 s at 1,024 and 0.006-0.007 s at 4,096: the calls, not
-# the maths, cost there. 1,024 takes most of that gain without risking a small GPU's
-# memory on large inputs (benchmarks/gpu_epoch.py, benchmarks/results/gpu_epoch_h100.md).
+# the maths, cost there. 1,024 takes most of that gain; a model with large layer outputs
+# gets less, never under 256 (``TrialSettings.eval_batch``; benchmarks/gpu_epoch.py,
+# benchmarks/results/gpu_epoch_h100.md).
 CPU_EVAL_BATCH = 256
 ACCELERATOR_EVAL_BATCH = 1024
 ACCELERATOR_EVAL_ELEMENTS = 2**25   # largest layer output x batch: 128 MB of float32 at a time
@@ -38,9 +39,7 @@ class TrialSettings:
         batch every trial used before: unknown sizes get 256 too."""
         if self.eval_batch_size is not None:
             return self.eval_batch_size
-        if not on_accelerator:
-            return CPU_EVAL_BATCH
-        if not largest_activation:
+        if not on_accelerator or not largest_activation:
             return CPU_EVAL_BATCH
         return max(CPU_EVAL_BATCH, min(ACCELERATOR_EVAL_BATCH, ACCELERATOR_EVAL_ELEMENTS // largest_activation))
 
