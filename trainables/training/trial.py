@@ -49,7 +49,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     import keras
 
     from trainables.families import get_family
-    from trainables.training.optim import compile_model, training_labels
+    from trainables.training.optim import build_training_state, compile_model, training_labels
 
     # A reused worker drops the previous trial's state. The full garbage collection that
     # clear_session does by default costs ~0.3 s per trial with TensorFlow loaded (measured
@@ -73,6 +73,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     base.update(plan.info)
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
+    build_training_state(plan.fit_model, plan.train_x, y_train)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
     if resumed is not None:
@@ -85,6 +86,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
             phase.prepare()
         if phase.recompile:
             compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
+            build_training_state(plan.fit_model, plan.train_x, y_train)
         reporter.lr_factor = phase.lr_factor
         with runtime.stop_training_on_request(plan.fit_model):
             plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
