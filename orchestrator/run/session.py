@@ -33,6 +33,14 @@ TUNE_SETTINGS = {
 }
 
 
+# Read by the embedded Ray's raylet when it starts: no idle workers prestarted at
+# ``ray.init`` (one per CPU by default). Tune's trial actors never get them: Ray gives an
+# actor only a worker that has run nothing and whose runtime env matches, and Tune gives
+# its trainables a runtime env of their own (Ray's PL_DISABLE_FORK), so every trial actor
+# starts a new worker anyway (checked by process id). The prestarted ones only took CPU
+# from the driver's start-up and the first trial's worker.
+NO_PRESTART_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
+
 # Ray runs this setup hook in every worker process that has it in its environment. Public
 # Ray sets it only through a job's ``runtime_env``; for the embedded Ray the variable and
 # WORKER_ENV are put in the environment the local Ray processes inherit instead. Tune's
@@ -54,13 +62,13 @@ def worker_runtime_env() -> dict:
 
 @contextlib.contextmanager
 def inherited_worker_env() -> Iterator[None]:
-    """WORKER_ENV and the warm-up hook in this process's environment while the embedded
-    Ray starts (its processes copy it), put back after; values the user set win. Only
-    workers started for the job import Keras, so the hook costs nothing on large
-    machines (Ray prestarts one idle worker per CPU)."""
+    """WORKER_ENV, the warm-up hook and NO_PRESTART_ENV in this process's environment
+    while the embedded Ray starts (its processes copy it), put back after; values the
+    user set win. Only workers started for the job import Keras (on a cluster, Ray's
+    prestarted idle workers import nothing)."""
     from trainables.training.warm import HOOK
 
-    with _env_defaults({**WORKER_ENV, SETUP_HOOK_ENV: HOOK}):
+    with _env_defaults({**WORKER_ENV, **NO_PRESTART_ENV, SETUP_HOOK_ENV: HOOK}):
         yield
 
 

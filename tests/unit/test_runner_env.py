@@ -67,3 +67,19 @@ def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
     for t in watchers:
         t.join(2)
     assert not any(t.is_alive() for t in watchers)      # no thread left behind per trial
+
+
+def test_the_embedded_ray_inherits_the_worker_settings_for_its_start_only(monkeypatch):
+    """What the embedded Ray's processes copy while it starts: the workers' settings, the
+    warm-up hook, and no prestarted idle workers (Tune's trial actors never use them)."""
+    from orchestrator.run.session import NO_PRESTART_ENV, SETUP_HOOK_ENV, WORKER_ENV, inherited_worker_env
+
+    for key in (*WORKER_ENV, *NO_PRESTART_ENV, SETUP_HOOK_ENV):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RAY_prestart_worker_first_driver", "1")       # the user's own choice stays
+    with inherited_worker_env():
+        inside = {key: os.environ.get(key) for key in (*WORKER_ENV, *NO_PRESTART_ENV, SETUP_HOOK_ENV)}
+    assert inside == {**WORKER_ENV, "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "1",
+                      SETUP_HOOK_ENV: "trainables.training.warm.setup"}
+    assert "RAY_enable_worker_prestart" not in os.environ and SETUP_HOOK_ENV not in os.environ
+    assert os.environ["RAY_prestart_worker_first_driver"] == "1"

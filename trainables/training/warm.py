@@ -20,8 +20,8 @@ _error: BaseException | None = None
 
 def setup() -> None:
     """Start importing Keras in the background; returns at once. Ray runs the hook in
-    its object-spilling workers and in the workers it prestarts at ``ray.init`` too:
-    those import nothing (see ``_trial_worker``)."""
+    its object-spilling workers and in the idle workers it prestarts (on a cluster; the
+    embedded Ray prestarts none): those import nothing (see ``_trial_worker``)."""
     global _thread
     if _thread is not None or not _trial_worker():
         return
@@ -48,10 +48,10 @@ def wait() -> None:
 
 
 def _trial_worker() -> bool:
-    """A worker started for a job's task or actor. The workers Ray prestarts at
-    ``ray.init`` (no job yet) are not given Tune's trial actors, which get fresh ones:
-    warming them only took CPU from the driver's start-up and the trial's own import
-    (measured on 2 cores: the trial's worker was always a new process)."""
+    """A worker started for a job's task or actor. The idle workers Ray prestarts (no
+    job yet) are never given Tune's trial actors, which get fresh ones
+    (``session.NO_PRESTART_ENV``): warming them only took CPU from the driver's start-up
+    and the trial's own import."""
     try:
         import ray
 
