@@ -62,6 +62,8 @@ def _load_beside_ray(dataset) -> Future:
     on 2 cores, most of it waiting for Ray's processes): on a tiny sweep the load (IDX
     decompression, the split, scikit-learn's import) took 3.6 s of the driver's time
     before Ray's first trial could start. ``result()`` re-raises the loader's error."""
+    import ray.tune  # noqa: F401  (before the thread's imports of Ray's integrations, not beside them)
+
     from trainables.datasets import load_trial_data
 
     future: Future = Future()
@@ -85,7 +87,8 @@ def _import_what_fit_imports() -> None:
     """Ray Tune's ``fit`` counts the callbacks it is given for its usage telemetry, and to
     do so imports its logger integrations, MLflow's among them where MLflow is installed
     (the ``tracking`` extra): 1.1-1.9 s of the driver's time on 2 cores between Ray's
-    start and the first trial. Imported here, in the loading thread, while Ray starts.
+    start and the first trial. Imported here, in the loading thread, while Ray starts
+    (when the data loads sooner than Ray starts, as it does for small sets).
     ``_count_callbacks`` is Ray's private helper; if it goes, ``fit`` imports as before."""
     try:
         from ray.air._internal.usage import _count_callbacks

@@ -38,7 +38,9 @@ TUNE_SETTINGS = {
 # actor only a worker that has run nothing and whose runtime env matches, and Tune gives
 # its trainables a runtime env of their own (Ray's PL_DISABLE_FORK), so every trial actor
 # starts a new worker anyway (checked by process id). The prestarted ones only took CPU
-# from the driver's start-up and the first trial's worker.
+# from the driver's start-up and the first trial's worker. (The transfer families'
+# feature cache actor, which could use one, gets a new worker that imports nothing:
+# ``feature_cache.start``.)
 NO_PRESTART_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
 
 # Ray runs this setup hook in every worker process that has it in its environment. Public

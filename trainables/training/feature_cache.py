@@ -50,7 +50,11 @@ def start(run_id: str):
     """Create the sweep's cache actor (driver side); returns its handle."""
     import ray
 
-    return ray.remote(num_cpus=0)(FeatureCache).options(name=actor_name(run_id)).remote()
+    from trainables.training.warm import WARM_ENV
+
+    # it holds arrays and never trains: its worker does not import Keras (7-8 s of CPU)
+    return ray.remote(num_cpus=0, runtime_env={"env_vars": {WARM_ENV: "0"}})(FeatureCache).options(
+        name=actor_name(run_id)).remote()
 
 
 def fingerprint(*arrays: np.ndarray) -> str:

@@ -73,7 +73,6 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     base.update(plan.info)
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
-    build_training_state(plan.fit_model, plan.train_x, y_train)
     reporter = _reporter_class()(data, settings, config, base, entered, plan)
     start = 0
     if resumed is not None:
@@ -86,8 +85,8 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
             phase.prepare()
         if phase.recompile:
             compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
-            build_training_state(plan.fit_model, plan.train_x, y_train)
         reporter.lr_factor = phase.lr_factor
+        build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
         with runtime.stop_training_on_request(plan.fit_model):
             plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
                                epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])

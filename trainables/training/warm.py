@@ -13,6 +13,8 @@ import os
 import threading
 
 HOOK = "trainables.training.warm.setup"
+# "0" in a worker's environment: it never trains (the feature cache's), so it imports nothing.
+WARM_ENV = "TUNEFM_WARM_IMPORT"
 
 _thread: threading.Thread | None = None
 _error: BaseException | None = None
@@ -23,7 +25,7 @@ def setup() -> None:
     its object-spilling workers and in the idle workers it prestarts (on a cluster; the
     embedded Ray prestarts none): those import nothing (see ``_trial_worker``)."""
     global _thread
-    if _thread is not None or not _trial_worker():
+    if _thread is not None or os.environ.get(WARM_ENV) == "0" or not _trial_worker():
         return
     _thread = threading.Thread(target=_import, name="tunefm-warm-import", daemon=True)
     _thread.start()
@@ -49,9 +51,9 @@ def wait() -> None:
 
 def _trial_worker() -> bool:
     """A worker started for a job's task or actor. The idle workers Ray prestarts (no
-    job yet) are never given Tune's trial actors, which get fresh ones
-    (``session.NO_PRESTART_ENV``): warming them only took CPU from the driver's start-up
-    and the trial's own import."""
+    job yet) are never given Tune's trial actors, which get fresh ones (Tune gives its
+    trainables a runtime env of their own; ``session.NO_PRESTART_ENV``): warming them
+    only took CPU from the driver's start-up and the trial's own import."""
     try:
         import ray
 
