@@ -234,11 +234,16 @@ def _read_table(path: Path, fix: str):
     try:
         with open(path, "rb") as f:
             return pq.read_table(f)
+    except FileNotFoundError:
+        raise                  # gone since it was listed: the caller lists again (read_metrics)
     except PermissionError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror}); ask for read access, or work on a copy") from None
     except (pa.ArrowException, OSError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"{path} is truncated or not Parquet ({first}); {fix}") from None
+
+
+_LISTINGS = 5   # a running sweep compacts its parts at most once per flush
 
 
 def read_metrics(run_dir: str | Path):
@@ -247,26 +252,36 @@ def read_metrics(run_dir: str | Path):
     if folder.is_dir() and not os.access(folder, os.R_OK | os.X_OK):
         raise UserError(f"{folder}: cannot read the metrics folder (Permission denied); ask for read access, "
                         "or work on a copy")
-    parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-    if not parts:
-        import pandas as pd
+    for _ in range(_LISTINGS):
+        parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+        if not parts:
+            import pandas as pd
 
-        return pd.DataFrame()
-    tables = [_read_table(p, "move it out of the metrics folder to use the rest (its epochs are lost)")
-              for p in parts]
+            return pd.DataFrame()
+        try:
+            tables = [_read_table(p, "move it out of the metrics folder to use the rest (its epochs are lost)")
+                      for p in parts]
+            break
+        except FileNotFoundError:
+            # the driver compacted the parts between the listing and the read (the merged
+            # part is written before the old ones go): list them again
+            continue
+    else:
+        raise UserError(f"{folder}: its parts changed {_LISTINGS} times while they were read; try again")
     df = pa.concat_tables(tables, promote_options="default").to_pandas()
     # a retried or resumed trial may report an epoch again: the later row is the one that stands
     return df.drop_duplicates([S.TRIAL_ID, S.EPOCH], keep="last").reset_index(drop=True)
 
 
 def read_trials(run_dir: str | Path):
-    path = Path(run_dir) / TRIALS_FILE
-    if not path.exists():
-        import pandas as pd
+    import pandas as pd
 
+    path = Path(run_dir) / TRIALS_FILE
+    try:
+        return _read_table(path, "restore it from a copy of the run (report and resume rebuild what they can "
+                                 "from the metrics if it is moved out)").to_pandas()
+    except FileNotFoundError:
         return pd.DataFrame()
-    return _read_table(path, "restore it from a copy of the run (report and resume rebuild what they can "
-                             "from the metrics if it is moved out)").to_pandas()
 
 
 def checkpoint_dir(run_dir: str | Path, recorded: str) -> Path:

@@ -10,6 +10,7 @@ from orchestrator.store import schema as S
 from orchestrator.store import parquet as store_mod
 from tests.conftest import trial_row
 from orchestrator.store.parquet import RunStore, read_metrics, read_trials
+from trainables.contract.errors import UserError
 
 PARAMS = [("lr", "float"), ("layers", "int"), ("blocks", "int"), ("optimizer", "str"), ("batch_norm", "bool")]
 
@@ -108,3 +109,45 @@ def test_readers_resolve_duplicate_epochs_to_the_latest_row(tmp_path):
         store.append_metrics([metric_row("a", "dense", 1, acc)])
         store.flush_metrics()
     assert read_metrics(tmp_path)["val_accuracy"].tolist() == [0.6]
+
+
+def test_a_reader_lists_the_parts_again_when_the_driver_compacts_them_under_it(tmp_path, monkeypatch):
+    """`report --watch` reads a running sweep's parts while its driver may compact them:
+    a part gone between the listing and the read is not damage."""
+    import orchestrator.store.parquet as parquet
+
+    store = RunStore(tmp_path, PARAMS)
+    for epoch in (1, 2, 3):
+        store.append_metrics([metric_row("a", "dense", epoch, epoch / 10)])
+        store.flush_metrics()
+    read = parquet._read_table
+    compactions = []
+
+    def compacted_first(path, fix):        # the driver compacts right after the reader listed the parts
+        if not compactions:
+            compactions.append("compacting")
+            monkeypatch.setattr(parquet, "_read_table", read)      # the driver's own reads
+            compactions.append(store.compact())
+            monkeypatch.setattr(parquet, "_read_table", compacted_first)
+        return read(path, fix)
+
+    monkeypatch.setattr(parquet, "_read_table", compacted_first)
+    assert read_metrics(tmp_path)["val_accuracy"].tolist() == [0.1, 0.2, 0.3]
+    assert compactions == ["compacting", 1] and len(list((tmp_path / "metrics").glob("*.parquet"))) == 1
+    (tmp_path / "trials.parquet").unlink(missing_ok=True)
+    assert read_trials(tmp_path).empty
+
+
+def test_a_reader_gives_up_in_one_line_when_the_parts_keep_changing(tmp_path, monkeypatch):
+    import orchestrator.store.parquet as parquet
+
+    store = RunStore(tmp_path, PARAMS)
+    store.append_metrics([metric_row("a", "dense", 1, 0.1)])
+    store.flush_metrics()
+
+    def always_gone(path, fix):
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(parquet, "_read_table", always_gone)
+    with pytest.raises(UserError, match=r"metrics: its parts changed 5 times while they were read; try again"):
+        read_metrics(tmp_path)
