@@ -39,8 +39,11 @@ def test_sweep_and_report_on_an_existing_two_node_cluster(tmp_path, cluster):
     sweep.write_text(f"name: cluster\ndataset: {{name: fashion_mnist, data_dir: {data}}}\n"
                      "families:\n  dense: {num_samples: 4, params: {units: 64, batch_size: 32}}\n"
                      "scheduler: {kind: fifo, max_epochs: 2}\nresources: {cpus: 1}\n")
+    # A new worker per trial: with reuse, the node whose trial worker started first may run
+    # every trial before the other node's worker has imported TensorFlow (seen in CI once
+    # trials got faster); without it each of the first two trials holds its node's one CPU.
     result = tunefm("sweep", str(sweep), "--address", c.address, "--results", str(tmp_path / "res"),
-                    "--name", "r", "--no-progress")
+                    "--name", "r", "--no-progress", "--no-reuse-workers")
     assert result.returncode == 0, result.stdout + result.stderr
     run_dir = tmp_path / "res" / "cluster" / "r"
     trials = read_trials(run_dir)
