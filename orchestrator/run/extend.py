@@ -108,7 +108,7 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
         check_families(spec, configs)
         data = load_trial_data(spec.dataset)
         params = param_kinds(spec)
-        with tune_environment(), _session(options, meta.address) as session:
+        with tune_environment(), _session(options, spec, meta.address) as session:
             session.check_resources(spec)
             scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
             seeded = scheduler.warm_start(X.histories(snap.metrics, snap.trials, spec.metric))

@@ -21,7 +21,7 @@ from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
-from orchestrator.run.session import RaySession, early_stops, tune_environment
+from orchestrator.run.session import RaySession, early_stops, trial_slots, tune_environment
 from orchestrator.run.tracking import check_trackers, tracker_callbacks
 from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
                                     restore_tuner, searcher_for, trainable)
@@ -53,8 +53,9 @@ class SweepOptions:
     allow_changed_data: bool = False   # resume / repeat although the data changed since the sweep
 
 
-def _session(options: SweepOptions, recorded_address: str | None = None) -> RaySession:
-    return RaySession(options.cpus, options.gpus, options.address or recorded_address)
+def _session(options: SweepOptions, spec: SweepSpec, recorded_address: str | None = None) -> RaySession:
+    return RaySession(options.cpus, options.gpus, options.address or recorded_address,
+                      slots=trial_slots(spec, options.cpus, options.gpus))
 
 
 def _load_beside_ray(dataset) -> Future:
@@ -128,7 +129,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     params = param_kinds(spec)
     # The data loads while Ray starts (and trial workers import Keras as Ray starts them).
     loading = _load_beside_ray(spec.dataset)
-    with tune_environment(), _session(options) as session:
+    with tune_environment(), _session(options, spec) as session:
         session.check_resources(spec)
         early.check()
         data = loading.result()                   # a data set that cannot be read stops here, before any folder
@@ -187,7 +188,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
         continues = continue_from(folder, read_trials(folder.path), meta.repeats[-1].continued) \
             if meta.repeats else {}
         loading = _load_beside_ray(spec.dataset)
-        with tune_environment(), _session(options, meta.address) as session:
+        with tune_environment(), _session(options, spec, meta.address) as session:
             session.check_resources(spec)
             data = loading.result()
             cache = session.start_feature_cache(spec, meta.run_id)
@@ -252,7 +253,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
         raise UserError(f"{folder.location}: no trial has a validation result to repeat")
     params = param_kinds(spec)
     meta = snap.meta
-    with tune_environment(), _session(options, address) as session:
+    with tune_environment(), _session(options, spec, address) as session:
         session.check_resources(spec)
         scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
                                     spec.metric, spec.mode)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -19,7 +21,9 @@ from trainables.contract.errors import UserError
 # only once this one has returned; Ray waits 2 s for that by default and otherwise fails
 # the *next* trial ("Trainable runner reuse requires reset_config() ..."): that lost 3 of
 # 16 trials of a benchmark run under load. A slow stop should delay, not fail.
-WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUNCTION_THREAD_TIMEOUT_S": "60"}
+# PL_DISABLE_FORK is what Ray Tune itself gives its trainables (``trainables_without_env``).
+WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUNCTION_THREAD_TIMEOUT_S": "60",
+              "PL_DISABLE_FORK": "1"}
 
 # Read by Ray Tune in *this* process while Tuner.fit runs, from the environment only: the
 # Tuner API has no parameter for the experiment-state period (TUNE_GLOBAL_CHECKPOINT_S),
@@ -33,24 +37,39 @@ TUNE_SETTINGS = {
 }
 
 
-# Read by the embedded Ray's raylet when it starts: no idle workers prestarted at
-# ``ray.init`` (one per CPU by default). Tune's trial actors never get them: Ray gives an
-# actor only a worker that has run nothing and whose runtime env matches, and Tune gives
-# its trainables a runtime env of their own (Ray's PL_DISABLE_FORK), so every trial actor
-# starts a new worker anyway (checked by process id). The prestarted ones only took CPU
-# from the driver's start-up and the first trial's worker. (The transfer families'
-# feature cache actor, which could use one, gets a new worker that imports nothing:
-# ``feature_cache.start``.)
-NO_PRESTART_ENV = {"RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "0"}
-
 # Ray runs this setup hook in every worker process that has it in its environment. Public
 # Ray sets it only through a job's ``runtime_env``; for the embedded Ray the variable and
-# WORKER_ENV are put in the environment the local Ray processes inherit instead. Tune's
-# trial actors run in workers Ray starts for them (never the ones it prestarts at
-# ``ray.init``, which have no job yet and import nothing: ``warm._trial_worker``), so a
-# trial's import overlaps Tune's start of the trial (about 3 of its 7 s on 2 cores).
+# WORKER_ENV are put in the environment the local Ray processes inherit instead, so the
+# idle workers Ray prestarts at ``ray.init`` (one per CPU) have it too: as many of them as
+# trials can run at once (``warm.TICKETS_ENV``) import Keras while Ray starts and the
+# data loads, and Tune's first trials run in them (``trainables_without_env``).
 # Private Ray name; if Ray stops reading it, workers import Keras at their first trial.
 SETUP_HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
+
+# Read by the embedded Ray's raylet: how many idle workers it keeps. By default that is
+# the number of CPUs not reserved, and Tune reserves every trial's CPUs (a placement
+# group) before it starts the trial's actor: the raylet then killed the prestarted,
+# importing workers a second before the trial could use them (seen by process id). Kept:
+# one per CPU, as many as Ray prestarts.
+IDLE_WORKERS_ENV = "RAY_num_workers_soft_limit"
+
+
+def trial_slots(spec, cpus: float | None, gpus: float | None) -> int:
+    """How many trials of ``spec`` can run at once on an embedded Ray of ``cpus`` CPUs
+    (None: all cores) and ``gpus`` GPUs: the most any one family fits, at most
+    ``max_concurrent``, at least one."""
+    total = cpus if cpus is not None else (os.cpu_count() or 1)
+    fits = []
+    for family in spec.families:
+        need = spec.resources_of(family.label)
+        n = total // need.cpus if need.cpus > 0 else total
+        if need.gpus > 0:
+            n = min(n, (gpus or 0) // need.gpus)
+        fits.append(int(n))
+    slots = max(fits, default=1)
+    if spec.max_concurrent:
+        slots = min(slots, spec.max_concurrent)
+    return max(1, slots)
 
 
 def worker_runtime_env() -> dict:
@@ -63,19 +82,46 @@ def worker_runtime_env() -> dict:
 
 
 @contextlib.contextmanager
-def inherited_worker_env() -> Iterator[None]:
-    """WORKER_ENV, the warm-up hook and NO_PRESTART_ENV in this process's environment
-    while the embedded Ray starts (its processes copy it), put back after; values the
-    user set win. Only workers started for the job import Keras (on a cluster, Ray's
-    prestarted idle workers import nothing)."""
-    from trainables.training.warm import HOOK
+def inherited_worker_env(tickets: str, idle_workers: int) -> Iterator[None]:
+    """WORKER_ENV, the warm-up hook and the prestarted workers' import tickets
+    (``warm.TICKETS_ENV``) in this process's environment while the embedded Ray starts
+    (its processes copy it), put back after; values the user set win. (On a cluster
+    only workers started for the job import Keras: ``warm.setup``.)"""
+    from trainables.training.warm import HOOK, TICKETS_ENV
 
-    with _env_defaults({**WORKER_ENV, **NO_PRESTART_ENV, SETUP_HOOK_ENV: HOOK}):
+    with _env_defaults({**WORKER_ENV, SETUP_HOOK_ENV: HOOK, TICKETS_ENV: tickets,
+                        IDLE_WORKERS_ENV: str(idle_workers)}):
         yield
 
 
-def tune_environment():
-    return _env_defaults(TUNE_SETTINGS)
+@contextlib.contextmanager
+def tune_environment() -> Iterator[None]:
+    with _env_defaults(TUNE_SETTINGS), trainables_without_env():
+        yield
+
+
+@contextlib.contextmanager
+def trainables_without_env() -> Iterator[None]:
+    """Ray Tune gives its trainable actors a runtime env of their own
+    (``{"env_vars": {"PL_DISABLE_FORK": "1"}}``, for PyTorch Lightning), and Ray gives an
+    actor only an idle worker whose runtime env matches: so no trial could run in the
+    workers Ray prestarts, and every first trial waited for a new worker and its
+    TensorFlow import (7-8 s on 2 cores). For ``Tuner.fit`` the trainables get no env of
+    their own (WORKER_ENV sets the variable for every worker instead). Tune's private
+    table; where it is missing, trials start new workers as before."""
+    try:
+        from ray.tune.execution import class_cache
+        table = class_cache.DEFAULT_ENV_VARS
+    except (ImportError, AttributeError):
+        yield
+        return
+    saved = dict(table)
+    table.clear()
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
 
 
 @contextlib.contextmanager
@@ -154,8 +200,10 @@ class RaySession:
     cpus: float | None = None
     gpus: float | None = None
     address: str | None = None
+    slots: int = 1                     # trials that can run at once: that many warm workers
     started: bool = False
     cache: object | None = field(default=None, repr=False)
+    tickets: str | None = field(default=None, repr=False)
 
     def __enter__(self) -> "RaySession":
         import ray
@@ -176,7 +224,9 @@ class RaySession:
             from orchestrator.run.preflight import check_local_gpus
 
             check_local_gpus(self.gpus)
-            with inherited_worker_env():
+            self.tickets = tempfile.mkdtemp(prefix="tunefm-warm-")
+            cores = int(self.cpus) if self.cpus is not None else (os.cpu_count() or 1)
+            with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)):
                 ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
         self.started = True
         return self
@@ -212,3 +262,5 @@ class RaySession:
                 pass
         if self.started:
             ray.shutdown()
+        if self.tickets:
+            shutil.rmtree(self.tickets, ignore_errors=True)

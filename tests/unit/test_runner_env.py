@@ -71,15 +71,67 @@ def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
 
 def test_the_embedded_ray_inherits_the_worker_settings_for_its_start_only(monkeypatch):
     """What the embedded Ray's processes copy while it starts: the workers' settings, the
-    warm-up hook, and no prestarted idle workers (Tune's trial actors never use them)."""
-    from orchestrator.run.session import NO_PRESTART_ENV, SETUP_HOOK_ENV, WORKER_ENV, inherited_worker_env
+    warm-up hook, the prestarted workers' import tickets and how many idle workers to keep."""
+    from orchestrator.run.session import IDLE_WORKERS_ENV, SETUP_HOOK_ENV, WORKER_ENV, inherited_worker_env
+    from trainables.training.warm import TICKETS_ENV
 
-    for key in (*WORKER_ENV, *NO_PRESTART_ENV, SETUP_HOOK_ENV):
+    keys = (*WORKER_ENV, SETUP_HOOK_ENV, TICKETS_ENV, IDLE_WORKERS_ENV)
+    for key in keys:
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("RAY_prestart_worker_first_driver", "1")       # the user's own choice stays
-    with inherited_worker_env():
-        inside = {key: os.environ.get(key) for key in (*WORKER_ENV, *NO_PRESTART_ENV, SETUP_HOOK_ENV)}
-    assert inside == {**WORKER_ENV, "RAY_enable_worker_prestart": "0", "RAY_prestart_worker_first_driver": "1",
-                      SETUP_HOOK_ENV: "trainables.training.warm.setup"}
-    assert "RAY_enable_worker_prestart" not in os.environ and SETUP_HOOK_ENV not in os.environ
-    assert os.environ["RAY_prestart_worker_first_driver"] == "1"
+    monkeypatch.setenv(IDLE_WORKERS_ENV, "7")       # the user's own choice stays
+    with inherited_worker_env("/tmp/x:2", 4):
+        inside = {key: os.environ.get(key) for key in keys}
+    assert inside == {**WORKER_ENV, SETUP_HOOK_ENV: "trainables.training.warm.setup", TICKETS_ENV: "/tmp/x:2",
+                      IDLE_WORKERS_ENV: "7"}
+    assert SETUP_HOOK_ENV not in os.environ and TICKETS_ENV not in os.environ
+    assert os.environ[IDLE_WORKERS_ENV] == "7"
+
+
+def test_tune_gives_trainables_no_env_of_their_own_while_fit_runs():
+    """Ray gives an actor a prestarted worker only when the actor has no runtime env of
+    its own; Tune's table is emptied for the block and put back after."""
+    from ray.tune.execution import class_cache
+
+    from orchestrator.run.session import WORKER_ENV, tune_environment
+
+    before = dict(class_cache.DEFAULT_ENV_VARS)
+    assert before and set(before.items()) <= set(WORKER_ENV.items())   # what Tune sets, every worker gets
+    with tune_environment():
+        assert class_cache.DEFAULT_ENV_VARS == {}
+        assert class_cache._ActorClassCache().get(type("T", (), {}))._default_options.get("runtime_env") in ({}, None)
+    assert class_cache.DEFAULT_ENV_VARS == before
+
+
+def test_only_as_many_prestarted_workers_import_as_trials_can_run(tmp_path):
+    from trainables.training.warm import take_ticket
+
+    tickets = f"{tmp_path}:2"
+    assert [take_ticket(tickets) for _ in range(4)] == [True, True, False, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0", "1"]
+    assert not take_ticket(f"{tmp_path}:0")
+    assert not take_ticket(f"{tmp_path / 'gone'}:2")       # the session ended and removed the folder
+    assert not take_ticket("") and not take_ticket("no-count") and not take_ticket(f"{tmp_path}:x")
+
+
+def test_trial_slots_count_what_fits_at_once():
+    from orchestrator.run.session import trial_slots
+    from orchestrator.spec.sweep import parse_sweep
+
+    def spec(resources: str, extra: str = "") -> object:
+        return parse_sweep(f"""
+name: s
+dataset: {{name: fashion_mnist}}
+families:
+  dense: {{num_samples: 1}}
+  cnn: {{num_samples: 1, resources: {{cpus: 2}}}}
+resources: {resources}
+{extra}""", "<t>")
+
+    assert trial_slots(spec("{cpus: 1}"), 2, None) == 2          # dense fits twice; cnn once
+    assert trial_slots(spec("{cpus: 1}"), 3, None) == 3
+    assert trial_slots(spec("{cpus: 4}"), 2, None) == 1          # cnn's 2 CPUs fit once
+    assert trial_slots(spec("{cpus: 1}", "max_concurrent: 1"), 8, None) == 1
+    # dense needs a GPU (2 fit); cnn's own resources need none (4 fit): the most of either
+    assert trial_slots(spec("{cpus: 1, gpus: 1}"), 8, 2) == 4
+    assert trial_slots(spec("{cpus: 1, gpus: 1}", "max_concurrent: 3"), 8, 1) == 3
+    assert trial_slots(spec("{cpus: 1}"), None, None) >= 1

@@ -15,17 +15,21 @@ import threading
 HOOK = "trainables.training.warm.setup"
 # "0" in a worker's environment: it never trains (the feature cache's), so it imports nothing.
 WARM_ENV = "TUNEFM_WARM_IMPORT"
+# "<folder>:<n>" (the embedded Ray's, set by ``orchestrator.run.session``): the first n of
+# the idle workers Ray prestarts at ``ray.init`` import Keras, each having created one of
+# the files 0..n-1 there; n is the number of trials that can run at once.
+TICKETS_ENV = "TUNEFM_WARM_TICKETS"
 
 _thread: threading.Thread | None = None
 _error: BaseException | None = None
 
 
 def setup() -> None:
-    """Start importing Keras in the background; returns at once. Ray runs the hook in
-    its object-spilling workers and in the idle workers it prestarts (on a cluster; the
-    embedded Ray prestarts none): those import nothing (see ``_trial_worker``)."""
+    """Start importing Keras in the background; returns at once. Ray also runs the hook
+    in its object-spilling workers, and in idle workers it prestarts with no job yet: of
+    those, only the embedded Ray's first few import (see ``_will_train``)."""
     global _thread
-    if _thread is not None or os.environ.get(WARM_ENV) == "0" or not _trial_worker():
+    if _thread is not None or os.environ.get(WARM_ENV) == "0" or not _will_train():
         return
     _thread = threading.Thread(target=_import, name="tunefm-warm-import", daemon=True)
     _thread.start()
@@ -49,15 +53,48 @@ def wait() -> None:
         raise _error
 
 
-def _trial_worker() -> bool:
-    """A worker started for a job's task or actor. The idle workers Ray prestarts (no
-    job yet) are never given Tune's trial actors, which get fresh ones (Tune gives its
-    trainables a runtime env of their own; ``session.NO_PRESTART_ENV``): warming them
-    only took CPU from the driver's start-up and the trial's own import."""
+def _will_train() -> bool:
+    """Whether this worker should import Keras now: a worker started for a job's task or
+    actor, or one of the first prestarted idle workers of the embedded Ray (one ticket
+    per trial slot; Tune's first trials run in them: ``session.trainables_without_env``).
+
+    A prestarted worker beyond the slots leaves instead of idling (Ray keeps idle
+    workers, and would hand one to a trial that then imports from the start). Ray records
+    that exit, in its own logs only, as a "user" exit with this module's reason. Spilling
+    workers, and on a cluster the prestarted workers, import nothing."""
     try:
         import ray
 
         worker = ray._private.worker.global_worker
-        return worker.mode == ray.WORKER_MODE and not worker.current_job_id.is_nil()
+        if worker.mode != ray.WORKER_MODE:
+            return False
+        if not worker.current_job_id.is_nil():
+            return True
     except Exception:
         return True
+    tickets = os.environ.get(TICKETS_ENV, "")
+    if take_ticket(tickets):
+        return True
+    if tickets:
+        try:
+            worker.core_worker.drain_and_exit_worker("user", "tunefm: an idle worker beyond the trial slots")
+        except Exception:   # Ray's private call changed: the worker idles, as Ray's own would
+            pass
+    return False
+
+
+def take_ticket(tickets: str) -> bool:
+    """Create the first free ticket file of ``"<folder>:<n>"``; False when all n are
+    taken (or the folder is gone: the session ended)."""
+    folder, _, count = tickets.rpartition(":")
+    if not folder or not count.isdigit():
+        return False
+    for i in range(int(count)):
+        try:
+            os.close(os.open(os.path.join(folder, str(i)), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            continue
+        except OSError:
+            return False
+    return False
