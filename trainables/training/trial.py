@@ -11,22 +11,23 @@ asynchronous, and Tune's stop flag is watched from a thread); a model over the s
 Every epoch is checkpointed (Ray keeps the best by the metric and the latest), so a
 trial that is retried, or resumed after the driver died, continues from its last
 epoch: weights, epoch count, best so far and the learning-rate schedule's state.
-Optimizer moments restart.
+Optimizer moments restart. The checkpoints are written and reported from a background
+thread while the next epoch trains (``checkpoints.Checkpoints``).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import replace
 import math
 import os
-import shutil
-import tempfile
 import time
 from typing import Any
 
 from trainables.datasets.base import TrialData
 from trainables.training import runtime
+from trainables.training.checkpoints import Checkpoints
 from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
 from trainables.training.schedule import LearningRate
@@ -73,26 +74,39 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     base.update(plan.info)
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
-    reporter = _reporter_class()(data, settings, config, base, entered, plan)
+    # one model, trained in one phase: its checkpoints are written beside the next epoch
+    checkpoints = Checkpoints(plan.save_model, _report, background=plan.save_model is plan.fit_model
+                              and len(plan.phases) == 1 and plan.phases[0].prepare is None)
+    reporter = _reporter_class()(data, settings, config, base, entered, plan, checkpoints)
     start = 0
     if resumed is not None:
         start = resumed.epoch
         reporter.resume_from(resumed)
-    for phase in plan.phases:
-        if phase.end_epoch <= start:
-            continue
-        if phase.prepare is not None:
-            phase.prepare()
-        if phase.recompile:
-            compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
-        reporter.lr_factor = phase.lr_factor
-        build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
-        with runtime.stop_training_on_request(plan.fit_model):
-            plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]), initial_epoch=start,
-                               epochs=phase.end_epoch, shuffle=True, verbose=0, callbacks=[reporter])
-        if reporter.halted:
-            break
-        start = phase.end_epoch
+    finished = False
+    try:
+        for phase in plan.phases:
+            if phase.end_epoch <= start:
+                continue
+            if phase.prepare is not None:
+                phase.prepare()
+            if phase.recompile:
+                compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
+            reporter.lr_factor = phase.lr_factor
+            build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
+            with runtime.stop_training_on_request(plan.fit_model):
+                plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]),
+                                   initial_epoch=start, epochs=phase.end_epoch, shuffle=True, verbose=0,
+                                   callbacks=[reporter])
+            if reporter.halted:
+                break
+            start = phase.end_epoch
+        finished = True
+    finally:
+        if finished:
+            checkpoints.close()          # the last epoch is reported before the trial returns
+        else:
+            with contextlib.suppress(Exception):   # the training error is the one to raise
+                checkpoints.close()
 
 
 def _report(report: EpochReport, checkpoint=None) -> None:
@@ -198,9 +212,10 @@ def _reporter_class():
 
     class EpochReporter(keras.callbacks.Callback):
         def __init__(self, data: TrialData, settings: TrialSettings, config: dict[str, Any],
-                     base: dict[str, Any], entered: float, plan: TrainingPlan):
+                     base: dict[str, Any], entered: float, plan: TrainingPlan, checkpoints: Checkpoints):
             super().__init__()
             self.data, self.settings, self.base, self.entered, self.plan = data, settings, base, entered, plan
+            self.checkpoints = checkpoints
             self.schedule = LearningRate(config, settings.max_epochs)
             self.lr_factor = 1.0
             self.best: float | None = None
@@ -229,8 +244,6 @@ def _reporter_class():
             self.epoch_start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
-            from ray import tune
-
             logs = logs or {}
             train_seconds = time.perf_counter() - self.epoch_start
             train_loss = float(logs.get("loss", float("nan")))
@@ -253,8 +266,8 @@ def _reporter_class():
                 nan = float("nan")   # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
                 self.halted = True
-                _report(replace(report, trial_status=Status.DIVERGED.value, val_loss=nan, val_accuracy=nan,
-                                val_macro_f1=nan, val_auc=nan))
+                self.checkpoints.report(replace(report, trial_status=Status.DIVERGED.value, val_loss=nan,
+                                                val_accuracy=nan, val_macro_f1=nan, val_auc=nan))
                 return
             self.schedule.observe(val.loss)
             value = report.metric(self.settings.metric)
@@ -270,13 +283,6 @@ def _reporter_class():
             meta = CheckpointMeta(epoch=epoch + 1, metric=self.settings.metric, value=finite_or_none(value),
                                   is_best=improved, best=finite_or_none(self.best), best_epoch=self.best_epoch,
                                   improvements=self.improvements, schedule=self.schedule.state())
-            folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
-            try:
-                self.plan.save_model.save(os.path.join(folder, MODEL_FILE))
-                with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
-                    json.dump(meta.to_dict(), f)
-                _report(report, tune.Checkpoint.from_directory(folder))
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
+            self.checkpoints.save(report, meta)
 
     return EpochReporter
