@@ -53,9 +53,11 @@ class SweepOptions:
     allow_changed_data: bool = False   # resume / repeat although the data changed since the sweep
 
 
-def _session(options: SweepOptions, spec: SweepSpec, recorded_address: str | None = None) -> RaySession:
+def _session(options: SweepOptions, spec: SweepSpec, recorded_address: str | None = None,
+             trials: int | None = None) -> RaySession:
+    """``trials``: how many the plan runs, when known (no more workers import Keras)."""
     return RaySession(options.cpus, options.gpus, options.address or recorded_address,
-                      slots=trial_slots(spec, options.cpus, options.gpus))
+                      slots=trial_slots(spec, options.cpus, options.gpus, trials))
 
 
 def _load_beside_ray(dataset) -> Future:
@@ -129,7 +131,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     params = param_kinds(spec)
     # The data loads while Ray starts (and trial workers import Keras as Ray starts them).
     loading = _load_beside_ray(spec.dataset)
-    with tune_environment(), _session(options, spec) as session:
+    with tune_environment(), _session(options, spec, trials=len(configs) or None) as session:
         session.check_resources(spec)
         early.check()
         data = loading.result()                   # a data set that cannot be read stops here, before any folder
@@ -253,7 +255,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
         raise UserError(f"{folder.location}: no trial has a validation result to repeat")
     params = param_kinds(spec)
     meta = snap.meta
-    with tune_environment(), _session(options, spec, address) as session:
+    with tune_environment(), _session(options, spec, address, trials=len(configs)) as session:
         session.check_resources(spec)
         scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
                                     spec.metric, spec.mode)

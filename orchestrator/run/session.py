@@ -54,11 +54,18 @@ SETUP_HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
 IDLE_WORKERS_ENV = "RAY_num_workers_soft_limit"
 
 
-def trial_slots(spec, cpus: float | None, gpus: float | None) -> int:
+def trial_slots(spec, cpus: float | None, gpus: float | None, trials: int | None = None) -> int:
     """How many trials of ``spec`` can run at once on an embedded Ray of ``cpus`` CPUs
-    (None: all cores) and ``gpus`` GPUs: the most any one family fits, at most
-    ``max_concurrent``, at least one."""
-    total = cpus if cpus is not None else (os.cpu_count() or 1)
+    (None: the cores this process may use) and ``gpus`` GPUs (None: this machine's): the
+    most any one family fits, at most ``max_concurrent`` and ``trials`` (the trials the
+    plan runs, when known), at least one."""
+    from trainables.training.runtime import available_cpus
+
+    total = cpus if cpus is not None else available_cpus()
+    if gpus is None and any(spec.resources_of(f.label).gpus > 0 for f in spec.families):
+        from orchestrator.run.preflight import local_gpus
+
+        gpus = local_gpus()
     fits = []
     for family in spec.families:
         need = spec.resources_of(family.label)
@@ -67,8 +74,9 @@ def trial_slots(spec, cpus: float | None, gpus: float | None) -> int:
             n = min(n, (gpus or 0) // need.gpus)
         fits.append(int(n))
     slots = max(fits, default=1)
-    if spec.max_concurrent:
-        slots = min(slots, spec.max_concurrent)
+    for cap in (spec.max_concurrent, trials):
+        if cap:
+            slots = min(slots, cap)
     return max(1, slots)
 
 
@@ -94,34 +102,40 @@ def inherited_worker_env(tickets: str, idle_workers: int) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def tune_environment() -> Iterator[None]:
-    with _env_defaults(TUNE_SETTINGS), trainables_without_env():
-        yield
+def tune_environment():
+    return _env_defaults(TUNE_SETTINGS)
 
 
 @contextlib.contextmanager
-def trainables_without_env() -> Iterator[None]:
+def trainables_without_env(embedded: bool) -> Iterator[None]:
     """Ray Tune gives its trainable actors a runtime env of their own
-    (``{"env_vars": {"PL_DISABLE_FORK": "1"}}``, for PyTorch Lightning), and Ray gives an
-    actor only an idle worker whose runtime env matches: so no trial could run in the
-    workers Ray prestarts, and every first trial waited for a new worker and its
-    TensorFlow import (7-8 s on 2 cores). For ``Tuner.fit`` the trainables get no env of
-    their own (WORKER_ENV sets the variable for every worker instead). Tune's private
-    table; where it is missing, trials start new workers as before."""
+    (``{"env_vars": {"PL_DISABLE_FORK": "1"}}``, for PyTorch Lightning, plus the driver's
+    ``AWS_*`` and a few Ray Train variables when set), and Ray gives an actor only an
+    idle worker whose runtime env matches: so no trial could run in the workers Ray
+    prestarts, and every first trial waited for a new worker and its TensorFlow import
+    (7-8 s on 2 cores). While the block runs, the trainables get no env of their own:
+    WORKER_ENV sets the variable for every worker, and the embedded Ray's workers
+    inherited this process's environment when it started (``embedded``; on a cluster
+    the variables are still passed). Tune's private tables; where they are missing,
+    trials start new workers as before."""
     try:
         from ray.tune.execution import class_cache
-        table = class_cache.DEFAULT_ENV_VARS
+        table, propagated = class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE
     except (ImportError, AttributeError):
         yield
         return
-    saved = dict(table)
+    saved_table, saved_propagated = dict(table), set(propagated)
     table.clear()
+    if embedded and isinstance(propagated, set):
+        propagated.clear()
     try:
         yield
     finally:
         table.clear()
-        table.update(saved)
+        table.update(saved_table)
+        if isinstance(propagated, set):
+            propagated.clear()
+            propagated.update(saved_propagated)
 
 
 @contextlib.contextmanager
@@ -204,6 +218,7 @@ class RaySession:
     started: bool = False
     cache: object | None = field(default=None, repr=False)
     tickets: str | None = field(default=None, repr=False)
+    _tune_env: contextlib.AbstractContextManager | None = field(default=None, repr=False)
 
     def __enter__(self) -> "RaySession":
         import ray
@@ -226,9 +241,15 @@ class RaySession:
             check_local_gpus(self.gpus)
             self.tickets = tempfile.mkdtemp(prefix="tunefm-warm-")
             cores = int(self.cpus) if self.cpus is not None else (os.cpu_count() or 1)
-            with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)):
-                ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
+            try:
+                with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)):
+                    ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
+            except BaseException:
+                shutil.rmtree(self.tickets, ignore_errors=True)
+                raise
         self.started = True
+        self._tune_env = trainables_without_env(embedded=not self.address)
+        self._tune_env.__enter__()
         return self
 
     def check_resources(self, spec) -> None:
@@ -260,6 +281,8 @@ class RaySession:
                 ray.kill(self.cache)
             except Exception:
                 pass
+        if self._tune_env is not None:
+            self._tune_env.__exit__(None, None, None)
         if self.started:
             ray.shutdown()
         if self.tickets:

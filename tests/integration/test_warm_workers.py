@@ -7,13 +7,15 @@ import time
 from pathlib import Path
 
 
-def _idle_workers() -> set[int]:
-    """Process ids of Ray's idle workers on this machine (Linux: their title is ray::IDLE)."""
+def _idle_workers(tickets: str) -> set[int]:
+    """Process ids of this session's idle Ray workers (Linux: their title is ray::IDLE,
+    and they inherited the session's ticket folder)."""
     pids = set()
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::IDLE"):
+                if ((entry / "cmdline").read_bytes().startswith(b"ray::IDLE")
+                        and tickets.encode() in (entry / "environ").read_bytes()):
                     pids.add(int(entry.name))
             except OSError:
                 continue
@@ -31,13 +33,13 @@ def _report_worker(config):
 def test_first_trials_run_in_prestarted_workers_that_import_before_them(tmp_path):
     from ray import tune
 
-    from orchestrator.run.session import RaySession, tune_environment
+    from orchestrator.run.session import RaySession
 
-    with tune_environment(), RaySession(cpus=2, slots=1) as session:
+    with RaySession(cpus=2, slots=1) as session:
         idle: set[int] = set()
         deadline = time.monotonic() + 30
         while not (idle and os.listdir(session.tickets)) and time.monotonic() < deadline:
-            idle |= _idle_workers()                            # Ray prestarts one per CPU at ray.init
+            idle |= _idle_workers(session.tickets)                            # Ray prestarts one per CPU at ray.init
             time.sleep(0.1)
         tuner = tune.Tuner(tune.with_resources(_report_worker, {"cpu": 2}),
                            tune_config=tune.TuneConfig(num_samples=1),
@@ -47,5 +49,39 @@ def test_first_trials_run_in_prestarted_workers_that_import_before_them(tmp_path
         assert result.metrics["pid"] in idle                   # no new worker, no import in its way
         assert result.metrics["warm"]                          # it began importing Keras at start-up
         assert sorted(os.listdir(session.tickets)) == ["0"]    # 2 prestarted workers, 1 trial slot: 1 import
-        assert len(_idle_workers()) == 0                       # the other one left rather than idle on
+        assert len(_idle_workers(session.tickets)) == 0                       # the other one left rather than idle on
     assert not os.path.exists(session.tickets)
+
+
+SWEEP = """
+name: reuse
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 600, val_size: 200}}
+metric: val_accuracy
+seed: 3
+families:
+  dense:
+    params:
+      units: 16
+      lr: {{grid: [0.003, 0.00001, 0.00001, 0.003]}}
+scheduler: {{kind: asha, max_epochs: 3, grace_period: 1, reduction_factor: 2}}
+resources: {{cpus: 2}}
+"""
+
+
+def test_a_worker_whose_trial_asha_stopped_runs_the_next_trial(tmp_path):
+    """One trial slot, so every trial runs in the one reused worker, one after another;
+    the slow learners are stopped at their first epoch, while their checkpoint thread
+    still holds the report Tune stopped them at. Each stopped trial must end at once:
+    Ray waits TUNE_FUNCTION_THREAD_TIMEOUT_S for it and then fails the next trial."""
+    from tests.conftest import run_text, write_idx_dataset
+    from orchestrator.store import schema as S
+    from orchestrator.store.parquet import read_metrics, read_trials
+
+    data = write_idx_dataset(tmp_path / "data", n_train=1200, n_test=100)
+    summary = run_text(SWEEP.format(data=data), tmp_path / "results", cpus=2)
+    trials = read_trials(summary.run_dir).sort_values("trial_id")
+    assert summary.status == "finished"
+    assert sorted(trials[S.STATUS]) == [S.COMPLETED, S.COMPLETED, S.EARLY_STOPPED, S.EARLY_STOPPED], \
+        trials[[S.STATUS, "error"]].to_string()
+    assert (trials[trials[S.STATUS] == S.EARLY_STOPPED]["epochs"] < 3).all()
+    assert read_metrics(summary.run_dir)["worker_pid"].nunique() == 1       # all four in one reused worker

@@ -35,12 +35,12 @@ class _Kept:
     """The trial's report function: keeps each report, a copy of its checkpoint folder,
     and which thread reported it."""
 
-    def __init__(self, root, fail: bool = False):
+    def __init__(self, root, fail: BaseException | None = None):
         self.root, self.fail, self.seen = root, fail, []
 
     def __call__(self, report, checkpoint) -> None:
-        if self.fail:
-            raise OSError("disk full")
+        if self.fail is not None:
+            raise self.fail
         copy = None
         if checkpoint is not None:
             copy = str(self.root / f"ckpt{len(self.seen)}")
@@ -83,7 +83,7 @@ def test_a_failed_write_fails_the_trial_when_it_waits(tmp_path):
     from trainables.training.checkpoints import Checkpoints
 
     model, _, _ = _trained_cnn()
-    checkpoints = Checkpoints(model, _Kept(tmp_path, fail=True), background=True)
+    checkpoints = Checkpoints(model, _Kept(tmp_path, fail=OSError("disk full")), background=True)
     checkpoints.save("epoch 1", _meta(1))
     with pytest.raises(OSError, match="disk full"):
         checkpoints.close()
@@ -99,3 +99,26 @@ def test_on_the_training_thread_the_report_is_done_when_save_returns(tmp_path):
     checkpoints.save("epoch 1", _meta(1))
     assert [(r, t) for r, _, t in kept.seen] == [("epoch 1", threading.current_thread().name)]
     checkpoints.close()
+
+
+def test_a_stop_at_a_background_report_reaches_the_training_thread(tmp_path):
+    """Ray ends the reporting thread with SystemExit when Tune stops the trial at that
+    report, after clearing its stop flag: the stop is kept and handed on, not lost."""
+    from trainables.training.checkpoints import Checkpoints
+
+    model, _, _ = _trained_cnn()
+    asked = []
+    checkpoints = Checkpoints(model, _Kept(tmp_path, fail=SystemExit(0)), background=True,
+                              on_stop=lambda: asked.append(True))
+    checkpoints.save("epoch 1", _meta(1))
+    checkpoints.wait()
+    assert checkpoints.stopped and asked == [True]
+    # an epoch that ended meanwhile is not reported: Tune would never read it, and the
+    # report would block the trial's end until Ray gives up on the worker
+    kept = checkpoints._report
+    kept.fail = None
+    checkpoints.save("epoch 2", _meta(2))
+    checkpoints.report("epoch 2 diverged")
+    checkpoints.close()                                       # the trial ends normally
+    assert kept.seen == []
+

@@ -29,7 +29,7 @@ def test_tune_settings_are_set_for_the_call_only(tmp_path, monkeypatch):
         def __exit__(self, *exc):
             pass
 
-    monkeypatch.setattr(plans, "_session", lambda options, address=None: Refusing())
+    monkeypatch.setattr(plans, "_session", lambda *args, **kwargs: Refusing())
     with pytest.raises(UserError, match="refused"):
         run_sweep(spec, SweepOptions(results_dir=str(tmp_path / "res")))
     assert seen == {**TUNE_SETTINGS, "TUNE_GLOBAL_CHECKPOINT_S": "60"}
@@ -87,19 +87,30 @@ def test_the_embedded_ray_inherits_the_worker_settings_for_its_start_only(monkey
     assert os.environ[IDLE_WORKERS_ENV] == "7"
 
 
-def test_tune_gives_trainables_no_env_of_their_own_while_fit_runs():
+def test_tune_gives_trainables_no_env_of_their_own_while_fit_runs(monkeypatch):
     """Ray gives an actor a prestarted worker only when the actor has no runtime env of
-    its own; Tune's table is emptied for the block and put back after."""
+    its own. Tune's tables are emptied for the block and put back after; a cluster's
+    workers still get the driver's AWS_* (the embedded Ray's inherited them)."""
     from ray.tune.execution import class_cache
 
-    from orchestrator.run.session import WORKER_ENV, tune_environment
+    from orchestrator.run.session import WORKER_ENV, trainables_without_env
 
-    before = dict(class_cache.DEFAULT_ENV_VARS)
-    assert before and set(before.items()) <= set(WORKER_ENV.items())   # what Tune sets, every worker gets
-    with tune_environment():
-        assert class_cache.DEFAULT_ENV_VARS == {}
-        assert class_cache._ActorClassCache().get(type("T", (), {}))._default_options.get("runtime_env") in ({}, None)
-    assert class_cache.DEFAULT_ENV_VARS == before
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tunefm-test")
+    before = dict(class_cache.DEFAULT_ENV_VARS), set(class_cache.ENV_VARS_TO_PROPAGATE)
+    assert before[0] and set(before[0].items()) <= set(WORKER_ENV.items())   # what Tune sets, every worker gets
+
+    def actor_env() -> dict:
+        return class_cache._ActorClassCache().get(type("T", (), {}))._default_options.get("runtime_env") or {}
+
+    assert actor_env()["env_vars"]["AWS_ACCESS_KEY_ID"] == "tunefm-test"
+    with trainables_without_env(embedded=True):
+        assert actor_env() == {}
+    with trainables_without_env(embedded=False):
+        assert actor_env() == {"env_vars": {"AWS_ACCESS_KEY_ID": "tunefm-test"}}
+    with pytest.raises(RuntimeError):
+        with trainables_without_env(embedded=True):
+            raise RuntimeError("Tuner.fit failed")
+    assert (dict(class_cache.DEFAULT_ENV_VARS), set(class_cache.ENV_VARS_TO_PROPAGATE)) == before
 
 
 def test_only_as_many_prestarted_workers_import_as_trials_can_run(tmp_path):
@@ -135,3 +146,5 @@ resources: {resources}
     assert trial_slots(spec("{cpus: 1, gpus: 1}"), 8, 2) == 4
     assert trial_slots(spec("{cpus: 1, gpus: 1}", "max_concurrent: 3"), 8, 1) == 3
     assert trial_slots(spec("{cpus: 1}"), None, None) >= 1
+    assert trial_slots(spec("{cpus: 1}"), 16, None, trials=2) == 2     # no more warm workers than trials
+    assert trial_slots(spec("{cpus: 1}"), 0.5, None) == 1

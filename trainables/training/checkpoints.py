@@ -7,16 +7,17 @@ time comes between two epochs; on a GPU, where such an epoch takes tens of
 milliseconds, it would be most of the epoch.
 
 ``Checkpoints`` copies the model's weights into a twin model (a clone of it, built once
-per trial: a few milliseconds per epoch) and saves and reports the twin from one
+per trial; the copy takes milliseconds for a sweep's small models) and saves and reports the twin from one
 background thread while the next epoch trains. Reports keep their order: a report
 without a checkpoint (a diverged epoch) first waits for the one before it, and so does
 the next checkpoint (the twin is written by one save at a time). ``close`` waits for the
 last one and raises what the thread raised, so a trial never returns before its last
 epoch is reported.
 
-Plans that change the model between phases (the transfer family's fine-tuning), train
-a different model than the one saved, or models that cannot be cloned save on the
-training thread, as before.
+Plans that change the model between phases (the transfer family's fine-tuning after
+warm-up epochs), plans that train another model than the one saved (a head on cached
+features), and models Keras cannot clone save on the training thread, as before. The
+twin doubles the memory the weights take (a frozen backbone's too).
 """
 from __future__ import annotations
 
@@ -34,12 +35,19 @@ Report = Callable[[Any, Any], None]
 
 
 class Checkpoints:
-    def __init__(self, model, report: Report, background: bool):
-        self.model, self._report = model, report
+    """Build it before the model is compiled: the twin is a clone, and a clone of a
+    compiled model gets an optimizer with its own slots (twice the weights again)."""
+
+    def __init__(self, model, report: Report, background: bool, on_stop: Callable[[], None] | None = None):
+        self.model, self._report, self._on_stop = model, report, on_stop
         self.twin = _clone(model) if background else None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="tunefm-checkpoint") \
             if self.twin is not None else None
         self._pending: Future | None = None
+        # Ray Tune stopped the trial at a report made here (ASHA, a time budget): Ray ends
+        # the reporting thread with SystemExit after clearing its stop flag, so the
+        # training thread would never see that stop. Kept here, and ``on_stop`` called.
+        self.stopped = False
 
     @property
     def background(self) -> bool:
@@ -51,13 +59,16 @@ class Checkpoints:
             self._write(self.model, report, meta)
             return
         self.wait()                                  # the twin holds the previous epoch until it is written
+        if self.stopped:       # stopped at the previous report: nothing reads this one (it would wait forever)
+            return
         self.twin.set_weights(self.model.get_weights())
-        self._pending = self._executor.submit(self._write, self.twin, report, meta)
+        self._pending = self._executor.submit(self._write_beside, report, meta)
 
     def report(self, report) -> None:
         """Report an epoch without a checkpoint, after the epochs before it."""
         self.wait()
-        self._report(report, None)
+        if not self.stopped:
+            self._report(report, None)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -70,6 +81,14 @@ class Checkpoints:
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
+
+    def _write_beside(self, report, meta) -> None:
+        try:
+            self._write(self.twin, report, meta)
+        except SystemExit:     # Tune's stop at this report (see ``stopped``)
+            self.stopped = True
+            if self._on_stop is not None:
+                self._on_stop()
 
     def _write(self, model, report, meta) -> None:
         from ray import tune
@@ -91,8 +110,7 @@ def _clone(model):
 
     try:
         twin = keras.models.clone_model(model)
-        if len(twin.weights) != len(model.weights):
-            return None
-        return twin
     except Exception:
         return None
+    same = [(w.path, tuple(w.shape)) for w in twin.weights] == [(w.path, tuple(w.shape)) for w in model.weights]
+    return twin if same else None

@@ -63,7 +63,8 @@ def _stop_event() -> threading.Event | None:
     Private Ray API, on purpose: Ray Tune has no public way for a running function
     trainable to see it (a stop is only delivered at the next ``tune.report``;
     ``tune.get_context()`` does not expose it). If the internals move, stopping degrades
-    to per-epoch.
+    to per-epoch. A stop Ray delivers at a report made from the checkpoint thread clears
+    this flag there; ``checkpoints.Checkpoints.stopped`` keeps it.
     """
     try:
         from ray.train._internal.session import get_session

@@ -72,11 +72,13 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
+    # one model, trained in one phase: its checkpoints are written beside the next epoch
+    # (built before compile: a clone of a compiled model would get its own optimizer)
+    checkpoints = Checkpoints(plan.save_model, _report, background=plan.save_model is plan.fit_model
+                              and len(plan.phases) == 1 and plan.phases[0].prepare is None,
+                              on_stop=lambda: setattr(plan.fit_model, "stop_training", True))
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
-    # one model, trained in one phase: its checkpoints are written beside the next epoch
-    checkpoints = Checkpoints(plan.save_model, _report, background=plan.save_model is plan.fit_model
-                              and len(plan.phases) == 1 and plan.phases[0].prepare is None)
     reporter = _reporter_class()(data, settings, config, base, entered, plan, checkpoints)
     start = 0
     if resumed is not None:
@@ -104,6 +106,13 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     finally:
         if finished:
             checkpoints.close()          # the last epoch is reported before the trial returns
+            if checkpoints.stopped:
+                # Ray ends a trial stopped at a report with SystemExit in the reporting
+                # thread; it happened in the checkpoint thread, so end this one likewise.
+                # Returning would make Ray report the trial's end and wait for Tune to
+                # read it, which it never does once it stopped the trial (a reused worker
+                # then waits out TUNE_FUNCTION_THREAD_TIMEOUT_S and fails the next trial).
+                raise SystemExit(0)
         else:
             with contextlib.suppress(Exception):   # the training error is the one to raise
                 checkpoints.close()
@@ -233,8 +242,13 @@ def _reporter_class():
             self.schedule.restore(state.schedule or {})
             self.base["resumed_from_epoch"] = state.epoch
 
+        def stopped(self) -> bool:
+            """Tune asked this trial to stop: seen by its flag, or at a report made off
+            this thread (``Checkpoints.stopped``)."""
+            return runtime.stop_requested() or self.checkpoints.stopped
+
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
-            if runtime.stop_requested():
+            if self.stopped():
                 self.model.stop_training = True   # asked before this epoch began
             if self.setup_seconds is None:
                 self.setup_seconds = time.perf_counter() - self.entered
@@ -247,7 +261,7 @@ def _reporter_class():
             logs = logs or {}
             train_seconds = time.perf_counter() - self.epoch_start
             train_loss = float(logs.get("loss", float("nan")))
-            if runtime.stop_requested():
+            if self.stopped():
                 self.halted = True
                 self.model.stop_training = True
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
