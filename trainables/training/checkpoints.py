@@ -7,8 +7,8 @@ time comes between two epochs; on a GPU, where such an epoch takes tens of
 milliseconds, it would be most of the epoch.
 
 ``Checkpoints`` copies the model's weights into a twin model (a clone of it, built once
-per trial; the copy takes milliseconds for a sweep's small models) and saves and reports the twin from one
-background thread while the next epoch trains. Reports keep their order: a report
+per trial; the copy takes milliseconds for a sweep's small models) and saves and
+reports the twin from one background thread while the next epoch trains. Reports keep their order: a report
 without a checkpoint (a diverged epoch) first waits for the one before it, and so does
 the next checkpoint (the twin is written by one save at a time). ``close`` waits for the
 last one and raises what the thread raised, so a trial never returns before its last
