@@ -84,7 +84,6 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     if resumed is not None:
         start = resumed.epoch
         reporter.resume_from(resumed)
-    finished = False
     try:
         for phase in plan.phases:
             if phase.end_epoch <= start:
@@ -102,20 +101,18 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
             if reporter.halted:
                 break
             start = phase.end_epoch
-        finished = True
-    finally:
-        if finished:
-            checkpoints.close()          # the last epoch is reported before the trial returns
-            if checkpoints.stopped:
-                # Ray ends a trial stopped at a report with SystemExit in the reporting
-                # thread; it happened in the checkpoint thread, so end this one likewise.
-                # Returning would make Ray report the trial's end and wait for Tune to
-                # read it, which it never does once it stopped the trial (a reused worker
-                # then waits out TUNE_FUNCTION_THREAD_TIMEOUT_S and fails the next trial).
-                raise SystemExit(0)
-        else:
-            with contextlib.suppress(Exception):   # the training error is the one to raise
-                checkpoints.close()
+    except BaseException:
+        with contextlib.suppress(Exception):   # the training error is the one to raise
+            checkpoints.close()
+        raise
+    checkpoints.close()                  # the last epoch is reported before the trial returns
+    if checkpoints.stopped:
+        # Ray ends a trial stopped at a report with SystemExit in the reporting thread;
+        # it happened in the checkpoint thread, so end this one likewise. Returning would
+        # make Ray report the trial's end and wait for Tune to read it, which it never
+        # does once it stopped the trial (a reused worker then waits out
+        # TUNE_FUNCTION_THREAD_TIMEOUT_S and fails the next trial).
+        raise SystemExit(0)
 
 
 def _report(report: EpochReport, checkpoint=None) -> None:
