@@ -148,3 +148,47 @@ resources: {resources}
     assert trial_slots(spec("{cpus: 1}"), None, None) >= 1
     assert trial_slots(spec("{cpus: 1}"), 16, None, trials=2) == 2     # no more warm workers than trials
     assert trial_slots(spec("{cpus: 1}"), 0.5, None) == 1
+
+
+def test_the_worker_import_refuses_left_out_modules_to_its_own_thread_only():
+    import threading
+
+    from trainables.training.warm import _LeaveOut
+
+    finder = _LeaveOut(("sklearn",), threading.get_ident())
+    with pytest.raises(ModuleNotFoundError, match="sklearn.metrics: left out"):
+        finder.find_spec("sklearn.metrics", None)
+    assert finder.find_spec("sklearnx", None) is None and finder.find_spec("numpy", None) is None
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(finder.find_spec("sklearn", None)))
+    thread.start()
+    thread.join()
+    assert other == [None]                       # another thread's import goes on as usual
+
+
+def test_a_worker_imports_keras_without_sklearn_and_matplotlib_and_still_trains():
+    """A fresh interpreter, as a worker: Keras and TensorFlow import and train without
+    them, and a later import of either works."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import numpy as np
+        from trainables.training import warm
+        keras = warm.import_keras()
+        print("left", "sklearn" in sys.modules, "matplotlib" in sys.modules)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(np.zeros((8, 4)), np.zeros(8), epochs=1, verbose=0)
+        import sklearn.metrics, matplotlib
+        print("later", sklearn.metrics.accuracy_score([1], [1]),
+              any(type(f).__name__ == "_LeaveOut" for f in sys.meta_path))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert "left False False" in lines
+    assert "later 1.0 False" in lines              # sklearn imports afterwards; the finder is gone
+

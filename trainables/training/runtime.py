@@ -36,7 +36,7 @@ def configure_backend(cpus: float) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
     warm.wait()          # a warm worker's import started with the process: wait for the rest of it
-    import keras
+    keras = warm.import_keras()
 
     IMPORT_SECONDS = time.perf_counter() - start   # what this trial waited for the import
     if keras.backend.backend() == "tensorflow":
