@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -78,6 +80,60 @@ def trial_slots(spec, cpus: float | None, gpus: float | None, trials: int | None
         if cap:
             slots = min(slots, cap)
     return max(1, slots)
+
+
+TICKETS_PREFIX = "tunefm-warm-"
+
+
+def ticket_folder(base: str | None = None) -> str:
+    """A new folder for this session's import tickets (``warm.TICKETS_ENV``), named after
+    this process (``tunefm-warm-<pid>.<pid namespace>-<random>``). A driver killed outright
+    (SIGKILL, a lost machine) never removes its own, so this user's folders of drivers
+    that are gone, in this pid namespace, are removed first. Anything else is left
+    alone: folders of live processes, of other users or other containers, links, names
+    that are not ours. Cleaning up never stops a session from starting."""
+    base = base or tempfile.gettempdir()
+    space = _pid_namespace()
+    if os.name == "posix":
+        try:
+            names = os.listdir(base)
+        except OSError:
+            names = []
+        for name in names:
+            pid = _owner(name, space)
+            if pid is None or _alive(pid):
+                continue
+            path = os.path.join(base, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+                shutil.rmtree(path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{TICKETS_PREFIX}{os.getpid()}.{space}-", dir=base)
+
+
+def _owner(name: str, space: str) -> int | None:
+    """The process id in a ticket folder's name, when the folder is of this pid namespace."""
+    match = re.fullmatch(re.escape(TICKETS_PREFIX) + r"([0-9]{1,9})\.([0-9]+)-.*", name)
+    return int(match.group(1)) if match and match.group(2) == space else None
+
+
+def _pid_namespace() -> str:
+    try:
+        return re.sub(r"[^0-9]", "", os.readlink("/proc/self/ns/pid")) or "0"
+    except OSError:
+        return "0"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):   # another user's process: alive
+        return True
+    return True
 
 
 def worker_runtime_env() -> dict:
@@ -239,7 +295,7 @@ class RaySession:
             from orchestrator.run.preflight import check_local_gpus
 
             check_local_gpus(self.gpus)
-            self.tickets = tempfile.mkdtemp(prefix="tunefm-warm-")
+            self.tickets = ticket_folder()
             cores = int(self.cpus) if self.cpus is not None else (os.cpu_count() or 1)
             try:
                 with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)):

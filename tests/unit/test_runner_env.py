@@ -192,3 +192,29 @@ def test_a_worker_imports_keras_without_sklearn_and_matplotlib_and_still_trains(
     assert "left False False" in lines
     assert "later 1.0 False" in lines              # sklearn imports afterwards; the finder is gone
 
+
+def test_ticket_folders_of_drivers_that_are_gone_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from orchestrator.run.session import TICKETS_PREFIX, _pid_namespace, ticket_folder
+
+    space = _pid_namespace()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"{TICKETS_PREFIX}{gone}.{space}-abc").mkdir()
+    (tmp_path / f"{TICKETS_PREFIX}{gone}.{space}-abc" / "0").write_text("")
+    kept = [f"{TICKETS_PREFIX}{os.getppid()}.{space}-def",      # a live driver's
+            f"{TICKETS_PREFIX}{gone}.{space}9-ghi",               # another container's
+            f"{TICKETS_PREFIX}old",                               # no process id
+            f"{TICKETS_PREFIX}99999999999999999999.{space}-x",    # not a process id
+            f"{TICKETS_PREFIX}\u00b2.{space}-x", "other"]
+    for name in kept:
+        (tmp_path / name).mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / f"{TICKETS_PREFIX}{gone}.{space}-link").symlink_to(victim)   # a link is never followed
+    kept += ["victim", f"{TICKETS_PREFIX}{gone}.{space}-link"]
+    new = ticket_folder(str(tmp_path))
+    assert os.path.basename(new).startswith(f"{TICKETS_PREFIX}{os.getpid()}.{space}-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [os.path.basename(new)])
