@@ -1,6 +1,6 @@
 """Every tunefm benchmark in one run, on one machine, written as JSON and a Markdown table.
 
-    python -m benchmarks.run --quick          # about 19-20 minutes on 2 cores (4 tools, 3 seeds each)
+    python -m benchmarks.run --quick          # about 19-22 minutes on 2 cores (4 tools, 3 seeds each)
     python -m benchmarks.run                  # larger task and more trials
     python -m benchmarks.run --quick --readme # also replace the table in README.md
 
@@ -118,7 +118,10 @@ def _in_trial(t: dict[str, Any]) -> list[str]:
             f"Target: tunefm / plain cadence at most 1.00, median of {t.get('repeats', 1)} runs: "
             f"{'met' if t['cadence_ratio'] <= 1.0 else 'not met'} ({t['cadence_ratio']}; each run's: "
             f"{', '.join(map(str, t.get('cadence_ratios', [t['cadence_ratio']])))}; tunefm's includes its "
-            f"per-epoch checkpoint and report).", ""]
+            f"per-epoch checkpoint and report)."
+            + (f" Each side's fastest epoch (train + validation), which this machine's stalls leave alone: "
+               f"{t['fastest_ratio']} (each run's: {', '.join(map(str, t['fastest_ratios']))})."
+               if "fastest_ratio" in t else ""), ""]
 
 
 def _peers(p: dict[str, Any]) -> list[str]:
@@ -191,7 +194,7 @@ def update_readme(table: str, readme: Path = REPO / "README.md") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller task, fewer trials, 4 tools (about 19-20 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="smaller task, fewer trials, 4 tools (about 19-22 minutes on 2 cores)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--quality-run", action="append", default=[], metavar="RUN_DIR",
                         help="add a finished, reported quality run's summary (repeatable)")

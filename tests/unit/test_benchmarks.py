@@ -96,3 +96,15 @@ def test_gpu_epoch_extras_are_the_trials_additions_as_a_share_of_its_epoch():
     assert extras_share(row, 256) == pytest.approx(0.1)
     assert extras_share(row, 1024) == pytest.approx(0.06 / 0.96)
     assert render("h", [row]).splitlines()[-1].endswith("| 10.0% | 6.2% |")
+
+
+def test_the_in_trial_target_is_judged_on_the_median_and_the_fastest_epochs_are_context():
+    side = {"epoch_seconds": 2.6, "cadence_seconds": 2.61, "first_epoch_seconds": 3.0, "val_accuracy_last": 0.8}
+    result = {**_result(), "in_trial": {
+        "train_images": 3000, "val_images": 1000, "epochs": 6, "threads": 2, "repeats": 3,
+        "config": {"blocks": 2, "filters": 32, "dense_units": 128, "batch_size": 128},
+        "plain": side, "tunefm": {**side, "cadence_seconds": 2.7}, "epoch_ratio": 1.0, "cadence_ratio": 1.035,
+        "cadence_ratios": [1.035, 0.7, 1.3], "fastest_ratio": 0.99, "fastest_ratios": [0.99, 0.98, 1.01]}}
+    text = markdown(result)
+    assert "median of 3 runs: not met (1.035; each run's: 1.035, 0.7, 1.3;" in text, text
+    assert "leave alone: 0.99 (each run's: 0.99, 0.98, 1.01)." in text, text
