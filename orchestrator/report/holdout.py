@@ -32,8 +32,11 @@ class Holdout:
     class_names: tuple[str, ...]
 
 
-def load_checkpoint_model(checkpoint: str):
-    """The Keras model of a checkpoint folder; a damaged file is a one-line error."""
+def load_checkpoint_model(checkpoint: str, vanish_ok: bool = False):
+    """The Keras model of a checkpoint folder; a damaged file is a one-line error.
+    ``vanish_ok`` (a sweep still running): a model file that is gone by the time it is read
+    gives None instead; Ray removes a trial's superseded best checkpoint as soon as a
+    better one is saved, which can fall between listing the checkpoints and loading them."""
     import keras
 
     from trainables.families.registry import import_builders
@@ -42,14 +45,18 @@ def load_checkpoint_model(checkpoint: str):
     try:
         return keras.models.load_model(Path(checkpoint) / MODEL_FILE, compile=False)
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:   # truncated, foreign, unreadable
+        if vanish_ok and not (Path(checkpoint) / MODEL_FILE).exists():
+            return None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise UserError(f"{Path(checkpoint) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
                         "damaged or unreadable: restore it from a copy of the run") from None
 
 
-def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | None = None) -> list[np.ndarray]:
+def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | None = None,
+                        vanish_ok: bool = False) -> list[np.ndarray | None]:
     """Load each ``model.keras`` and predict ``x``; runs locally (all this process's CPUs)
-    or inside a Ray task (``threads``: the task's)."""
+    or inside a Ray task (``threads``: the task's). ``vanish_ok``: None for a checkpoint
+    removed meanwhile by the running sweep (see ``load_checkpoint_model``)."""
     from trainables.training.runtime import available_cpus, configure_backend, native_stderr_silenced
 
     with native_stderr_silenced():
@@ -58,16 +65,22 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | No
 
         out = []
         for ckpt in checkpoints:
-            model = load_checkpoint_model(ckpt)
+            model = load_checkpoint_model(ckpt, vanish_ok)
+            if model is None:
+                out.append(None)
+                continue
             out.append(np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64))
             keras.backend.clear_session()
     return out
 
 
-def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: np.ndarray) -> list[np.ndarray]:
-    address = snapshot.meta.address
+def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str],
+                                x: np.ndarray) -> list[np.ndarray | None]:
+    """Each checkpoint's predictions of ``x``; None for one that a running sweep removed
+    after it was listed (the report skips it like one not saved yet)."""
+    address, vanish_ok = snapshot.meta.address, snapshot.running
     if not address or snapshot.meta.remote:   # URI runs: the checkpoints are fetched to this machine
-        return predict_checkpoints(checkpoints, x)
+        return predict_checkpoints(checkpoints, x, vanish_ok=vanish_ok)
     import ray
 
     from orchestrator.run.preflight import check_address
@@ -78,12 +91,12 @@ def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str], x: n
         import logging
 
         logging.getLogger("tunefm").warning("%s; evaluating on this machine instead", e)
-        return predict_checkpoints(checkpoints, x)
+        return predict_checkpoints(checkpoints, x, vanish_ok=vanish_ok)
     if not ray.is_initialized():
         ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     gpus = 1 if snapshot.spec.resources.gpus > 0 else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus)(predict_checkpoints)
-    return ray.get(task.remote(checkpoints, x, 1))
+    return ray.get(task.remote(checkpoints, x, 1, vanish_ok))
 
 
 def checkpoint_epoch(checkpoint: str) -> int | None:
@@ -150,6 +163,8 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
     probs: dict[str, np.ndarray] = {}
     metrics = snapshot.metrics.set_index([S.TRIAL_ID, S.EPOCH]) if not snapshot.metrics.empty else None
     for (tid, why, ckpt), p in zip(keep, probs_list):
+        if p is None:       # removed by the running sweep since it was listed: like one not saved yet
+            continue
         scores = held_out_scores(test.y, p)
         epoch = checkpoint_epoch(ckpt)
         val_acc = (float(metrics.loc[(tid, epoch), "val_accuracy"])

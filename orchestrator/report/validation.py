@@ -102,7 +102,7 @@ def evaluate_validation(snapshot: Snapshot, ranked: list[tuple[str, int]], metri
                         f"{len(val)} images, the run recorded {recorded_n}; the data set is not the one the "
                         "sweep ran on")
     probs_list = predict_where_the_sweep_ran(snapshot, [c for _, _, c in keep], val.x)
-    probs = {tid: p for (tid, _, _), p in zip(keep, probs_list)}
+    probs = {tid: p for (tid, _, _), p in zip(keep, probs_list) if p is not None}   # None: removed meanwhile
     rank_of = dict(ranked)
     rows = []
     for tid, p in probs.items():
