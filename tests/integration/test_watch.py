@@ -43,9 +43,12 @@ def test_report_and_leaderboard_watch_a_running_sweep(tmp_path):
         watched = subprocess.Popen([*cli, "report", str(run), "--watch", "3", "--out", str(tmp_path / "rep")],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         page, refreshing_seen = tmp_path / "rep" / "report.html", False
-        while sweep.poll() is None:
+        # every version of the page until the watch ends by itself: a page written while
+        # the sweep ran may land just after it ended, and stays until the next rewrite
+        deadline = time.monotonic() + 600
+        while (sweep.poll() is None or watched.poll() is None) and time.monotonic() < deadline:
             refreshing_seen |= page.is_file() and "http-equiv='refresh'" in page.read_text()
-            time.sleep(0.5)
+            time.sleep(0.2)
         assert sweep.returncode == 0, sweep.stdout.read()
         board_out, board_err = board.communicate(timeout=300)
         watched_out, watched_err = watched.communicate(timeout=300)
