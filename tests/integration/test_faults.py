@@ -157,11 +157,33 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(tmp_path, ray_with_logic
     assert mine["resumed_from_epoch"].tolist()[1:] == [1, 1] and mine["worker_pid"].nunique() == 2
 
 
+def meeting_trial(folder: str, timeout: float = 240.0):
+    """tunefm's own trial, entered only once two trials have started: a trial shorter than
+    a new worker's start would otherwise end first, and Tune (reusing workers) would hand
+    its worker to the next trial, never running two at once however the GPU is split.
+    A sweep that cannot place two trials at once fails its trials after ``timeout``."""
+    from trainables.training.trial import run_trial
+
+    def trial(config, data, settings):
+        from ray import tune
+
+        open(os.path.join(folder, tune.get_context().get_trial_id()), "w").close()
+        deadline = time.monotonic() + timeout
+        while len(os.listdir(folder)) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError("no second trial started beside this one")
+            time.sleep(0.05)
+        run_trial(config, data, settings)
+
+    return trial
+
+
 def test_fractional_gpus_are_scheduled_on_logical_gpus(tmp_path, ray_with_logical_gpu):
     data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=100)
     text = (SWEEP.format(data=data, epochs=2).replace("num_samples: 3", "num_samples: 2")
             + "resources: {cpus: 0.5, gpus: 0.5}\n")
-    summary = run_text(text, tmp_path / "res")
+    (tmp_path / "started").mkdir()
+    summary = run_text(text, tmp_path / "res", trial_function=meeting_trial(str(tmp_path / "started")))
     trials = read_trials(summary.run_dir)
     assert (trials[S.STATUS] == S.COMPLETED).all()
     assert set(read_metrics(summary.run_dir)["gpu_ids"]) == {"0"}      # each trial saw the one logical GPU
