@@ -21,7 +21,7 @@ from orchestrator.run.session import worker_runtime_env
 from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]
-EPOCHS = 4
+EPOCHS = 8   # 4 left a 6 s sweep on a quiet machine: too short to catch mid-trial
 
 SWEEP = """
 name: faults
@@ -44,9 +44,13 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
                             stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
+def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | None = None) -> None:
+    """Poll ``predicate``; fail at once if ``process`` (the command it waits on) ended first:
+    on a fast machine a sweep can finish before the moment a test means to catch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the command ended (exit {process.returncode}) before {what}")
         try:
             if predicate():
                 return
@@ -77,7 +81,8 @@ def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
     # 1. Ctrl-C (SIGINT to the foreground process group) stops gracefully and says how to resume.
     first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run",
                    "--cpus", "2", "--no-progress"], tmp_path / "first.log")
-    wait_for(lambda: progressed(run_dir, done=1, running_epochs=1), 240, "a finished and a running trial")
+    wait_for(lambda: progressed(run_dir, done=1, running_epochs=1), 240, "a finished and a running trial",
+             first)
     done_before = set(trials_of(run_dir).query("status == 'completed'")[S.TRIAL_ID])
     interrupted_at = datetime.now(timezone.utc)
     os.killpg(first.pid, signal.SIGINT)
@@ -89,7 +94,7 @@ def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
     # 2. The resumed driver is SIGKILLed with its embedded Ray, as in a crash or a reboot.
     second = start(["resume", str(run_dir), "--cpus", "2", "--no-progress"], tmp_path / "second.log")
     before = len(read_metrics(run_dir))
-    wait_for(lambda: len(read_metrics(run_dir)) >= before + 2, 240, "progress after resuming")
+    wait_for(lambda: len(read_metrics(run_dir)) >= before + 2, 240, "progress after resuming", second)
     os.killpg(second.pid, signal.SIGKILL)
     second.wait(timeout=30)
     time.sleep(2)

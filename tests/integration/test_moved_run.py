@@ -15,7 +15,7 @@ from orchestrator.store.parquet import read_metrics
 from tests.conftest import read_meta, write_idx_dataset
 from tests.integration.test_faults import ROOT, start, trials_of, wait_for
 
-EPOCHS, TRIALS = 3, 4
+EPOCHS, TRIALS = 6, 4   # long enough to catch a resume mid-trial on a quiet machine
 SWEEP = """
 name: moving
 dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 2000, val_size: 300}}
@@ -64,7 +64,7 @@ def test_sigterm_move_copy_race_kill_report_resume(tmp_path):
     # 1. SIGTERM, as a batch scheduler or `docker stop` sends it to the driver alone, stops like Ctrl-C.
     first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run", "--cpus", "2",
                    "--no-progress"], tmp_path / "first.log")
-    wait_for(lambda: completed(run) >= 1, 300, "a finished trial")
+    wait_for(lambda: completed(run) >= 1, 300, "a finished trial", first)
     os.kill(first.pid, signal.SIGTERM)
     assert first.wait(timeout=120) == 130
     log = (tmp_path / "first.log").read_text()
@@ -82,13 +82,14 @@ def test_sigterm_move_copy_race_kill_report_resume(tmp_path):
 
     # 3. Resume the moved folder; a second resume of it meanwhile is refused, naming the holder.
     second = start(["resume", str(moved), "--cpus", "2", "--no-progress"], tmp_path / "second.log")
-    wait_for(lambda: RunFolder(moved).driver() is not None, 120, "the resume to hold the lock")
+    wait_for(lambda: RunFolder(moved).driver() is not None, 120, "the resume to hold the lock", second)
     race = cli("resume", str(moved), "--cpus", "2", "--no-progress")
     assert race.returncode == 2 and len(race.stderr.strip().splitlines()) == 1, race.stderr
     assert f"another tunefm is driving this run (pid {second.pid} on " in race.stderr
 
     # 4. The resuming driver is killed outright; the report shows what it has and says so.
-    wait_for(lambda: len(read_metrics(moved)) > len(read_metrics(copy)), 300, "new epochs in the moved folder")
+    wait_for(lambda: len(read_metrics(moved)) > len(read_metrics(copy)), 300, "new epochs in the moved folder",
+             second)
     os.killpg(second.pid, signal.SIGKILL)
     second.wait(timeout=60)
     report = cli("report", str(moved), "--top-k", "1")

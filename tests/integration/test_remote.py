@@ -22,7 +22,10 @@ from tests.conftest import write_idx_dataset
 from tests.integration.test_faults import start, wait_for
 
 ROOT = Path(__file__).parents[2]
-EPOCHS = 4
+# long enough that a trial of the second pair is seen running by a trials table the
+# driver writes every 5 s (recorder.FLUSH_SECONDS); with 4 epochs the whole sweep took
+# 9 s on a quiet machine and no table ever showed a trial under way
+EPOCHS = 12
 from tests.integration.conftest import BUCKET
 
 SWEEP = """
@@ -89,7 +92,7 @@ def test_sweep_on_s3_survives_losing_the_driver_and_reports_from_the_uri(s3, tmp
     # 1. Start on S3 and Ctrl-C once a trial finished and another is under way.
     first = start(["sweep", str(sweep_file), "--results", f"s3://{BUCKET}/runs", "--name", "r1", "--cpus", "2",
                    "--no-progress"], tmp_path / "first.log")
-    wait_for(one_done_one_running, 300, "a finished and a running trial on S3")
+    wait_for(one_done_one_running, 300, "a finished and a running trial on S3", first)
     os.killpg(first.pid, signal.SIGINT)
     assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
     assert f"resume it:  tunefm resume {uri}" in (tmp_path / "first.log").read_text()
