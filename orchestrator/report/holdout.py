@@ -45,8 +45,11 @@ def load_checkpoint_model(checkpoint: str, vanish_ok: bool = False):
     try:
         return keras.models.load_model(Path(checkpoint) / MODEL_FILE, compile=False)
     except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:   # truncated, foreign, unreadable
-        if vanish_ok and not (Path(checkpoint) / MODEL_FILE).exists():
-            return None
+        if not (Path(checkpoint) / MODEL_FILE).exists():
+            if vanish_ok:
+                return None
+            raise UserError(f"{Path(checkpoint) / MODEL_FILE}: removed while being read (a running sweep "
+                            "replaces a trial's best checkpoint when it improves); run the command again") from None
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise UserError(f"{Path(checkpoint) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
                         "damaged or unreadable: restore it from a copy of the run") from None

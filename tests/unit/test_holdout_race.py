@@ -28,7 +28,7 @@ def test_a_checkpoint_removed_after_listing_is_skipped_only_while_the_sweep_runs
     x = np.zeros((5, 4), dtype=np.float32)
     probs = predict_checkpoints([removed, kept], x, threads=1, vanish_ok=True)
     assert probs[0] is None and probs[1].shape == (5, 3)
-    with pytest.raises(UserError, match="removed/model.keras: cannot be loaded"):
+    with pytest.raises(UserError, match="removed/model.keras: removed while being read"):
         predict_checkpoints([removed, kept], x, threads=1)
 
 
