@@ -27,6 +27,21 @@ SECTIONS = ("floor", "in_trial", "peers")
 README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 
 
+def preflight(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> None:
+    """Stop in one line, before anything is measured, on what would fail only at the end."""
+    if "peers" in sections:
+        from benchmarks.peers import QUICK_TOOLS, TOOLS, missing_peers
+
+        if gaps := missing_peers(QUICK_TOOLS if quick else TOOLS):
+            raise SystemExit(f"benchmarks: not installed here: {', '.join(gaps)}; "
+                             "pip install -e '.[bench]' (make bench does it)")
+    for run_dir in quality_runs:
+        evaluated = Path(run_dir) / "report" / "test_eval.parquet"
+        if not evaluated.is_file():
+            raise SystemExit(f"--quality-run {run_dir}: no {evaluated.relative_to(run_dir)}; "
+                             f"run `tunefm report {run_dir}` first")
+
+
 def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict[str, Any]:
     started = time.time()
     out: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -202,6 +217,7 @@ def main() -> None:
     parser.add_argument("--readme", action="store_true", help="replace README.md's benchmark table with this one")
     args = parser.parse_args()
     sections = tuple(args.only) if args.only else SECTIONS
+    preflight(sections, args.quick, args.quality_run)
     res = run(sections, args.quick, args.quality_run)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -108,3 +108,25 @@ def test_the_in_trial_target_is_judged_on_the_median_and_the_fastest_epochs_are_
     text = markdown(result)
     assert "median of 3 runs: not met (1.035; each run's: 1.035, 0.7, 1.3;" in text, text
     assert "leave alone: 0.99 (each run's: 0.99, 0.98, 1.01)." in text, text
+
+
+def test_a_missing_peer_library_or_unreported_quality_run_stops_the_benchmark_before_it_starts(tmp_path, monkeypatch):
+    import importlib.util
+
+    from benchmarks import peers
+    from benchmarks.run import preflight
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "keras_tuner" else real(name, *a))
+    assert peers.missing_peers(peers.QUICK_TOOLS) == ["keras_tuner_hyperband (keras_tuner)"]
+    assert peers.missing_peers(("tunefm_asha",)) == []
+    with pytest.raises(SystemExit, match=r"not installed here: keras_tuner_hyperband \(keras_tuner\); pip install"):
+        preflight(("floor", "peers"), True, [])
+    preflight(("floor",), True, [])          # no peers asked: nothing to check
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(SystemExit, match=r"--quality-run .*run: no report/test_eval.parquet; run `tunefm report"):
+        preflight(("floor",), True, [str(run_dir)])
+    (run_dir / "report").mkdir()
+    (run_dir / "report" / "test_eval.parquet").write_bytes(b"")
+    preflight(("floor",), True, [str(run_dir)])
