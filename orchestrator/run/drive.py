@@ -54,10 +54,12 @@ def os_error_in(exc: BaseException) -> OSError | None:
     return None
 
 
-def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budget_s: float | None,
-          previous_wall: float = 0.0, early=None) -> RunSummary:
+def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_wall: float = 0.0,
+          early=None) -> RunSummary:
     """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json.
-    ``early``: a ``session.EarlyStop`` whose signal, if one came before, skips the fit."""
+    ``previous_wall``: the run's seconds before this session; ``live.budget`` stops the
+    sweep when its time budget is spent. ``early``: a ``session.EarlyStop`` whose signal,
+    if one came before, skips the fit."""
     note = f"stopped by {early.requested} before any trial started" if early and early.requested else None
     with bind(live), sigterm_as_sigint() as term:
         try:
@@ -90,9 +92,10 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, time_budge
         unsaved = f"{e.strerror or e}: {e.filename or ''}"
         note = note or f"stopped: cannot write to the run folder ({unsaved})"
     counts = ledger.counts() if ledger else {s: 0 for s in STATUSES}
-    budget_spent = time_budget_s is not None and time.monotonic() - started >= time_budget_s * 0.95
     # a signal or a failed write always leaves something to resume; running out of the
-    # time budget with trials unfinished is how a budgeted sweep ends
+    # time budget with trials unfinished is how a budgeted sweep ends (when the stopper
+    # said so: a Ctrl-C seconds before the budget ran out leaves the run resumable)
+    budget_spent = live.budget_stopped
     interrupted = note is not None or (unfinished > 0 and not budget_spent)
     best = ledger.best() if ledger else None
     best_info = None if best is None else BestTrial(best.trial_id, best.family, live.metric,

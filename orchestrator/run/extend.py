@@ -8,9 +8,9 @@ already knows: ``search/extension.py``.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
+from orchestrator.run.budget import session_clock
 from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive
 from orchestrator.run.live import LiveRun
@@ -62,7 +62,7 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
     from orchestrator.store.snapshot import read_snapshot
     from trainables.datasets import load_trial_data
 
-    started = time.monotonic()
+    started, started_iso = session_clock()
     folder, lock = RunFolder.drive(location, options.command)
     with lock, early_stops() as early:
         meta = folder.meta()
@@ -127,13 +127,13 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
                                  max_epochs=new_epochs if new_epochs != old_epochs else None, drawn=drawn,
                                  continued=tuple(continued))
             meta = meta.with_(repeats=(*meta.repeats, record), status=RunStatus.RUNNING,
-                              data_changes=(*meta.data_changes, *changed), note=None)
+                              data_changes=(*meta.data_changes, *changed), note=None, session_started_at=started_iso)
             store = RunStore(folder.path, params, mirror=folder.remote)
             with writing(folder):
                 store.write_meta(meta)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, new_epochs,
                            len(snap.trials) + total_new, options.progress)
-            summary = drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0, early)
+            summary = drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
             return dataclasses.replace(summary, note=summary.note or
                                        (f"extended: {total_new} trials ({len(continued)} continued), "
                                         f"{seeded} earlier results seeded ASHA's rungs"

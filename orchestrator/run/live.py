@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
 
+from orchestrator.run.budget import Budget
 from orchestrator.store.folder import RunFolder
 
 
@@ -28,6 +29,8 @@ class LiveRun:
     drop: frozenset[str] = frozenset()        # trials Ray's saved state never saw: discarded
     recorder: object | None = None            # the RunRecorder Ray set up (a restored copy on resume)
     write_error: OSError | None = None        # the first write into the folder that failed (disk full ...)
+    budget: Budget | None = None              # the sweep's time budget, over all its sessions
+    budget_stopped: bool = False              # the stopper ended the fit because the budget was spent
 
 
 _LIVE: ContextVar[LiveRun | None] = ContextVar("tunefm_live_run", default=None)
@@ -74,19 +77,25 @@ def relocate_trial(trial) -> None:
 
 def _stop_requested() -> bool:
     live = _LIVE.get()
-    return live is not None and live.write_error is not None
+    if live is None:
+        return False
+    if live.budget is not None and live.budget.exhausted():
+        live.budget_stopped = True
+    return live.write_error is not None or live.budget_stopped
 
 
-def write_failure_stopper():
-    """A ``tune.Stopper`` that ends the experiment once a write into the run folder failed:
-    nothing more can be recorded, so training on would only lose work."""
+def run_stopper():
+    """A ``tune.Stopper`` that ends the experiment once a write into the run folder failed
+    (nothing more can be recorded, so training on would only lose work) or the sweep's
+    time budget is spent. Ray pickles this class by value with the run; it looks up
+    ``_stop_requested`` by name, so a restored run asks today's."""
     from ray import tune
 
-    class WriteFailureStop(tune.Stopper):
+    class LiveRunStop(tune.Stopper):
         def __call__(self, trial_id, result) -> bool:
             return _stop_requested()
 
         def stop_all(self) -> bool:
             return _stop_requested()
 
-    return WriteFailureStop()
+    return LiveRunStop()

@@ -10,13 +10,13 @@ restore) the Tuner, ``drive`` it. Callable from Python as well as from the CLI::
 """
 from __future__ import annotations
 
-import time
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from orchestrator.run.budget import Budget, session_clock, spent_before
 from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
@@ -27,7 +27,7 @@ from orchestrator.run.tuner import (build_tuner, check_families, known_trials, p
                                     restore_tuner, searcher_for, trainable)
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
-from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus, now_iso
+from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus
 from trainables.contract.errors import UserError
 from trainables.contract.keys import STATUS, TRIAL_ID, TRIALS_FILE
 from trainables.contract.status import DONE
@@ -117,7 +117,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
     from trainables.datasets.provenance import resolve
     from trainables.datasets.registry import locate_data
 
-    started = time.monotonic()
+    started, started_iso = session_clock()
     if options.run_name is not None and segment_problem(options.run_name):
         raise UserError(f"--name {options.run_name!r}: {segment_problem(options.run_name)}")
     configs = trial_configs(spec)
@@ -148,6 +148,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
                                                     data.input_shape),
                 versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None,
                 provenance=provenance)
+            meta = meta.with_(session_started_at=started_iso)
             with writing(folder):
                 store = RunStore(folder.path, params, mirror=folder.remote)
                 if text is not None:
@@ -160,10 +161,10 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
                                 searcher=searcher_for(spec, configs), scheduler=scheduler,
                                 num_samples=len(configs),
                                 callbacks=[recorder, *tracker_callbacks(spec, folder.location), *options.extra_callbacks],
-                                reuse_workers=options.reuse_workers, time_budget_s=spec.time_budget_s)
+                                reuse_workers=options.reuse_workers)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
-                           options.progress)
-            summary = drive(tuner, live, store, meta, started, spec.time_budget_s, early=early)
+                           options.progress, budget=_budget(spec, 0.0, started))
+            summary = drive(tuner, live, store, meta, started, early=early)
             if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best \
                     and not early.requested:     # a Ctrl-C after the sweep: it stays finished, unrepeated
                 summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, early=early)
@@ -174,8 +175,9 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
     """Continue an interrupted run where its folder is now: finished trials stay finished,
     unfinished ones continue from their last checkpoint, trials never started start."""
     from orchestrator.store.parquet import RunStore, read_metrics, read_trials
+    from orchestrator.store.schema import WALL_TIME
 
-    started = time.monotonic()
+    started, started_iso = session_clock()
     folder, lock = RunFolder.drive(location, options.command)
     with lock, early_stops() as early:
         meta = folder.meta()
@@ -205,15 +207,19 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             done = frozenset(ours[ours[STATUS].isin(DONE)][TRIAL_ID]) & known if len(ours) else frozenset()
             tuner = restore_tuner(folder, trainable(spec, data, cache if not phases else None, done,
                                                     options.trial_function, continues), phase_name(phases))
-            meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, now_iso()), remote=folder.uri,
-                              data_changes=(*meta.data_changes, *changed))
+            # the time budget is the run's: what the sessions before this one spent counts
+            spent = spent_before(meta, [t.timestamp() for t in metrics[WALL_TIME].dropna()] if len(metrics) else ())
+            meta = meta.with_(status=RunStatus.RUNNING, resumed=(*meta.resumed, started_iso), remote=folder.uri,
+                              data_changes=(*meta.data_changes, *changed), wall_seconds=spent,
+                              session_started_at=started_iso)
             store = RunStore(folder.path, params, mirror=folder.remote)
             with writing(folder):
                 store.write_meta(meta)
             total = meta.trials + sum(r.trials for r in meta.repeats)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, total,
-                           options.progress, drop=frozenset(ours_ids - known))
-            return drive(tuner, live, store, meta, started, spec.time_budget_s, meta.wall_seconds or 0.0, early)
+                           options.progress, drop=frozenset(ours_ids - known),
+                           budget=None if phases else _budget(spec, spent, started))   # repeats: no budget
+            return drive(tuner, live, store, meta, started, spent, early)
 
 
 def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -247,7 +253,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
     from orchestrator.store.parquet import RunStore
     from orchestrator.store.snapshot import read_snapshot
 
-    started = time.monotonic()
+    started, started_iso = session_clock()
     snap = read_snapshot(folder)
     configs = repeat_configs(snap.trials, board(leaderboards(snap.trials, snap.metrics, spec.metric, spec.mode)),
                              top_k, seeds, spec.seed + len(snap.trials))
@@ -267,13 +273,18 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
         if early is not None:
             early.check()     # stopped before the phase is recorded: the finished run stays as it was
         meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
-                          status=RunStatus.RUNNING, data_changes=(*meta.data_changes, *changed))
+                          status=RunStatus.RUNNING, data_changes=(*meta.data_changes, *changed),
+                          session_started_at=started_iso)
         store = RunStore(folder.path, params, mirror=folder.remote)
         with writing(folder):
             store.write_meta(meta)
         live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs,
                        len(snap.trials) + len(configs), options.progress)
-        return drive(tuner, live, store, meta, started, None, meta.wall_seconds or 0.0, early)
+        return drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
+
+
+def _budget(spec: SweepSpec, spent: float, started: float) -> Budget | None:
+    return None if spec.time_budget_s is None else Budget(float(spec.time_budget_s), spent, started)
 
 
 def _dump(spec: SweepSpec) -> dict:

@@ -96,7 +96,7 @@ class RunRecorder(Callback):
 
     def _write(self, action) -> None:
         """Every write into the folder: the first that fails (a full disk, a folder made
-        read-only) is kept and stops the run (``live.write_failure_stopper``); later ones
+        read-only) is kept and stops the run (``live.run_stopper``); later ones
         are skipped, so Ray's log is not flooded and the drive reports it once."""
         if self.live.write_error is not None:
             return

@@ -55,19 +55,21 @@ def trainable(spec: SweepSpec, data, cache_name: str | None, done: frozenset[str
 
 
 def build_tuner(spec: SweepSpec, folder: RunFolder, trainable_fn, *, searcher, scheduler, num_samples: int,
-                callbacks: list, reuse_workers: bool, ray_name: str = RAY_DIR, time_budget_s: float | None = None):
+                callbacks: list, reuse_workers: bool, ray_name: str = RAY_DIR):
+    """The sweep's time budget is not Ray's ``time_budget_s`` (which starts from zero again
+    in a resumed ``fit``) but ``LiveRun.budget``, which the stopper checks."""
     from ray import tune
 
-    from orchestrator.run.live import write_failure_stopper
+    from orchestrator.run.live import run_stopper
 
     return tune.Tuner(
         trainable_fn,
         tune_config=tune.TuneConfig(
             metric=spec.metric, mode=spec.mode, search_alg=searcher, scheduler=scheduler,
-            num_samples=num_samples, max_concurrent_trials=spec.max_concurrent, time_budget_s=time_budget_s,
+            num_samples=num_samples, max_concurrent_trials=spec.max_concurrent,
             reuse_actors=reuse_workers, trial_dirname_creator=lambda trial: trial.trial_id),
         run_config=tune.RunConfig(
-            name=ray_name, verbose=0, callbacks=callbacks, **folder.storage(), stop=write_failure_stopper(),
+            name=ray_name, verbose=0, callbacks=callbacks, **folder.storage(), stop=run_stopper(),
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             # the best epoch (for the report) and, always, the latest (for resuming);
             # trials rank their checkpoints so that ties keep the first best epoch

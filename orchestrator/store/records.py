@@ -105,7 +105,8 @@ class RunMeta(Record):
     resumed: tuple[str, ...] = ()
     repeats: tuple[RepeatPhase, ...] = ()
     ended_at: str | None = None
-    wall_seconds: float | None = None
+    wall_seconds: float | None = None  # the run's wall time: at a session's start, that of the ones before
+    session_started_at: str | None = None   # when the latest session (sweep, resume, repeat, extend) began
     counts: dict = field(default_factory=dict)
     best: BestTrial | None = None
     note: str | None = None            # why it ended as it did (time budget, SIGTERM, disk full...)
@@ -117,9 +118,10 @@ class RunMeta(Record):
         self.check_types({"run_id": str, "sweep": str, "metric": str, "mode": str, "max_epochs": int, "trials": int,
                           "started_at": str, "source": str, "command": str, "reuse_workers": bool, "address": str,
                           "remote": str, "resumed": (list, tuple), "repeats": (list, tuple), "ended_at": str,
-                          "wall_seconds": (int, float), "note": str, "sweep_sha256": str, "overrides": Mapping,
-                          "versions": Mapping, "spec": Mapping, "counts": Mapping},
-                         optional=("source", "address", "remote", "ended_at", "wall_seconds", "note", "sweep_sha256"))
+                          "wall_seconds": (int, float), "session_started_at": str, "note": str, "sweep_sha256": str,
+                          "overrides": Mapping, "versions": Mapping, "spec": Mapping, "counts": Mapping},
+                         optional=("source", "address", "remote", "ended_at", "wall_seconds", "session_started_at",
+                                   "note", "sweep_sha256"))
         object.__setattr__(self, "status", RunStatus(self.status))
         if not isinstance(self.data, DataSummary):
             object.__setattr__(self, "data", DataSummary.from_dict(self.data, "data"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import errno
 import time
 
+from orchestrator.run.budget import Budget
 from orchestrator.run.drive import drive
-from orchestrator.run.live import LiveRun
+from orchestrator.run.live import LiveRun, run_stopper
 from orchestrator.run.recorder import RunRecorder
 from orchestrator.search.scheduler import build_scheduler
 from orchestrator.spec.sweep import SchedulerSpec
@@ -26,11 +27,13 @@ class Trial:
 
 
 class PlayedTuner:
-    """Plays what Ray Tune's controller calls: setup, trials started, results; then
-    ``ending`` (return normally, as after a first Ctrl-C; or raise)."""
+    """Plays what Ray Tune's controller calls: setup, trials started, results, the
+    stopper (unless ``ask_stopper`` is off: a Ctrl-C came first); then ``ending``
+    (return normally, as after a first Ctrl-C; or raise)."""
 
-    def __init__(self, recorder: RunRecorder, started: int, complete: int, ending=None):
+    def __init__(self, recorder: RunRecorder, started: int, complete: int, ending=None, ask_stopper=True):
         self.recorder, self.started, self.complete, self.ending = recorder, started, complete, ending
+        self.ask_stopper = ask_stopper
 
     def fit(self):
         r = self.recorder
@@ -41,18 +44,22 @@ class PlayedTuner:
             r.on_trial_result(0, trials, t, EpochReport(epoch=1, val_accuracy=0.5).to_dict())
         for t in trials[:self.complete]:
             r.on_trial_complete(0, trials, t)
+        if self.ask_stopper:
+            run_stopper().stop_all()
         if self.ending is not None:
             raise self.ending
 
 
-def drive_played(tmp_path, total: int, started: int, complete: int, ending=None, budget=None):
+def drive_played(tmp_path, total: int, started: int, complete: int, ending=None, budget=None, ask_stopper=True):
     folder = create(tmp_path / "res", "s", "r")
     store = RunStore(folder.path, [])
     meta = run_meta(trials=total)
     store.write_meta(meta)
     recorder = RunRecorder(build_scheduler(SchedulerSpec("fifo", max_epochs=1), "val_accuracy", "max"))
-    live = LiveRun(folder, (), "val_accuracy", "max", 1, total, progress=False)
-    return drive(PlayedTuner(recorder, started, complete, ending), live, store, meta, time.monotonic(), budget)
+    now = time.monotonic()
+    live = LiveRun(folder, (), "val_accuracy", "max", 1, total, progress=False,
+                   budget=None if budget is None else Budget(budget, 0.0, now))
+    return drive(PlayedTuner(recorder, started, complete, ending, ask_stopper), live, store, meta, now)
 
 
 def test_every_trial_ended_is_finished(tmp_path):
@@ -83,6 +90,18 @@ def test_an_error_that_is_no_write_failure_is_raised(tmp_path):
 def test_the_time_budget_ending_a_sweep_is_finished(tmp_path):
     summary = drive_played(tmp_path, total=3, started=2, complete=0, budget=0.0)
     assert summary.status == RunStatus.FINISHED and summary.note == "time budget reached"
+
+
+def test_trials_unfinished_with_budget_left_is_interrupted(tmp_path):
+    summary = drive_played(tmp_path, total=3, started=2, complete=0, budget=3600.0)
+    assert summary.status == RunStatus.INTERRUPTED and summary.note is None
+
+
+def test_a_ctrl_c_before_the_stopper_saw_the_budget_spent_stays_resumable(tmp_path):
+    """The budget ran out while the fit was ending on a Ctrl-C: the stopper never fired,
+    so the unfinished trials are the Ctrl-C's, not the budget's."""
+    summary = drive_played(tmp_path, total=3, started=2, complete=0, budget=0.0, ask_stopper=False)
+    assert summary.status == RunStatus.INTERRUPTED and summary.note is None
 
 
 def test_a_failed_write_is_interrupted_even_past_the_budget_and_keeps_the_counts(tmp_path):
