@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import copy
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
 
 from orchestrator.run.budget import Budget
 from orchestrator.store.folder import RunFolder
@@ -31,6 +31,7 @@ class LiveRun:
     write_error: OSError | None = None        # the first write into the folder that failed (disk full ...)
     budget: Budget | None = None              # the sweep's time budget, over all its sessions
     budget_stopped: bool = False              # the stopper ended the fit because the budget was spent
+    recorded_epochs: Mapping[str, int] = field(default_factory=dict)   # on resume: each trial's last epoch in the Parquet
 
 
 _LIVE: ContextVar[LiveRun | None] = ContextVar("tunefm_live_run", default=None)
@@ -73,6 +74,57 @@ def relocate_trial(trial) -> None:
     if "storage_filesystem" in storage:
         moved.storage_filesystem = storage["storage_filesystem"]
     trial.set_storage(moved)
+
+
+def repoint_gone_checkpoint(trial) -> None:
+    """Point a restored trial whose latest checkpoint is gone (or incomplete) at the
+    newest complete one in its folder whose epoch the Parquet holds.
+
+    Ray saves its experiment state every few seconds but deletes a superseded checkpoint
+    at once: a driver killed between the two leaves a state naming a folder that no
+    longer exists, and Ray's ``Trainable.restore`` fails the trial on resume ("does not
+    exist on storage anymore") before the trial can look for another. The checkpoint
+    that superseded it is on disk, and so are its epochs in the Parquet: the trial
+    continues from it. A checkpoint of an epoch whose row never reached the Parquet (the
+    driver stopped before it recorded the result) is passed over: continuing from it
+    would lose that row, so the trial trains the epoch again. Gone entries also leave Ray's list of best checkpoints (Ray would
+    fail deleting them later); the checkpoint continued from is then kept on disk, not
+    ranked, where the report finds it by epoch. With no complete checkpoint left, Ray's
+    error stands. Ray's own ``Trial.set_storage`` rewrites these records the same way;
+    ``_checkpoint_results`` is the checkpoint manager's private list."""
+    import posixpath
+
+    from ray import tune
+
+    from trainables.contract.keys import EPOCH
+    from trainables.training.restore import complete_checkpoints, is_complete, newest
+
+    manager = trial.run_metadata.checkpoint_manager
+    result = manager.latest_checkpoint_result
+    if result is None or result.checkpoint is None:
+        return
+    fs = result.checkpoint.filesystem
+
+    def gone(r) -> bool:     # deleted, or left half-written
+        return r.checkpoint is not None and not is_complete(fs, r.checkpoint.path)
+
+    if not gone(result):
+        return
+    live = _LIVE.get()
+    recorded = live.recorded_epochs.get(trial.trial_id) if live is not None else None
+    found = newest([f for f in complete_checkpoints(fs, posixpath.dirname(result.checkpoint.path.rstrip("/")))
+                    if recorded is None or f.meta.epoch <= recorded])
+    if found is None:
+        return
+    manager._checkpoint_results = [r for r in manager._checkpoint_results if not gone(r)]
+    result.checkpoint = tune.Checkpoint(found.path, filesystem=fs)
+    metrics = dict(result.metrics or {})
+    if isinstance(metrics.get(EPOCH), int) and isinstance(metrics.get("training_iteration"), int):
+        # ASHA counts training_iteration: add the epochs the newer checkpoint has beyond the gone one
+        metrics["training_iteration"] += found.meta.epoch - metrics[EPOCH]
+        metrics[EPOCH] = found.meta.epoch
+    result.metrics = metrics
+    trial.invalidate_json_state()
 
 
 def _stop_requested() -> bool:

@@ -29,7 +29,7 @@ from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus
 from trainables.contract.errors import UserError
-from trainables.contract.keys import STATUS, TRIAL_ID, TRIALS_FILE
+from trainables.contract.keys import EPOCH, STATUS, TRIAL_ID, TRIALS_FILE
 from trainables.contract.status import DONE
 
 
@@ -218,7 +218,9 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             total = meta.trials + sum(r.trials for r in meta.repeats)
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, total,
                            options.progress, drop=frozenset(ours_ids - known),
-                           budget=None if phases else _budget(spec, spent, started))   # repeats: no budget
+                           budget=None if phases else _budget(spec, spent, started),   # repeats: no budget
+                           recorded_epochs=metrics.groupby(TRIAL_ID)[EPOCH].max().astype(int).to_dict()
+                           if len(metrics) else {})
             return drive(tuner, live, store, meta, started, spent, early)
 
 

@@ -57,9 +57,10 @@ class PerFamilyScheduler(FIFOScheduler):
         return True  # metric and mode come from the sweep file at construction
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        from orchestrator.run.live import relocate_trial
+        from orchestrator.run.live import relocate_trial, repoint_gone_checkpoint
 
         relocate_trial(trial)   # before Ray starts it: the run folder may have moved since it was planned
+        repoint_gone_checkpoint(trial)   # a resumed trial: Ray's state may name a checkpoint it deleted
         self._for(trial).on_trial_add(tune_controller, trial)
 
     def on_trial_error(self, tune_controller, trial) -> None:

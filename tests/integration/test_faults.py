@@ -1,6 +1,7 @@
 """Faults with real Ray: Ctrl-C, a SIGKILLed driver, a killed worker, fractional logical GPUs."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -122,6 +123,54 @@ def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
     best = trials.set_index(S.TRIAL_ID)
     for tid, g in rows.groupby(S.TRIAL_ID):
         assert best.loc[tid, "best_metric"] == pytest.approx(g["val_accuracy"].max())
+
+
+def test_a_resume_whose_ray_state_names_a_deleted_checkpoint_continues_from_the_one_on_disk(tmp_path):
+    """Ray saves its state every few seconds but deletes a superseded checkpoint at once:
+    a driver killed between the two leaves a state naming a folder that is gone (seen in
+    CI as "Could not recover from checkpoint as it does not exist on storage anymore").
+    Here the race's outcome is made on purpose: after a Ctrl-C, every checkpoint folder of
+    each unfinished trial is renamed, so whichever Ray's state names is gone."""
+    data = write_idx_dataset(tmp_path / "data", n_train=4000, n_test=200)
+    sweep_file = tmp_path / "faults.yaml"
+    epochs = 3 * EPOCHS      # a quiet machine finished 8-epoch trials before the Ctrl-C landed
+    sweep_file.write_text(SWEEP.format(data=data, epochs=epochs))
+    run_dir = tmp_path / "res" / "faults" / "run"
+    first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run",
+                   "--cpus", "2", "--no-progress"], tmp_path / "first.log")
+    wait_for(lambda: progressed(run_dir, done=0, running_epochs=2), 240, "a trial two epochs in", first)
+    os.killpg(first.pid, signal.SIGINT)
+    assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
+
+    trials = trials_of(run_dir)
+    unfinished = trials[trials[S.STATUS] != S.COMPLETED][S.TRIAL_ID]
+    recorded = read_metrics(run_dir).groupby(S.TRIAL_ID)[S.EPOCH].max()
+    moved = {}
+    for tid in unfinished:
+        for named in (run_dir / "ray" / tid).glob("checkpoint_*"):
+            renamed = named.with_name(f"checkpoint_{int(named.name.split('_')[1]) + 100:06d}")
+            named.rename(renamed)
+            epoch = int(json.loads((renamed / "checkpoint.json").read_text())["epoch"])
+            # the trial continues from the newest whose epoch the Parquet holds (a checkpoint
+            # written after the last row the driver recorded would lose that row)
+            if epoch <= recorded.get(tid, 0):
+                moved[tid] = max(moved.get(tid, 0), epoch)
+    moved = {tid: epoch for tid, epoch in moved.items() if epoch < epochs}   # stopped after its last epoch: none left
+    assert moved, trials[[S.TRIAL_ID, S.STATUS, "epochs"]].to_string()
+
+    again = subprocess.run([sys.executable, "-m", "orchestrator.cli", "resume", str(run_dir), "--cpus", "2",
+                            "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    trials = read_trials(run_dir)
+    assert (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS, "error"]].to_string()
+    rows = read_metrics(run_dir)
+    assert len(rows) == 6 * epochs and not rows.duplicated([S.TRIAL_ID, S.EPOCH]).any()   # no epoch lost
+    # a trial Ray's state names a checkpoint for continues from the newest one left (one
+    # whose first checkpoint came after Ray's last save starts again: Ray knows none)
+    resumed = rows[rows[S.TRIAL_ID].isin(list(moved)) & rows["resumed_from_epoch"].notna()]
+    assert not resumed.empty, rows[[S.TRIAL_ID, S.EPOCH, "resumed_from_epoch"]].to_string()
+    for tid, got in resumed.groupby(S.TRIAL_ID):
+        assert set(got["resumed_from_epoch"]) == {moved[tid]}, (tid, moved[tid], got[[S.EPOCH, "resumed_from_epoch"]])
 
 
 @pytest.fixture(scope="module")

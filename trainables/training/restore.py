@@ -3,9 +3,11 @@
 Ray hands a restored trial the latest checkpoint its saved experiment state names. That
 state is written every few seconds, while Ray deletes a superseded "latest" checkpoint at
 once (it keeps the best and the latest): a driver killed between the two leaves a state
-naming a checkpoint that is gone, and loading it failed the trial on resume. Then the
-newest complete checkpoint in the trial's own folder is used instead; with none left the
-trial fails saying so, never silently starting over.
+naming a checkpoint that is gone. Ray itself refuses a folder that does not exist before
+the trial runs, so the driver repoints such trials as it restores them
+(``orchestrator.run.live.repoint_gone_checkpoint``); a folder that exists but lacks its
+files is caught here, in the trial, and the newest complete checkpoint beside it is used.
+With none left the trial fails saying so, never silently starting over.
 """
 from __future__ import annotations
 
@@ -51,14 +53,22 @@ def complete_checkpoints(fs, trial_dir: str) -> list[Found]:
     return out
 
 
-def usable(checkpoint):
-    """``checkpoint`` when its files are there, else the newest complete one beside it."""
+def is_complete(fs, path: str) -> bool:
+    """Whether the checkpoint folder ``path`` holds both its meta and its model."""
     import pyarrow.fs as pafs
+
+    return all(fs.get_file_info(posixpath.join(path, name)).type == pafs.FileType.File
+               for name in (CHECKPOINT_META_FILE, MODEL_FILE))
+
+
+def usable(checkpoint):
+    """``checkpoint`` when its files are there, else the newest complete one beside it
+    (the driver has already pointed a resumed trial at a complete one; this is for a
+    checkpoint damaged after that)."""
     from ray import tune
 
     fs = checkpoint.filesystem
-    if all(fs.get_file_info(posixpath.join(checkpoint.path, name)).type == pafs.FileType.File
-           for name in (CHECKPOINT_META_FILE, MODEL_FILE)):
+    if is_complete(fs, checkpoint.path):
         return checkpoint
     trial_dir = posixpath.dirname(checkpoint.path.rstrip("/"))
     best = newest(complete_checkpoints(fs, trial_dir))
