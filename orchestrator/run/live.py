@@ -87,10 +87,11 @@ def repoint_gone_checkpoint(trial) -> None:
     that superseded it is on disk, and so are its epochs in the Parquet: the trial
     continues from it. A checkpoint of an epoch whose row never reached the Parquet (the
     driver stopped before it recorded the result) is passed over: continuing from it
-    would lose that row, so the trial trains the epoch again. Gone entries also leave Ray's list of best checkpoints (Ray would
-    fail deleting them later); the checkpoint continued from is then kept on disk, not
-    ranked, where the report finds it by epoch. With no complete checkpoint left, Ray's
-    error stands. Ray's own ``Trial.set_storage`` rewrites these records the same way;
+    would lose that row, so the trial trains the epoch again. Gone entries also leave
+    Ray's list of best checkpoints (Ray would fail deleting them later); the checkpoint
+    continued from is then kept on disk, not ranked, where the report finds it by epoch.
+    With no such checkpoint left, Ray's error stands (or, for a folder that exists but
+    lacks its files, the trial's own fallback, ``restore.usable``). Ray's own ``Trial.set_storage`` rewrites these records the same way;
     ``_checkpoint_results`` is the checkpoint manager's private list."""
     import posixpath
 
@@ -99,6 +100,9 @@ def repoint_gone_checkpoint(trial) -> None:
     from trainables.contract.keys import EPOCH
     from trainables.training.restore import complete_checkpoints, is_complete, newest
 
+    live = _LIVE.get()
+    if live is None:          # not inside a plan (a scheduler tested alone): nothing was restored
+        return
     manager = trial.run_metadata.checkpoint_manager
     result = manager.latest_checkpoint_result
     if result is None or result.checkpoint is None:
@@ -110,10 +114,9 @@ def repoint_gone_checkpoint(trial) -> None:
 
     if not gone(result):
         return
-    live = _LIVE.get()
-    recorded = live.recorded_epochs.get(trial.trial_id) if live is not None else None
+    recorded = live.recorded_epochs.get(trial.trial_id, 0)     # no row: no checkpoint is safe to continue from
     found = newest([f for f in complete_checkpoints(fs, posixpath.dirname(result.checkpoint.path.rstrip("/")))
-                    if recorded is None or f.meta.epoch <= recorded])
+                    if f.meta.epoch <= recorded])
     if found is None:
         return
     manager._checkpoint_results = [r for r in manager._checkpoint_results if not gone(r)]
