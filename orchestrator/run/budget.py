@@ -4,8 +4,9 @@ it and every resume.
 Ray Tune's own ``time_budget_s`` starts again from zero in each ``fit``: a 60-minute
 sweep stopped at minute 45 and resumed would get another 60. So tunefm keeps the
 count: ``run.json``'s ``wall_seconds`` is the time spent before the current session
-(written, with ``session_started_at``, when a session starts, and again when it ends), and a session that was killed
-before it could write its end is counted up to its last recorded epoch.
+(written, with ``session_started_at``, when a session starts, and again when it
+ends), and a session that was killed before it could write its end is counted up to
+its last recorded epoch.
 """
 from __future__ import annotations
 

@@ -91,8 +91,9 @@ def repoint_gone_checkpoint(trial) -> None:
     Ray's list of best checkpoints (Ray would fail deleting them later); the checkpoint
     continued from is then kept on disk, not ranked, where the report finds it by epoch.
     With no such checkpoint left, Ray's error stands (or, for a folder that exists but
-    lacks its files, the trial's own fallback, ``restore.usable``). Ray's own ``Trial.set_storage`` rewrites these records the same way;
-    ``_checkpoint_results`` is the checkpoint manager's private list."""
+    lacks its files, the trial's own fallback, ``restore.usable``). Ray's own
+    ``Trial.set_storage`` rewrites these records the same way; ``_checkpoint_results``
+    is the checkpoint manager's private list."""
     import posixpath
 
     from ray import tune
