@@ -38,15 +38,28 @@ def test_cnn_global_pooling_and_batch_norm_change_the_model():
 def test_augmentation_layers_only_when_asked_and_train_only():
     plain = get_family("cnn").build(config("cnn"), (28, 28, 1), 10)
     aug = get_family("cnn").build(config("cnn", aug_flip="horizontal", aug_rotation=0.1, aug_zoom=0.1,
-                                         aug_translation=0.1, aug_contrast=0.2, aug_brightness=0.2),
+                                         aug_translation=0.1, aug_contrast=0.2, aug_brightness=0.2,
+                                         aug_erasing=0.5),
                                   (28, 28, 1), 10)
     plain_names = {layer.__class__.__name__ for layer in plain.layers}
     aug_names = {layer.__class__.__name__ for layer in aug.layers}
     assert not any(n.startswith("Random") for n in plain_names)
     assert {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-            "RandomBrightness"} <= aug_names
+            "RandomBrightness", "RandomErasing"} <= aug_names
     x = np.random.default_rng(0).integers(0, 255, (4, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(aug.predict(x, verbose=0), aug.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_random_erasing_erases_the_asked_share_of_images_and_only_while_training():
+    from trainables.families.layers import augmentation
+
+    (erase,) = augmentation({"aug_erasing": 0.5})
+    x = np.full((2000, 28, 28, 1), 0.5, dtype="float32")
+    changed = (np.abs(np.asarray(erase(x, training=True)) - x) > 1e-6).reshape(len(x), -1)
+    erased = changed.any(axis=1)
+    assert 0.45 < erased.mean() < 0.55   # p, not the p/2 a bare float factor would give
+    assert 0.02 < changed[erased].mean() < 0.33   # one patch of 2-33% of the area
+    np.testing.assert_array_equal(np.asarray(erase(x, training=False)), x)
 
 
 def test_saved_checkpoint_reloads_with_same_predictions(tmp_path):

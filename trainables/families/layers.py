@@ -45,6 +45,11 @@ def augmentation(config: dict[str, Any], value_range: tuple[float, float] = (0.0
         out.append(layers.RandomContrast(config["aug_contrast"], value_range=value_range))
     if config.get("aug_brightness", 0.0) > 0:
         out.append(layers.RandomBrightness(config["aug_brightness"], value_range=value_range))
+    if config.get("aug_erasing", 0.0) > 0:
+        # Zhong et al. 2017. A (p, p) factor erases with probability p; one float would
+        # draw each image's probability from [0, p], erasing only p/2 of them.
+        p = float(config["aug_erasing"])
+        out.append(layers.RandomErasing(factor=(p, p), value_range=value_range))
     if keras.backend.backend() == "jax":
         # Keras marks its geometric layers (rotation, zoom, translation) not jittable
         # for every backend, and one such layer makes jit_compile="auto" run the whole

@@ -77,4 +77,6 @@ TRAINING_PARAMS: tuple[ParamSpec, ...] = (
     P("aug_translation", "float", 0.0, "random translation, fraction of size", low=0.0, high=0.9),
     P("aug_contrast", "float", 0.0, "random contrast factor", low=0.0, high=1.0),
     P("aug_brightness", "float", 0.0, "random brightness factor", low=0.0, high=1.0),
+    P("aug_erasing", "float", 0.0, "random erasing: probability that an image has one random patch "
+      "(2-33% of its area) replaced by noise", low=0.0, high=1.0),
 )
