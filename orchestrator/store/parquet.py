@@ -181,6 +181,8 @@ class RunStore:
         df = table.to_pandas().drop_duplicates([S.TRIAL_ID, S.EPOCH], keep="last")
         df = df[~df[S.TRIAL_ID].isin(list(exclude))]
         df = df.sort_values([S.TRIAL_ID, S.EPOCH], kind="stable")
+        # a run made before a family gained a parameter: its parts lack that column (null)
+        df = df.reindex(columns=self.metrics_schema.names)
         merged = pa.Table.from_pandas(df, schema=self.metrics_schema, preserve_index=False)
         self._part = max(self._part, self._next_part())
         target = folder / f"part-{self._part:06d}.parquet"

@@ -103,6 +103,17 @@ def test_compaction_keeps_the_last_row_of_each_trial_epoch_and_survives_other_wr
     assert read_metrics(tmp_path)["val_accuracy"].tolist() == [0.1, 0.25, 0.3]
 
 
+def test_compaction_of_a_run_made_before_a_family_gained_a_parameter(tmp_path):
+    old = RunStore(tmp_path, PARAMS[:-1])         # the run's parts, written before batch_norm existed
+    old.append_metrics([metric_row("a", "dense", 1, 0.1, lr=0.1), metric_row("b", "cnn", 1, 0.3, lr=1)])
+    old.flush_metrics()
+    resumed = RunStore(tmp_path, PARAMS)          # today's code resumes it, dropping trial b
+    resumed.compact(exclude={"b"})
+    df = read_metrics(tmp_path)
+    assert list(df[S.TRIAL_ID]) == ["a"] and df["config_lr"].tolist() == [0.1]
+    assert df["config_batch_norm"].isna().all()
+
+
 def test_readers_resolve_duplicate_epochs_to_the_latest_row(tmp_path):
     store = RunStore(tmp_path, PARAMS)
     for acc in (0.5, 0.6):
