@@ -79,7 +79,8 @@ def _checkpoint(family: str, overrides: dict, folder, fit: bool):
 @pytest.fixture(scope="module")
 def cnn(tmp_path_factory):
     return _checkpoint("cnn", dict(blocks=2, filters=8, dense_units=16, batch_norm=True, dropout=0.1,
-                                   aug_flip="horizontal", aug_rotation=0.1), tmp_path_factory.mktemp("cnn"), fit=True)
+                                   aug_flip="horizontal", aug_rotation=0.1, aug_erasing=0.5), tmp_path_factory.mktemp("cnn"),
+                       fit=True)
 
 
 @pytest.fixture(scope="module")
