@@ -44,7 +44,7 @@ test: setup
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
-# benchmarks (not part of CI): tunefm against the floor and its peers, 6-22 minutes on 2 cores
+# benchmarks (not part of CI): tunefm against the floor and its peers, 9-30 minutes on 2 cores
 bench: setup
 	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m benchmarks.run --quick

@@ -1,6 +1,6 @@
 """Every tunefm benchmark in one run, on one machine, written as JSON and a Markdown table.
 
-    python -m benchmarks.run --quick          # 6-22 minutes on 2 cores (5 tools, 3 seeds each)
+    python -m benchmarks.run --quick          # 9-30 minutes on 2 cores (5 tools, 5 seeds each)
     python -m benchmarks.run                  # larger task and more trials
     python -m benchmarks.run --quick --readme # also replace the table in README.md
 
@@ -209,7 +209,7 @@ def update_readme(table: str, readme: Path = REPO / "README.md") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller task, fewer trials, 5 tools (6-22 minutes on 2 cores)")
+    parser.add_argument("--quick", action="store_true", help="smaller task, fewer trials, 5 tools (9-30 minutes on 2 cores)")
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--quality-run", action="append", default=[], metavar="RUN_DIR",
                         help="add a finished, reported quality run's summary (repeatable)")
