@@ -57,7 +57,7 @@ def _session(options: SweepOptions, spec: SweepSpec, recorded_address: str | Non
              trials: int | None = None) -> RaySession:
     """``trials``: how many the plan runs, when known (no more workers import Keras)."""
     return RaySession(options.cpus, options.gpus, options.address or recorded_address,
-                      slots=trial_slots(spec, options.cpus, options.gpus, trials))
+                      slots=trial_slots(spec, options.cpus, options.gpus, trials), queue_ahead=spec.search != "tpe")
 
 
 def _load_beside_ray(dataset) -> Future:

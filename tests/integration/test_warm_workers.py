@@ -85,3 +85,34 @@ def test_a_worker_whose_trial_asha_stopped_runs_the_next_trial(tmp_path):
         trials[[S.STATUS, "error"]].to_string()
     assert (trials[trials[S.STATUS] == S.EARLY_STOPPED]["epochs"] < 3).all()
     assert read_metrics(summary.run_dir)["worker_pid"].nunique() == 1       # all four in one reused worker
+
+
+def _trials_at_first_start():
+    """A Tune callback: how many trials Tune had created when the first one started."""
+    from ray.tune import Callback
+
+    class Probe(Callback):
+        created: int | None = None
+
+        def on_trial_start(self, iteration, trials, trial, **info):
+            if self.created is None:
+                self.created = len(trials)
+
+    return Probe()
+
+
+def test_configs_decided_up_front_are_queued_one_per_cpu_so_every_slot_starts_at_once(tmp_path):
+    """Ray Tune creates at most one trial ahead for any searcher but its own random one,
+    unless TUNE_MAX_PENDING_TRIALS_PG says otherwise: then the second slot waited for the
+    first trial's worker to start before its trial was even created."""
+    from benchmarks.trivial import make_trivial_trial
+    from tests.conftest import run_text, write_idx_dataset
+
+    text = SWEEP.replace("cpus: 2}", "cpus: 1}").format(data=write_idx_dataset(tmp_path / "data", n_train=1200,
+                                                                               n_test=50))
+    probe = _trials_at_first_start()
+    summary = run_text(text, tmp_path / "results", cpus=2, extra_callbacks=(probe,),
+                       trial_function=make_trivial_trial(0.01))
+    assert summary.status == "finished"
+    assert probe.created == 2           # 1 where Ray's own rule applies to tunefm's queue of configs
+    assert "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
