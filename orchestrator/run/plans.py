@@ -54,10 +54,15 @@ class SweepOptions:
 
 
 def _session(options: SweepOptions, spec: SweepSpec, recorded_address: str | None = None,
-             trials: int | None = None) -> RaySession:
-    """``trials``: how many the plan runs, when known (no more workers import Keras)."""
+             trials: int | None = None, up_front: bool | None = None) -> RaySession:
+    """``trials``: how many the plan runs, when known (no more workers import Keras).
+    ``up_front``: its configs are decided before it starts (None: unless the sweep's
+    search is TPE); Tune then creates trials ahead (``session.PENDING_TRIALS_ENV``),
+    unless ``max_concurrent`` already makes it."""
+    up_front = spec.search != "tpe" if up_front is None else up_front
     return RaySession(options.cpus, options.gpus, options.address or recorded_address,
-                      slots=trial_slots(spec, options.cpus, options.gpus, trials), queue_ahead=spec.search != "tpe")
+                      slots=trial_slots(spec, options.cpus, options.gpus, trials),
+                      queue_ahead=up_front and not spec.max_concurrent)
 
 
 def _load_beside_ray(dataset) -> Future:
@@ -263,7 +268,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
         raise UserError(f"{folder.location}: no trial has a validation result to repeat")
     params = param_kinds(spec)
     meta = snap.meta
-    with tune_environment(), _session(options, spec, address, trials=len(configs)) as session:
+    with tune_environment(), _session(options, spec, address, trials=len(configs), up_front=True) as session:
         session.check_resources(spec)
         scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
                                     spec.metric, spec.mode)

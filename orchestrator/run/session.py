@@ -33,13 +33,15 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUN
 # loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS). They are set for the call only, where the
 # user has not set them, and put back after it.
 # Read by Ray Tune in this process: how many trials it may create (and request resources
-# for) before one of them runs. Its own rule gives configs decided up front (its
-# BasicVariantGenerator) at least 200, but any other searcher 1, so that a model-based
-# one proposes with the most results in hand; tunefm's QueueSearcher holds configs
-# decided up front but looked like the latter. With 1, the second of two trial slots sat
-# idle until the first trial's worker had started (0.54 s of a 7.5 s tiny sweep), and each
-# hand-over in a sweep of very short trials waited on the next trial's creation (trivial
-# benchmark: 9.1 of 16.9 slot-seconds between trials, 1.3 with one per CPU).
+# for) before one of them runs. Its own rule gives its variant generator (random and grid
+# configs) at least 200 and a searcher wrapped for ``max_concurrent`` that many, but any
+# other searcher 1, so that a model-based one proposes with the most results in hand;
+# tunefm's QueueSearcher holds configs decided up front but looked like the latter. With
+# 1, the second of two trial slots sat idle until the first trial's worker had started
+# (0.54 s of a 7.5 s tiny sweep), and each hand-over in a sweep of very short trials
+# waited on the next trial's creation (trivial benchmark: 9.1 of 16.9 slot-seconds
+# between trials, 1.3 with one per CPU). Ray saves the value with its experiment state: a
+# resumed run keeps the one its first session had (1 for runs made before this).
 PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
 
 TUNE_SETTINGS = {
@@ -281,7 +283,7 @@ class RaySession:
     gpus: float | None = None
     address: str | None = None
     slots: int = 1                     # trials that can run at once: that many warm workers
-    queue_ahead: bool = False          # configs decided up front: Tune creates trials ahead (PENDING_TRIALS_ENV)
+    queue_ahead: bool = False          # configs decided up front: Tune creates more trials ahead (PENDING_TRIALS_ENV)
     started: bool = False
     cache: object | None = field(default=None, repr=False)
     tickets: str | None = field(default=None, repr=False)
@@ -294,8 +296,12 @@ class RaySession:
         if not ray.is_initialized():
             self._start()
         if self.queue_ahead:
-            # one per CPU of the cluster (the embedded one: --cpus), at least one; the user's value wins
-            ahead = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            try:
+                # one per CPU of the cluster (the embedded one: --cpus), at least one; the user's value wins
+                ahead = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
             self._queue_env = _env_defaults({PENDING_TRIALS_ENV: str(ahead)})
             self._queue_env.__enter__()
         return self

@@ -101,8 +101,8 @@ def _trials_at_first_start():
     return Probe()
 
 
-def test_configs_decided_up_front_are_queued_one_per_cpu_so_every_slot_starts_at_once(tmp_path):
-    """Ray Tune creates at most one trial ahead for any searcher but its own random one,
+def test_configs_decided_up_front_are_queued_one_per_cpu_so_every_slot_starts_at_once(tmp_path, monkeypatch):
+    """Ray Tune creates at most one trial ahead for any searcher but its own variant generator,
     unless TUNE_MAX_PENDING_TRIALS_PG says otherwise: then the second slot waited for the
     first trial's worker to start before its trial was even created."""
     from benchmarks.trivial import make_trivial_trial
@@ -110,6 +110,7 @@ def test_configs_decided_up_front_are_queued_one_per_cpu_so_every_slot_starts_at
 
     text = SWEEP.replace("cpus: 2}", "cpus: 1}").format(data=write_idx_dataset(tmp_path / "data", n_train=1200,
                                                                                n_test=50))
+    monkeypatch.delenv("TUNE_MAX_PENDING_TRIALS_PG", raising=False)
     probe = _trials_at_first_start()
     summary = run_text(text, tmp_path / "results", cpus=2, extra_callbacks=(probe,),
                        trial_function=make_trivial_trial(0.01))

@@ -150,6 +150,25 @@ resources: {resources}
     assert trial_slots(spec("{cpus: 1}"), 0.5, None) == 1
 
 
+def test_only_configs_decided_up_front_let_tune_create_trials_ahead():
+    from orchestrator.run.plans import SweepOptions, _session
+    from orchestrator.spec.sweep import parse_sweep
+
+    def spec(extra: str = "") -> object:
+        return parse_sweep(f"""
+name: s
+dataset: {{name: fashion_mnist}}
+families:
+  dense: {{num_samples: 4, params: {{lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}}}
+{extra}""", "<t>")
+
+    options = SweepOptions(cpus=2)
+    assert _session(options, spec()).queue_ahead                              # random: the queue is known
+    assert not _session(options, spec("search: tpe")).queue_ahead             # TPE proposes as results come
+    assert _session(options, spec("search: tpe"), up_front=True).queue_ahead  # its repeat phase is a queue
+    assert not _session(options, spec("max_concurrent: 2")).queue_ahead      # Ray queues that many already
+
+
 def test_the_worker_import_refuses_left_out_modules_to_its_own_thread_only():
     import threading
 
