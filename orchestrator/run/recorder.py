@@ -96,14 +96,14 @@ class RunRecorder(Callback):
 
     def _write(self, action) -> None:
         """Every write into the folder: the first that fails (a full disk, a folder made
-        read-only) is kept and stops the run (``live.run_stopper``); later ones
+        read-only) is kept and ends the fit (``live.stop_for_write_error``); later ones
         are skipped, so Ray's log is not flooded and the drive reports it once."""
         if self.live.write_error is not None:
             return
         try:
             action()
         except OSError as e:
-            self.live.write_error = e
+            live_run.stop_for_write_error(self.live, e)
 
     def _persist(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_flush >= FLUSH_SECONDS:

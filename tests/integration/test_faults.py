@@ -173,6 +173,70 @@ def test_a_resume_whose_ray_state_names_a_deleted_checkpoint_continues_from_the_
         assert set(got["resumed_from_epoch"]) == {moved[tid]}, (tid, moved[tid], got[[S.EPOCH, "resumed_from_epoch"]])
 
 
+class BreakMetricsFolderOnce(Callback):
+    """At the ``after``-th result, replace the run's metrics folder by a file: the next
+    write into it fails as on a full disk (a real OSError, no stand-in). A file beside
+    the results says it happened, so the copy Ray restores on resume does not do it again."""
+
+    def __init__(self, results: Path, after: int):
+        self.results, self.after, self.seen = results, after, 0
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.seen += 1
+        flag = self.results / "broken"
+        if self.seen >= self.after and not flag.exists():
+            flag.write_text(",".join(sorted(t.trial_id for t in trials if t.status in ("RUNNING", "PENDING"))))
+            run = next(p for p in (self.results / "werr").iterdir() if p.is_dir())
+            os.rename(run / "metrics", run / "metrics.away")
+            (run / "metrics").write_text("not a folder")
+
+
+def test_a_failed_write_leaves_the_unfinished_trials_to_the_resume(tmp_path):
+    """A write into the run folder fails mid-sweep. The sweep stops, interrupted; once the
+    folder is writable again the resume trains every trial to the end. Ending the fit
+    through Tune's stopper (its stop_all) marked the running and pending trials
+    terminated and the searcher finished: the resume ran nothing and the run stayed
+    interrupted (9 of 12 trials never done)."""
+    from benchmarks.trivial import make_trivial_trial
+    from orchestrator.run.plans import SweepOptions, resume_sweep
+
+    text = """
+name: werr
+dataset: {name: fashion_mnist, data_dir: DATA, train_size: 200, val_size: 100}
+seed: 0
+families:
+  dense:
+    num_samples: 12
+    params: {lr: {loguniform: [1.0e-5, 1.0e-1]}}
+scheduler: {kind: fifo, max_epochs: 6}
+resources: {cpus: 1}
+""".replace("DATA", str(write_idx_dataset(tmp_path / "data", n_train=1200, n_test=50)))
+    results = tmp_path / "res"
+    results.mkdir()
+    first = run_text(text, results, cpus=2, trial_function=make_trivial_trial(0.1),
+                     extra_callbacks=(BreakMetricsFolderOnce(results, after=14),))
+    unfinished = (results / "broken").read_text().split(",")
+    assert first.status == "interrupted" and first.note.startswith("stopped: cannot write to the run folder"), first
+    assert len(unfinished) >= 2                                         # trials were running or queued at the break
+    run = first.run_dir
+    os.remove(run / "metrics")
+    os.rename(run / "metrics.away", run / "metrics")
+    summary = resume_sweep(run, SweepOptions(cpus=2, progress=False, trial_function=make_trivial_trial(0.1)))
+    trials = read_trials(run)
+    assert summary.status == "finished", summary
+    assert len(trials) == 12 and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]].to_string()
+    assert (trials["epochs"] == 6).all()
+    rows = read_metrics(run)
+    assert not rows.duplicated([S.TRIAL_ID, S.EPOCH]).any()
+    assert set(unfinished) <= set(rows[S.TRIAL_ID])                     # each one trained on after the resume
+    # What is lost: the rows of the write that failed (each checkpoint flushes the rows
+    # before it, so at most one epoch of each trial running then), where Ray had already
+    # taken the epoch's checkpoint, or the trial's end
+    recorded = set(zip(rows[S.TRIAL_ID], rows[S.EPOCH]))
+    missing = {(t, e) for t in trials[S.TRIAL_ID] for e in range(1, 7)} - recorded
+    assert {t for t, _ in missing} <= set(unfinished) and len(missing) <= len(unfinished), sorted(missing)
+
+
 @pytest.fixture(scope="module")
 def ray_with_logical_gpu():
     import ray
