@@ -10,6 +10,7 @@ restore) the Tuner, ``drive`` it. Callable from Python as well as from the CLI::
 """
 from __future__ import annotations
 
+import sys
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -23,8 +24,8 @@ from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, early_stops, trial_slots, tune_environment
 from orchestrator.run.tracking import check_trackers, tracker_callbacks
-from orchestrator.run.tuner import (build_tuner, check_families, known_trials, param_kinds, phase_name,
-                                    restore_tuner, searcher_for, trainable)
+from orchestrator.run.tuner import (UNREADABLE_SUFFIX, build_tuner, check_families, known_trials, param_kinds,
+                                    phase_name, restore_tuner, searcher_for, set_aside_unreadable_states, trainable)
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus
@@ -206,6 +207,11 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             # A repeat phase starts only once the sweep finished: an interrupted run with
             # repeats was interrupted in its last one, and that phase is what continues.
             phases = len(meta.repeats)
+            unreadable = set_aside_unreadable_states(folder, phase_name(phases))
+            if unreadable:
+                print(f"tunefm: {folder.location}: Ray's newest saved state was cut short (its driver was killed "
+                      f"while writing it): resuming from the one before it; set aside with {UNREADABLE_SUFFIX}: "
+                      + ", ".join(sorted(unreadable)), file=sys.stderr)
             ours, metrics = read_trials(folder.path), read_metrics(folder.path)
             known = known_trials(folder, phases)
             ours_ids = (set(ours[TRIAL_ID]) if len(ours) else set()) | (set(metrics[TRIAL_ID]) if len(metrics) else set())

@@ -119,13 +119,18 @@ class RunRecorder(Callback):
             self.store.append_metrics([row])
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        meta = checkpoint_meta(checkpoint)
-        self.ledger.checkpoint(trial.trial_id, self.live.folder.relative(checkpoint.path),
-                               meta.epoch if meta else None, bool(meta and meta.is_best))
         # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
         # after it: the epochs it covers must be on disk first, or a crash loses their rows.
         self._write(self.store.flush_metrics)
-        if self.live.write_error is None and self.store.parts() > COMPACT_PARTS:
+        if self.live.write_error is not None:
+            # They are not: Ray is to neither take this checkpoint nor drop the one before it
+            # (it skips both when a callback raises), so a resume trains the epoch again.
+            raise OSError(f"trial {trial.trial_id}: checkpoint not taken, its epoch is not recorded "
+                          f"({self.live.write_error})")
+        meta = checkpoint_meta(checkpoint)
+        self.ledger.checkpoint(trial.trial_id, self.live.folder.relative(checkpoint.path),
+                               meta.epoch if meta else None, bool(meta and meta.is_best))
+        if self.store.parts() > COMPACT_PARTS:
             self._write(self.store.compact)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:

@@ -82,6 +82,44 @@ def phase_name(repeats: int) -> str:
     return f"{REPEAT_RAY_PREFIX}{repeats}" if repeats else RAY_DIR
 
 
+STATE_PREFIX, STATE_SUFFIX = "experiment_state-", ".json"
+UNREADABLE_SUFFIX = ".unreadable"
+
+
+def set_aside_unreadable_states(folder: RunFolder, ray_name: str = RAY_DIR) -> list[str]:
+    """Move Ray's newest saved experiment state out of its way while it cannot be read,
+    with the searcher's files of the same session (``<name>.unreadable``); returns their
+    names. Ray rewrites that file every few seconds and copies it into the run folder in
+    place: a driver killed during the copy leaves it empty, and Ray's restore (and
+    ``known_trials``) failed on it with a JSON error. The session before it saved its
+    own, older state; a resume continues from that one as from any state that lags the
+    Parquet (finished trials are not run again, checkpoints it names that are gone are
+    replaced by the newest one the Parquet covers)."""
+    import fnmatch
+    import json
+    import posixpath
+
+    import pyarrow.fs as pafs
+    from ray.train._internal.storage import get_fs_and_path
+
+    fs, path = get_fs_and_path(folder.ray_path(ray_name), folder.storage().get("storage_filesystem"))
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)) if i.type == pafs.FileType.File]
+    moved: list[str] = []
+    for name in sorted((i.base_name for i in infos if fnmatch.fnmatch(i.base_name, f"{STATE_PREFIX}*{STATE_SUFFIX}")),
+                       reverse=True):
+        try:
+            with fs.open_input_stream(posixpath.join(path, name)) as f:
+                json.loads(f.read())
+            break
+        except (ValueError, OSError):
+            stamp = name[len(STATE_PREFIX):-len(STATE_SUFFIX)]
+            for info in infos:
+                if stamp in info.base_name:
+                    fs.move(info.path, info.path + UNREADABLE_SUFFIX)
+                    moved.append(info.base_name)
+    return moved
+
+
 def restore_tuner(folder: RunFolder, trainable_fn, ray_name: str = RAY_DIR):
     """Ray Tune's saved experiment of one phase of the run, from where the folder is now."""
     from ray import tune
