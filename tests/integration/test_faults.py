@@ -173,6 +173,17 @@ def test_a_resume_whose_ray_state_names_a_deleted_checkpoint_continues_from_the_
         assert set(got["resumed_from_epoch"]) == {moved[tid]}, (tid, moved[tid], got[[S.EPOCH, "resumed_from_epoch"]])
 
 
+def small_dense_sweep(tmp_path: Path, name: str, trials: int, epochs: int, params: str) -> str:
+    """A FIFO sweep of 1-CPU dense trials on 200 images of a small IDX data set written here."""
+    data = write_idx_dataset(tmp_path / "data", n_train=1200, n_test=50)
+    return (f"name: {name}\n"
+            f"dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 200, val_size: 100}}\n"
+            "seed: 0\n"
+            f"families: {{dense: {{num_samples: {trials}, params: {params}}}}}\n"
+            f"scheduler: {{kind: fifo, max_epochs: {epochs}}}\n"
+            "resources: {cpus: 1}\n")
+
+
 class BreakMetricsFolderOnce(Callback):
     """At the ``after``-th result, replace the run's metrics folder by a file: the next
     write into it fails as on a full disk (a real OSError, no stand-in). A file beside
@@ -201,17 +212,7 @@ def test_a_failed_write_leaves_the_unfinished_trials_to_the_resume(tmp_path):
     from benchmarks.trivial import make_trivial_trial
     from orchestrator.run.plans import SweepOptions, resume_sweep
 
-    text = """
-name: werr
-dataset: {name: fashion_mnist, data_dir: DATA, train_size: 200, val_size: 100}
-seed: 0
-families:
-  dense:
-    num_samples: 12
-    params: {lr: {loguniform: [1.0e-5, 1.0e-1]}}
-scheduler: {kind: fifo, max_epochs: 6}
-resources: {cpus: 1}
-""".replace("DATA", str(write_idx_dataset(tmp_path / "data", n_train=1200, n_test=50)))
+    text = small_dense_sweep(tmp_path, "werr", trials=12, epochs=6, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")
     results = tmp_path / "res"
     results.mkdir()
     first = run_text(text, results, cpus=2, trial_function=make_trivial_trial(0.1),
@@ -258,17 +259,8 @@ def test_a_resume_sets_aside_a_newest_state_cut_short_and_continues_from_the_one
     (not a stand-in), whose checkpoints the resume can replace by newer ones."""
     from orchestrator.run.plans import SweepOptions, resume_sweep
 
-    text = """
-name: cut
-dataset: {name: fashion_mnist, data_dir: DATA, train_size: 200, val_size: 100}
-seed: 0
-families:
-  dense:
-    num_samples: 8
-    params: {units: 16, lr: {loguniform: [1.0e-4, 1.0e-2]}}
-scheduler: {kind: fifo, max_epochs: 5}
-resources: {cpus: 1}
-""".replace("DATA", str(write_idx_dataset(tmp_path / "data", n_train=1200, n_test=50)))
+    text = small_dense_sweep(tmp_path, "cut", trials=8, epochs=5,
+                             params="{units: 16, lr: {loguniform: [1.0e-4, 1.0e-2]}}")
     first = run_text(text, tmp_path / "res", cpus=2,
                      extra_callbacks=(InterruptSessions((tmp_path / "first", tmp_path / "second"), after=8),))
     assert first.status == "interrupted"
