@@ -210,8 +210,8 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             unreadable = set_aside_unreadable_states(folder, phase_name(phases))
             if unreadable:
                 print(f"tunefm: {folder.location}: Ray's newest saved state was cut short (its driver was killed "
-                      f"while writing it): resuming from the one before it; set aside with {UNREADABLE_SUFFIX}: "
-                      + ", ".join(sorted(unreadable)), file=sys.stderr)
+                      f"while writing it), set aside with {UNREADABLE_SUFFIX}; a resume continues from the state "
+                      "of the session before: " + ", ".join(sorted(unreadable)), file=sys.stderr)
             ours, metrics = read_trials(folder.path), read_metrics(folder.path)
             known = known_trials(folder, phases)
             ours_ids = (set(ours[TRIAL_ID]) if len(ours) else set()) | (set(metrics[TRIAL_ID]) if len(metrics) else set())

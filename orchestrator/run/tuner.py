@@ -94,7 +94,7 @@ def set_aside_unreadable_states(folder: RunFolder, ray_name: str = RAY_DIR) -> l
     ``known_trials``) failed on it with a JSON error. The session before it saved its
     own, older state; a resume continues from that one as from any state that lags the
     Parquet (finished trials are not run again, checkpoints it names that are gone are
-    replaced by the newest one the Parquet covers)."""
+    replaced by the newest one the Parquet covers). With none readable left: a UserError."""
     import fnmatch
     import json
     import posixpath
@@ -105,11 +105,13 @@ def set_aside_unreadable_states(folder: RunFolder, ray_name: str = RAY_DIR) -> l
     fs, path = get_fs_and_path(folder.ray_path(ray_name), folder.storage().get("storage_filesystem"))
     infos = [i for i in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)) if i.type == pafs.FileType.File]
     moved: list[str] = []
+    readable = False
     for name in sorted((i.base_name for i in infos if fnmatch.fnmatch(i.base_name, f"{STATE_PREFIX}*{STATE_SUFFIX}")),
                        reverse=True):
         try:
             with fs.open_input_stream(posixpath.join(path, name)) as f:
                 json.loads(f.read())
+            readable = True
             break
         except (ValueError, OSError):
             stamp = name[len(STATE_PREFIX):-len(STATE_SUFFIX)]
@@ -117,6 +119,10 @@ def set_aside_unreadable_states(folder: RunFolder, ray_name: str = RAY_DIR) -> l
                 if stamp in info.base_name:
                     fs.move(info.path, info.path + UNREADABLE_SUFFIX)
                     moved.append(info.base_name)
+    if not readable:
+        cut = f" (set aside, cut short: {', '.join(sorted(moved))})" if moved else ""
+        raise UserError(f"{folder.location}: Ray saved no readable experiment state before the run stopped{cut}; "
+                        "start it again")
     return moved
 
 

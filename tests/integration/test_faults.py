@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from ray.tune import Callback
 
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
+from trainables.contract.errors import UserError
 from tests.conftest import read_meta
 from orchestrator.run.session import worker_runtime_env
 from tests.conftest import run_text, write_idx_dataset
@@ -265,6 +267,12 @@ def test_a_resume_sets_aside_a_newest_state_cut_short_and_continues_from_the_one
                      extra_callbacks=(InterruptSessions((tmp_path / "first", tmp_path / "second"), after=8),))
     assert first.status == "interrupted"
     run = first.run_dir
+    # a copy whose only state was cut short: one line, nothing to continue from
+    lone = tmp_path / "lone"
+    shutil.copytree(run, lone, symlinks=True)
+    next((lone / "ray").glob("experiment_state-*.json")).write_text("")
+    with pytest.raises(UserError, match="Ray saved no readable experiment state before the run stopped"):
+        resume_sweep(lone, SweepOptions(cpus=2, progress=False))
     second = resume_sweep(run, SweepOptions(cpus=2, progress=False))
     assert second.status == "interrupted" and (tmp_path / "second").exists()
     states = sorted((run / "ray").glob("experiment_state-*.json"))
