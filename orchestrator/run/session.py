@@ -32,6 +32,12 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUN
 # the console output style (RAY_AIR_NEW_OUTPUT) or leaving out its own CSV/JSON/TensorBoard
 # loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS). They are set for the call only, where the
 # user has not set them, and put back after it.
+TUNE_SETTINGS = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
+    "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
+    "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
+}
+
 # Read by Ray Tune in this process: how many trials it may create (and request resources
 # for) before one of them runs. Its own rule gives its variant generator (random and grid
 # configs) at least 200 and a searcher wrapped for ``max_concurrent`` that many, but any
@@ -43,12 +49,6 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUN
 # between trials, 1.3 with one per CPU). Ray saves the value with its experiment state: a
 # resumed run keeps the one its first session had (1 for runs made before this).
 PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
-
-TUNE_SETTINGS = {
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
-    "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
-    "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
-}
 
 
 # Ray runs this setup hook in every worker process that has it in its environment. Public
