@@ -36,8 +36,17 @@ def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> Non
 
     for line in summary_lines(summary):
         click.echo(line)
+    if summary.stopped_by:                 # a Ctrl-C or SIGTERM after the training: the command ends here
+        if make_report and not summary.skipped:
+            click.echo(f"tunefm: stopped by {summary.stopped_by} as the run ended; no report written", err=True)
+        sys.exit(130)
     if make_report and summary.best is not None:
-        _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
+        try:
+            _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
+        except KeyboardInterrupt:          # the run is saved; only its report was cut short
+            click.echo(f"tunefm: the report was stopped by Ctrl-C; the run is saved: "
+                       f"tunefm report {summary.location}", err=True)
+            sys.exit(130)
     if summary.status != "finished":
         sys.exit(130)
 

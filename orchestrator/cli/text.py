@@ -24,5 +24,7 @@ def summary_lines(summary) -> list[str]:
                      "what the folder holds is what resume continues from")
     if summary.status == RunStatus.INTERRUPTED:
         lines.append(f"resume it:  tunefm resume {summary.location}")
+    if summary.skipped:
+        lines.append(f"repeat it:  {summary.skipped}")
     lines.append(f"report it:  tunefm report {summary.location}")
     return lines

@@ -9,10 +9,10 @@ from __future__ import annotations
 import errno
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.run.live import LiveRun, bind
-from orchestrator.run.session import sigterm_as_sigint
+from orchestrator.run.session import sigterm_as_sigint, tune_signal_handlers_undone
 from orchestrator.store.records import BestTrial, RunMeta, RunStatus, now_iso
 from trainables.contract.status import ALL as STATUSES
 from trainables.contract.status import Status
@@ -28,6 +28,8 @@ class RunSummary:
     note: str | None = None            # why it stopped, when not by finishing
     unsynced: int = 0                  # files that did not reach the URI
     unsaved: str | None = None         # a final write that failed (the disk is full ...)
+    skipped: str | None = None         # a phase a stop kept from running: the command that runs it
+    stopped_by: str | None = None      # "Ctrl-C" or "SIGTERM" that came after the training: nothing more runs
 
     @property
     def run_dir(self):
@@ -64,7 +66,8 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     with bind(live), sigterm_as_sigint() as term:
         try:
             if note is None:
-                tuner.fit()
+                with tune_signal_handlers_undone():
+                    tuner.fit()
         except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
             note = "stopped by Ctrl-C"
         except Exception as e:
@@ -110,6 +113,15 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     except OSError as e:
         unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
     return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved)
+
+
+def late_stop(summary: RunSummary, early) -> RunSummary:
+    """``summary`` with the Ctrl-C or SIGTERM that ``early`` (a ``session.EarlyStop``)
+    caught after the last fit (while the run's last files were written and Ray shut down):
+    the run is what it is, and the command stops there instead of writing its report."""
+    if early is None or not early.requested or summary.stopped_by:
+        return summary
+    return replace(summary, stopped_by=early.requested)
 
 
 def versions() -> dict[str, str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator.run.budget import session_clock
 from orchestrator.run.data_check import data_changes
-from orchestrator.run.drive import RunSummary, drive
+from orchestrator.run.drive import RunSummary, drive, late_stop
 from orchestrator.run.live import LiveRun
 from orchestrator.run.plans import SweepOptions, _session
 from orchestrator.run.session import early_stops, tune_environment
@@ -134,10 +134,11 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, new_epochs,
                            len(snap.trials) + total_new, options.progress)
             summary = drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
-            return dataclasses.replace(summary, note=summary.note or
-                                       (f"extended: {total_new} trials ({len(continued)} continued), "
-                                        f"{seeded} earlier results seeded ASHA's rungs"
-                                        + "".join(f"; {e}" for e in exhausted)))
+            summary = dataclasses.replace(summary, note=summary.note or
+                                          (f"extended: {total_new} trials ({len(continued)} continued), "
+                                           f"{seeded} earlier results seeded ASHA's rungs"
+                                           + "".join(f"; {e}" for e in exhausted)))
+    return late_stop(summary, early)
 
 
 def _warm_tpe(spec: SweepSpec, families, num_samples: int, snap, phase: int, continuations: list[dict]):

@@ -13,13 +13,13 @@ from __future__ import annotations
 import sys
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.run.budget import Budget, session_clock, spent_before
 from orchestrator.run.data_check import data_changes
-from orchestrator.run.drive import RunSummary, drive, versions
+from orchestrator.run.drive import RunSummary, drive, late_stop, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, early_stops, trial_slots, tune_environment
@@ -111,7 +111,8 @@ def run_sweep(spec: SweepSpec, options: SweepOptions = SweepOptions()) -> RunSum
     """Start a new run of ``spec``. Every check that can fail runs before the run folder exists;
     a Ctrl-C or SIGTERM before the first trial is acted on at the next step."""
     with early_stops() as early:
-        return _run_sweep(spec, options, early)
+        summary = _run_sweep(spec, options, early)
+    return late_stop(summary, early)
 
 
 def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
@@ -171,10 +172,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, early) -> RunSummary:
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs, len(configs),
                            options.progress, budget=_budget(spec, 0.0, started))
             summary = drive(tuner, live, store, meta, started, early=early)
-            if options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best \
-                    and not early.requested:     # a Ctrl-C after the sweep: it stays finished, unrepeated
-                summary = _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, early=early)
-            return summary
+            return _then_repeat(summary, folder, spec, options, data, early)
 
 
 def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -232,7 +230,11 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
                            budget=None if phases else _budget(spec, spent, started),   # repeats: no budget
                            recorded_epochs=metrics.groupby(TRIAL_ID)[EPOCH].max().astype(int).to_dict()
                            if len(metrics) else {})
-            return drive(tuner, live, store, meta, started, spent, early)
+            summary = drive(tuner, live, store, meta, started, spent, early)
+            # the sweep (phase 0) resumed to its end: its file's repeat: block runs now, as after a sweep
+            if not phases:
+                summary = _then_repeat(summary, folder, spec, options, data, early, meta.address)
+    return late_stop(summary, early)
 
 
 def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptions = SweepOptions()) -> RunSummary:
@@ -251,8 +253,33 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
                             "restore it from a copy of the run before repeating its winners")
         spec = folder.spec(check_frozen=True)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
-        return _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed,
-                       early)
+        summary = _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed,
+                          early)
+    return late_stop(summary, early)
+
+
+def _then_repeat(summary: RunSummary, folder: RunFolder, spec: SweepSpec, options: SweepOptions, data, early,
+                 address: str | None = None) -> RunSummary:
+    """The sweep file's ``repeat:`` block, once the sweep has finished with a best trial.
+    A Ctrl-C or SIGTERM before the repeat phase is recorded leaves the run finished and
+    unrepeated: run.json's note and the summary say so, with the command that repeats it."""
+    if not (options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best):
+        return summary
+    try:
+        early.check()
+        return _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, address, early=early)
+    except KeyboardInterrupt as e:       # early.check(): the repeat phase was not recorded
+        by = e.args[0] if e.args else "Ctrl-C"
+    note = f"its repeat phase did not run: stopped by {by} before it began"
+    skipped = f"tunefm repeat {folder.location} --top-k {spec.repeat_top_k} --seeds {spec.repeat_seeds}"
+    unsaved = summary.unsaved
+    try:
+        from orchestrator.store.parquet import RunStore
+
+        RunStore(folder.path, param_kinds(spec), mirror=folder.remote).write_meta(folder.meta().with_(note=note))
+    except OSError as e:
+        unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
+    return replace(summary, note=note, skipped=skipped, unsaved=unsaved, stopped_by=by)
 
 
 def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options: SweepOptions, data,

@@ -275,6 +275,27 @@ def sigterm_as_sigint() -> Iterator[Termination]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def tune_signal_handlers_undone() -> Iterator[None]:
+    """Put back this process's SIGINT and SIGUSR1 handlers after ``Tuner.fit``. Tune sets
+    its own for the fit and leaves them in place: a Ctrl-C after the fit (between a sweep
+    and its repeat phase, while the run's last files are written) would reach a handler
+    that sets a flag nobody reads any more, and be lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {s: signal.getsignal(s) for s in _TUNE_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in kept.items():
+            if handler is not None:        # None: set outside Python; it cannot be put back
+                signal.signal(s, handler)
+
+
+_TUNE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGUSR1") if hasattr(signal, name))
+
+
 @dataclass
 class RaySession:
     """Start the embedded Ray (or join ``address``) and, when asked, the feature cache."""

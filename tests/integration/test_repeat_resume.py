@@ -1,4 +1,6 @@
-"""A run interrupted during its repeat phase resumes that phase, and keeps every row.
+"""A sweep file's repeat: block runs whatever stopped the sweep: a run interrupted in its
+repeat phase resumes that phase, keeping every row; a run interrupted before it resumes
+the sweep and then repeats; a Ctrl-C between the two phases is not lost.
 
 Real Ray Tune and Parquet; the trials are TF-free (benchmarks.trivial speaks the trial
 protocol) so the test is about the lifecycle, not about training.
@@ -7,6 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 
 from benchmarks.trivial import make_trivial_trial
 from orchestrator.run.plans import SweepOptions, resume_sweep, run_sweep
@@ -14,6 +18,8 @@ from orchestrator.spec.sweep import parse_sweep
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
 from orchestrator.store.records import RunStatus
+from ray.tune import Callback
+
 from tests.conftest import read_meta
 
 EPOCHS = 3
@@ -31,12 +37,13 @@ repeat: {{top_k: 1, seeds: 2}}
 """
 
 
-def interrupting_trial(marker: str, driver_pid: int):
-    """The first repeat trial to start presses Ctrl-C on the driver."""
+def interrupting_trial(marker: str, driver_pid: int, in_repeat: bool = True):
+    """The first trial to start of the repeat phase (``in_repeat``; else of the sweep)
+    presses Ctrl-C on the driver."""
     trivial = make_trivial_trial(0.2)
 
     def trial(config, data, settings):
-        if config.get("repeat_of") and not os.path.exists(marker):
+        if bool(config.get("repeat_of")) == in_repeat and not os.path.exists(marker):
             open(marker, "w").close()
             os.kill(driver_pid, signal.SIGINT)
         trivial(config, data, settings)
@@ -61,3 +68,71 @@ def test_an_interrupted_repeat_phase_is_resumed_not_dropped(local_ray, idx_dir, 
     metrics = read_metrics(second.run_dir)
     assert len(metrics) == 5 * EPOCHS and not metrics.duplicated([S.TRIAL_ID, S.EPOCH]).any()
     assert set(metrics[S.TRIAL_ID]) == set(trials[S.TRIAL_ID])
+
+
+def test_a_sweep_resumed_to_its_end_runs_its_repeat_block(local_ray, idx_dir, tmp_path):
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS)
+    function = interrupting_trial(str(tmp_path / "pressed"), os.getpid(), in_repeat=False)
+    first = run_sweep(parse_sweep(text, "rep.yaml"), SweepOptions(results_dir=str(tmp_path / "res"), progress=False,
+                                                                   sweep_text=text, trial_function=function))
+    assert first.status == RunStatus.INTERRUPTED and not read_meta(first.run_dir)["repeats"]
+
+    second = resume_sweep(first.location, SweepOptions(progress=False, trial_function=function))
+    assert second.status == RunStatus.FINISHED and second.skipped is None
+    assert len(read_meta(second.run_dir)["repeats"]) == 1
+    trials = read_trials(second.run_dir)
+    assert len(trials) == 5 and trials["config_repeat_of"].notna().sum() == 2, trials[[S.TRIAL_ID, S.STATUS]]
+    assert (trials[S.STATUS] == S.COMPLETED).all()
+
+
+class CtrlCOnceFitReturns(Callback):
+    """Presses Ctrl-C on the driver as soon as the sweep's fit has returned: when the
+    SIGINT handler is no longer the one Tune set for that fit (a later fit's, if Tune's
+    is never taken down)."""
+
+    def __init__(self, pressed: list):
+        self.pressed = pressed
+
+    def on_experiment_end(self, trials, **info):
+        tune_handler = signal.getsignal(signal.SIGINT)
+
+        def press() -> None:
+            deadline = time.monotonic() + 120
+            while signal.getsignal(signal.SIGINT) is tune_handler and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self.pressed.append(signal.getsignal(signal.SIGINT))
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=press, daemon=True).start()
+
+
+def test_a_ctrl_c_between_the_sweep_and_its_repeat_phase_skips_the_repeat_and_says_how(local_ray, idx_dir,
+                                                                                        tmp_path):
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS)
+    pressed: list = []
+    summary = run_sweep(parse_sweep(text, "rep.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
+                                     trial_function=make_trivial_trial(0.05),
+                                     extra_callbacks=(CtrlCOnceFitReturns(pressed),)))
+    assert pressed, "the sweep's fit never returned"
+    assert summary.status == RunStatus.FINISHED, summary.note
+    assert summary.skipped == f"tunefm repeat {summary.location} --top-k 1 --seeds 2"
+    assert summary.stopped_by == "Ctrl-C"       # the command stops there: no report
+    meta = read_meta(summary.run_dir)
+    assert meta["status"] == "finished" and not meta["repeats"]
+    assert meta["note"] == "its repeat phase did not run: stopped by Ctrl-C before it began"
+    assert len(read_trials(summary.run_dir)) == 3
+
+
+def test_a_ctrl_c_as_the_last_fit_ends_leaves_the_run_finished_and_stops_the_command(local_ray, idx_dir, tmp_path):
+    """Pressed while the run's last files are written and Ray shuts down: nothing is left
+    to stop but what the command would do next (the report), and it is not lost."""
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS).replace("repeat: {top_k: 1, seeds: 2}\n", "")
+    pressed: list = []
+    summary = run_sweep(parse_sweep(text, "rep.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
+                                     trial_function=make_trivial_trial(0.05),
+                                     extra_callbacks=(CtrlCOnceFitReturns(pressed),)))
+    assert pressed and summary.status == RunStatus.FINISHED and summary.note is None
+    assert summary.stopped_by == "Ctrl-C" and summary.skipped is None
+    assert read_meta(summary.run_dir)["status"] == "finished"

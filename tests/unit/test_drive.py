@@ -3,6 +3,7 @@ stand-in for Ray's Tuner that plays the callbacks Ray would call."""
 from __future__ import annotations
 
 import errno
+import signal
 import time
 
 from orchestrator.run.budget import Budget
@@ -36,6 +37,8 @@ class PlayedTuner:
         self.ask_stopper = ask_stopper
 
     def fit(self):
+        for s in (signal.SIGINT, signal.SIGUSR1):    # as Tune's fit does, and leaves them set
+            signal.signal(s, lambda signum, frame: None)
         r = self.recorder
         r.setup()
         trials = [Trial(f"t{i}") for i in range(self.started)]
@@ -111,3 +114,16 @@ def test_a_failed_write_is_interrupted_even_past_the_budget_and_keeps_the_counts
     assert summary.status == RunStatus.INTERRUPTED
     assert summary.note == "stopped: cannot write to the run folder (No space left on device: metrics/part-000009.parquet)"
     assert summary.counts[S.COMPLETED] == 1 and summary.counts[S.STOPPED] == 1 and summary.best is not None
+
+
+def test_the_signal_handlers_fit_set_are_undone_so_a_later_ctrl_c_is_not_lost(tmp_path):
+    """Tune leaves its SIGINT and SIGUSR1 handlers set after fit: a Ctrl-C between a sweep
+    and its repeat phase would set a flag of the finished fit and be lost."""
+    mine = {s: (lambda signum, frame: None) for s in (signal.SIGINT, signal.SIGUSR1)}
+    before = {s: signal.signal(s, h) for s, h in mine.items()}
+    try:
+        drive_played(tmp_path, total=1, started=1, complete=1)
+        assert {s: signal.getsignal(s) for s in mine} == mine
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
