@@ -62,11 +62,13 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     ``previous_wall``: the run's seconds before this session; ``live.budget`` stops the
     sweep when its time budget is spent. ``early``: a ``session.EarlyStop`` whose signal,
     if one came before, skips the fit."""
+    from orchestrator.run.recorder import refusals_unlogged   # with Ray Tune: not for versions()' users
+
     note = f"stopped by {early.requested} before any trial started" if early and early.requested else None
     with bind(live), sigterm_as_sigint() as term:
         try:
             if note is None:
-                with tune_signal_handlers_undone():
+                with tune_signal_handlers_undone(), refusals_unlogged():
                     tuner.fit()
         except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
             note = "stopped by Ctrl-C"

@@ -8,9 +8,13 @@ what the files say, wherever the folder is now.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 from ray.tune import Callback
 
@@ -25,6 +29,31 @@ from trainables.contract.records import CheckpointMeta, RecordError
 
 FLUSH_SECONDS = 5.0
 COMPACT_PARTS = 200   # merge small metric parts during long runs
+# Ray Tune's logger of what a callback's on_checkpoint raised (with the whole result).
+TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+
+
+class CheckpointRefused(OSError):
+    """``on_checkpoint``'s refusal of a checkpoint whose epochs could not be written."""
+
+
+class _RefusalsUnlogged(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        return not isinstance(exc, CheckpointRefused)
+
+
+@contextlib.contextmanager
+def refusals_unlogged() -> Iterator[None]:
+    """Leave out of Ray's log what it logs when ``on_checkpoint`` refuses a checkpoint
+    (an ERROR with a traceback and the trial's whole result): the refusal is part of
+    stopping on a failed write, which the run's note and summary give in one line."""
+    logger, hide = logging.getLogger(TUNE_CONTROLLER_LOGGER), _RefusalsUnlogged()
+    logger.addFilter(hide)
+    try:
+        yield
+    finally:
+        logger.removeFilter(hide)
 
 
 def error_reason(trial) -> str:
@@ -125,7 +154,7 @@ class RunRecorder(Callback):
         if self.live.write_error is not None:
             # They are not: Ray is to neither take this checkpoint nor drop the one before it
             # (it skips both when a callback raises), so a resume trains the epoch again.
-            raise OSError(f"trial {trial.trial_id}: checkpoint not taken, its epoch is not recorded "
+            raise CheckpointRefused(f"trial {trial.trial_id}: checkpoint not taken, its epoch is not recorded "
                           f"({self.live.write_error})")
         meta = checkpoint_meta(checkpoint)
         self.ledger.checkpoint(trial.trial_id, self.live.folder.relative(checkpoint.path),
