@@ -121,7 +121,8 @@ def sweep(sweep: str | Path | Mapping[str, Any], results: str | Path = "results"
           cpus: int | None = None, gpus: int | None = None, address: str | None = None,
           num_samples: int | None = None, max_epochs: int | None = None, progress: bool = False) -> Run:
     """Run a sweep (a file's path, YAML text, or a dict) to its end and return its ``Run``.
-    A KeyboardInterrupt (the notebook's stop button) stops it like Ctrl-C: resumable."""
+    A KeyboardInterrupt (the notebook's stop button) stops it like Ctrl-C: resumable; once
+    the sweep finished, the repeat phase is skipped instead (``run.snapshot().meta.note``)."""
     import yaml
 
     from orchestrator.run.plans import SweepOptions, run_sweep

@@ -81,7 +81,8 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
 
     Trials run on the embedded local Ray unless --address names a cluster. When it
     ends, the run folder and the command that reports it are printed. A first Ctrl-C
-    stops gracefully and prints the command that resumes the run.
+    stops gracefully and prints the command that resumes the run; one after the sweep
+    finished skips the repeat phase (and prints the command that runs it) and the report.
     """
     from orchestrator.run.plans import SweepOptions, resume_sweep, run_sweep
     from orchestrator.spec.sweep import load_sweep, with_overrides
@@ -172,7 +173,8 @@ def resume(run_dir: Path, cpus, gpus, address, progress, make_report, allow_chan
 
     Finished trials are not run again; unfinished ones continue from their last
     checkpoint; trials that never started start. The Parquet ends with exactly one
-    row per trial and epoch.
+    row per trial and epoch. A sweep resumed to its end then runs its file's repeat:
+    block, as the sweep would have.
     """
     from orchestrator.run.plans import SweepOptions, resume_sweep
 

@@ -1,8 +1,10 @@
 """Drive a built Tuner to its end and close the run folder, whatever stopped it.
 
 Shared by every plan. Ctrl-C, SIGTERM and a write that fails (a full disk, a folder
-made read-only) all end the same way: status ``interrupted``, what was computed kept,
-and the note says why; the caller prints the resume command.
+made read-only) during the fit all end the same way: status ``interrupted``, what was
+computed kept, and the note says why; the caller prints the resume command. A Ctrl-C
+or SIGTERM that comes as the fit ends with every trial done leaves the run finished,
+and stops what the command would do next (``late_stop``).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 
 from orchestrator.run.live import LiveRun, bind
-from orchestrator.run.session import sigterm_as_sigint, tune_signal_handlers_undone
+from orchestrator.run.session import FitSignals, sigterm_as_sigint, tune_signal_handlers_undone
 from orchestrator.store.records import BestTrial, RunMeta, RunStatus, now_iso
 from trainables.contract.status import ALL as STATUSES
 from trainables.contract.status import Status
@@ -65,10 +67,11 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     from orchestrator.run.recorder import refusals_unlogged   # with Ray Tune: not for versions()' users
 
     note = f"stopped by {early.requested} before any trial started" if early and early.requested else None
+    fit_signals = FitSignals()
     with bind(live), sigterm_as_sigint() as term:
         try:
             if note is None:
-                with tune_signal_handlers_undone(), refusals_unlogged():
+                with tune_signal_handlers_undone() as fit_signals, refusals_unlogged():
                     tuner.fit()
         except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
             note = "stopped by Ctrl-C"
@@ -79,6 +82,8 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
             note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
     if term.received:
         note = "stopped by SIGTERM"
+    if fit_signals.caught and early is not None and not early.requested and not live.interrupting:
+        early.requested = "SIGTERM" if term.received else "Ctrl-C"   # what runs after this fit must not
     if live.write_error is not None:
         failed = live.write_error
         note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
@@ -121,7 +126,7 @@ def late_stop(summary: RunSummary, early) -> RunSummary:
     """``summary`` with the Ctrl-C or SIGTERM that ``early`` (a ``session.EarlyStop``)
     caught after the last fit (while the run's last files were written and Ray shut down):
     the run is what it is, and the command stops there instead of writing its report."""
-    if early is None or not early.requested or summary.stopped_by:
+    if early is None or not early.requested or summary.stopped_by or summary.status != RunStatus.FINISHED:
         return summary
     return replace(summary, stopped_by=early.requested)
 

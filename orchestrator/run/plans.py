@@ -258,6 +258,10 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
     return late_stop(summary, early)
 
 
+class RepeatNotStarted(KeyboardInterrupt):
+    """A Ctrl-C or SIGTERM (``args[0]``) came before the repeat phase was recorded."""
+
+
 def _then_repeat(summary: RunSummary, folder: RunFolder, spec: SweepSpec, options: SweepOptions, data, early,
                  address: str | None = None) -> RunSummary:
     """The sweep file's ``repeat:`` block, once the sweep has finished with a best trial.
@@ -265,11 +269,12 @@ def _then_repeat(summary: RunSummary, folder: RunFolder, spec: SweepSpec, option
     unrepeated: run.json's note and the summary say so, with the command that repeats it."""
     if not (options.repeat and spec.repeat_top_k and summary.status == RunStatus.FINISHED and summary.best):
         return summary
-    try:
-        early.check()
-        return _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, address, early=early)
-    except KeyboardInterrupt as e:       # early.check(): the repeat phase was not recorded
-        by = e.args[0] if e.args else "Ctrl-C"
+    by = early.requested
+    if not by:
+        try:
+            return _repeat(folder, spec, spec.repeat_top_k, spec.repeat_seeds, options, data, address, early=early)
+        except RepeatNotStarted as e:
+            by = e.args[0]
     note = f"its repeat phase did not run: stopped by {by} before it began"
     skipped = f"tunefm repeat {folder.location} --top-k {spec.repeat_top_k} --seeds {spec.repeat_seeds}"
     unsaved = summary.unsaved
@@ -310,8 +315,8 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
                             callbacks=[RunRecorder(scheduler), *tracker_callbacks(spec, folder.location)],
                             reuse_workers=options.reuse_workers,
                             ray_name=phase_name(1 + len(meta.repeats)))
-        if early is not None:
-            early.check()     # stopped before the phase is recorded: the finished run stays as it was
+        if early is not None and early.requested:   # before the phase is recorded: the run stays as it was
+            raise RepeatNotStarted(early.requested)
         meta = meta.with_(repeats=(*meta.repeats, RepeatPhase(top_k, seeds, len(configs))),
                           status=RunStatus.RUNNING, data_changes=(*meta.data_changes, *changed),
                           session_started_at=started_iso)

@@ -220,8 +220,10 @@ def _env_defaults(values: dict[str, str]) -> Iterator[None]:
 
 @dataclass
 class EarlyStop:
-    """Ctrl-C or SIGTERM before Ray Tune's own handler is in place (loading data, starting
-    Ray): remembered here, acted on at the plan's next step instead of being lost."""
+    """Ctrl-C or SIGTERM while Ray Tune's own handler is not in place (loading data,
+    starting Ray, between two fits, writing the run's last files) or caught by it in a fit
+    that still finished: remembered here, acted on at the plan's next step instead of
+    being lost."""
 
     requested: str | None = None      # "Ctrl-C" or "SIGTERM"
 
@@ -275,25 +277,58 @@ def sigterm_as_sigint() -> Iterator[Termination]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@dataclass
+class FitSignals:
+    caught: bool = False      # Tune's handler caught a signal during the fit (which may still have ended it all)
+
+
 @contextlib.contextmanager
-def tune_signal_handlers_undone() -> Iterator[None]:
+def tune_signal_handlers_undone() -> Iterator[FitSignals]:
     """Put back this process's SIGINT and SIGUSR1 handlers after ``Tuner.fit``. Tune sets
     its own for the fit and leaves them in place: a Ctrl-C after the fit (between a sweep
     and its repeat phase, while the run's last files are written) would reach a handler
-    that sets a flag nobody reads any more, and be lost."""
+    that sets a flag nobody reads any more, and be lost. Tune's handler, once it caught a
+    signal, puts back the SIGINT handler it found; that is how ``caught`` is told (a Ctrl-C
+    in the fit's last moments ends it as finished, and the plan still has to stop)."""
+    seen = FitSignals()
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    kept = _handlers_of(_TUNE_SIGNALS)
+    try:
+        yield seen
+    finally:
+        tune_sets_sigint = not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") or 0)
+        seen.caught = tune_sets_sigint and signal.getsignal(signal.SIGINT) is kept[signal.SIGINT]
+        _put_back(kept)
+
+
+@contextlib.contextmanager
+def sigterm_handler_kept() -> Iterator[None]:
+    """``ray.init`` sets its own SIGTERM handler (``sys.exit``) on the driver for good: a
+    SIGTERM while the data loads or after the last fit would end the plan mid-write
+    instead of being remembered by ``early_stops``. Put back the one before it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    kept = {s: signal.getsignal(s) for s in _TUNE_SIGNALS}
+    kept = _handlers_of((signal.SIGTERM,))
     try:
         yield
     finally:
-        for s, handler in kept.items():
-            if handler is not None:        # None: set outside Python; it cannot be put back
-                signal.signal(s, handler)
+        _put_back(kept)
 
 
 _TUNE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGUSR1") if hasattr(signal, name))
+
+
+def _handlers_of(signums) -> dict:
+    return {s: signal.getsignal(s) for s in signums}
+
+
+def _put_back(kept: dict) -> None:
+    for s, handler in kept.items():
+        if handler is not None:        # None: set outside Python; it cannot be put back
+            signal.signal(s, handler)
 
 
 @dataclass
@@ -336,7 +371,8 @@ class RaySession:
 
             check_address(self.address)
             try:
-                ray.init(address=self.address, runtime_env=worker_runtime_env(), **common)
+                with sigterm_handler_kept():
+                    ray.init(address=self.address, runtime_env=worker_runtime_env(), **common)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise UserError(f"--address {self.address}: cannot connect to a Ray cluster "
                                 f"({str(e).splitlines()[0]})") from None
@@ -347,7 +383,7 @@ class RaySession:
             self.tickets = ticket_folder()
             cores = int(self.cpus) if self.cpus is not None else (os.cpu_count() or 1)
             try:
-                with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)):
+                with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)), sigterm_handler_kept():
                     ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
             except BaseException:
                 shutil.rmtree(self.tickets, ignore_errors=True)

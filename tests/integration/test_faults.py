@@ -382,3 +382,17 @@ def test_fractional_gpus_are_scheduled_on_logical_gpus(tmp_path, ray_with_logica
     spans = [(r.started_at, r.ended_at) for r in trials.itertuples()]
     overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
     assert overlap == 2                                                # two halves of one GPU, never more
+
+
+def test_a_sigterm_after_the_last_fit_is_remembered_not_an_exit_in_the_last_writes(tmp_path):
+    """``ray.init`` (here the plan's own, not a test's) sets a SIGTERM handler that exits
+    the process: it used to end the plan inside its last writes (run.json left running)."""
+    from benchmarks.trivial import make_trivial_trial
+    from tests.integration.test_repeat_resume import CtrlCOnceFitReturns
+
+    text = small_dense_sweep(tmp_path, "term", trials=2, epochs=2, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")
+    pressed: list = []
+    summary = run_text(text, tmp_path / "res", cpus=2, trial_function=make_trivial_trial(0.05),
+                       extra_callbacks=(CtrlCOnceFitReturns(pressed, signal.SIGTERM),))
+    assert pressed and summary.status == "finished" and summary.stopped_by == "SIGTERM", summary
+    assert json.loads((summary.run_dir / "run.json").read_text())["status"] == "finished"

@@ -86,12 +86,12 @@ def test_a_sweep_resumed_to_its_end_runs_its_repeat_block(local_ray, idx_dir, tm
 
 
 class CtrlCOnceFitReturns(Callback):
-    """Presses Ctrl-C on the driver as soon as the sweep's fit has returned: when the
-    SIGINT handler is no longer the one Tune set for that fit (a later fit's, if Tune's
-    is never taken down)."""
+    """Presses Ctrl-C (or sends ``signum``) on the driver as soon as the sweep's fit has
+    returned: when the SIGINT handler is no longer the one Tune set for that fit (a later
+    fit's, if Tune's is never taken down)."""
 
-    def __init__(self, pressed: list):
-        self.pressed = pressed
+    def __init__(self, pressed: list, signum: int = signal.SIGINT):
+        self.pressed, self.signum = pressed, signum
 
     def on_experiment_end(self, trials, **info):
         tune_handler = signal.getsignal(signal.SIGINT)
@@ -101,7 +101,7 @@ class CtrlCOnceFitReturns(Callback):
             while signal.getsignal(signal.SIGINT) is tune_handler and time.monotonic() < deadline:
                 time.sleep(0.005)
             self.pressed.append(signal.getsignal(signal.SIGINT))
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), self.signum)
 
         threading.Thread(target=press, daemon=True).start()
 
@@ -136,3 +136,27 @@ def test_a_ctrl_c_as_the_last_fit_ends_leaves_the_run_finished_and_stops_the_com
     assert pressed and summary.status == RunStatus.FINISHED and summary.note is None
     assert summary.stopped_by == "Ctrl-C" and summary.skipped is None
     assert read_meta(summary.run_dir)["status"] == "finished"
+
+
+class CtrlCAtTheLastTrialsEnd(Callback):
+    """Presses Ctrl-C when the last trial completes: Tune's handler catches it, and the
+    fit still ends with every trial done."""
+
+    def __init__(self, trials: int):
+        self.left = trials
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.left -= 1
+        if self.left == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_ctrl_c_that_tune_caught_in_a_fit_that_finished_still_stops_the_plan(local_ray, idx_dir, tmp_path):
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS)
+    summary = run_sweep(parse_sweep(text, "rep.yaml"),
+                        SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
+                                     trial_function=make_trivial_trial(0.05),
+                                     extra_callbacks=(CtrlCAtTheLastTrialsEnd(3),)))
+    assert summary.status == RunStatus.FINISHED and summary.counts[S.COMPLETED] == 3, summary
+    assert summary.stopped_by == "Ctrl-C" and summary.skipped is not None
+    assert not read_meta(summary.run_dir)["repeats"]

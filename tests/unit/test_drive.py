@@ -127,3 +127,16 @@ def test_the_signal_handlers_fit_set_are_undone_so_a_later_ctrl_c_is_not_lost(tm
     finally:
         for s, h in before.items():
             signal.signal(s, h)
+
+
+def test_a_late_stop_marks_only_a_finished_run():
+    """An interrupted run already stops the command (exit 130, the resume command); only a
+    finished one needs the stop carried to what the command would do next."""
+    from orchestrator.run.drive import RunSummary, late_stop
+    from orchestrator.run.session import EarlyStop
+
+    pressed = EarlyStop(requested="Ctrl-C")
+    finished = RunSummary(None, RunStatus.FINISHED, {}, None, 1.0)
+    assert late_stop(finished, pressed).stopped_by == "Ctrl-C"
+    assert late_stop(finished, EarlyStop()).stopped_by is None
+    assert late_stop(RunSummary(None, RunStatus.INTERRUPTED, {}, None, 1.0), pressed).stopped_by is None
