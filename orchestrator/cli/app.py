@@ -34,7 +34,7 @@ def _user_errors(func):
             else:
                 click.echo(f"tunefm: stopped by {by}; what it was writing may be incomplete: run it again",
                            err=True)
-            sys.exit(130)
+            sys.exit(143 if by == "SIGTERM" else 130)
 
     return wrapper
 

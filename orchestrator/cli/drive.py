@@ -36,10 +36,11 @@ def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> Non
 
     for line in summary_lines(summary):
         click.echo(line)
-    if summary.stopped_by:                 # a Ctrl-C or SIGTERM after the training: the command ends here
+    stopped = 143 if summary.stopped_by == "SIGTERM" else 130
+    if summary.stopped_by and summary.status == "finished":   # a stop once every trial was done: it ends here
         if make_report and not summary.skipped:
             click.echo(f"tunefm: stopped by {summary.stopped_by} as the run ended; no report written", err=True)
-        sys.exit(130)
+        sys.exit(stopped)
     if make_report and summary.best is not None:
         try:
             _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
@@ -48,7 +49,7 @@ def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> Non
                        f"tunefm report {summary.location}", err=True)
             sys.exit(130)
     if summary.status != "finished":
-        sys.exit(130)
+        sys.exit(stopped)
 
 
 def _command() -> str:

@@ -63,16 +63,18 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json.
     ``previous_wall``: the run's seconds before this session; ``live.budget`` stops the
     sweep when its time budget is spent. ``early``: a ``session.EarlyStop`` whose signal,
-    if one came before, skips the fit."""
+    if one came before, ends the fit as soon as it starts (so Ray saves a state to
+    resume from: with every trial of the phase still to run)."""
     from orchestrator.run.recorder import refusals_unlogged   # with Ray Tune: not for versions()' users
 
-    note = f"stopped by {early.requested} before any trial started" if early and early.requested else None
+    note = f"stopped by {early.requested} before this session's trials started" if early and early.requested \
+        else None
+    live.stop_at_start = early.requested if early else None    # the fit ends at its start, its state saved
     fit_signals = FitSignals()
     with bind(live), sigterm_as_sigint() as term:
         try:
-            if note is None:
-                with tune_signal_handlers_undone() as fit_signals, refusals_unlogged():
-                    tuner.fit()
+            with tune_signal_handlers_undone() as fit_signals, refusals_unlogged():
+                tuner.fit()
         except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
             note = "stopped by Ctrl-C"
         except Exception as e:
@@ -80,10 +82,10 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
             if failed is None:
                 raise
             note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
-    if term.received:
-        note = "stopped by SIGTERM"
-    if fit_signals.caught and early is not None and not early.requested and not live.interrupting:
-        early.requested = "SIGTERM" if term.received else "Ctrl-C"   # what runs after this fit must not
+    # the signal Tune's handler caught in the fit (SIGTERM comes as SIGINT; SIGUSR1 from a failed write is not one)
+    caught = "SIGTERM" if term.received else ("Ctrl-C" if fit_signals.caught and not live.interrupting else None)
+    if caught and early is not None and not early.requested:
+        early.requested = caught           # what the plan would run after this fit must not run
     if live.write_error is not None:
         failed = live.write_error
         note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
@@ -107,6 +109,8 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     # said so: a Ctrl-C seconds before the budget ran out leaves the run resumable)
     budget_spent = live.budget_stopped
     interrupted = note is not None or (unfinished > 0 and not budget_spent)
+    if interrupted and note is None and caught:
+        note = f"stopped by {caught}"
     best = ledger.best() if ledger else None
     best_info = None if best is None else BestTrial(best.trial_id, best.family, live.metric,
                                                     float(best.best_metric), int(best.best_epoch))
@@ -119,7 +123,8 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
         store.write_meta(meta)             # for a URI run this also retries any failed upload
     except OSError as e:
         unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
-    return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved)
+    return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved,
+                      stopped_by=(early.requested if early is not None else None) or caught)
 
 
 def late_stop(summary: RunSummary, early) -> RunSummary:

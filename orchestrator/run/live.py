@@ -33,6 +33,7 @@ class LiveRun:
     write_error: OSError | None = None        # the first write into the folder that failed (disk full ...)
     interrupting: bool = False                # that failure ended the fit as a Ctrl-C does (stop_for_write_error)
     budget: Budget | None = None              # the sweep's time budget, over all its sessions
+    stop_at_start: str | None = None          # a Ctrl-C or SIGTERM before the fit: it ends the fit at its start
     budget_stopped: bool = False              # the stopper ended the fit because the budget was spent
     recorded_epochs: Mapping[str, int] = field(default_factory=dict)   # on resume: each trial's last epoch in the Parquet
 
@@ -144,6 +145,17 @@ def stop_for_write_error(live: LiveRun, error: OSError) -> None:
     the fallback where no handler is installed (``fit`` not on the main thread)."""
     live.write_error = error
     live.interrupting = _interrupt_fit()
+
+
+def stop_if_asked_before(live: LiveRun) -> None:
+    """A Ctrl-C or SIGTERM came before the fit began: end it now, as if it came at once
+    (called by the recorder inside the fit, where Tune's handler is in place, once Tune
+    has created trials). Tune then saves its state with the phase's trials still to run,
+    and a resume starts them; a fit that never ran leaves Ray no state to resume from
+    (and Ray cannot restore a state without trials)."""
+    if live.stop_at_start:
+        live.stop_at_start = None
+        _interrupt_fit()
 
 
 def _interrupt_fit() -> bool:

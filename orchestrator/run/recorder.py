@@ -123,6 +123,10 @@ class RunRecorder(Callback):
             self.store.write_trials(self.ledger.trial_rows())
         self.progress = ProgressPrinter(self.ledger, enabled=live.progress)
 
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        if trials:      # Ray cannot restore a saved state that holds no trial: stop once it has some
+            live_run.stop_if_asked_before(self.live)
+
     def _write(self, action) -> None:
         """Every write into the folder: the first that fails (a full disk, a folder made
         read-only) is kept and ends the fit (``live.stop_for_write_error``); later ones

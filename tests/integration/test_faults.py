@@ -92,8 +92,8 @@ def test_ctrl_c_then_kill_then_resume_ends_with_every_epoch_once(tmp_path):
     os.killpg(first.pid, signal.SIGINT)
     assert first.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
     out = (tmp_path / "first.log").read_text()
-    assert f"resume it:  tunefm resume {run_dir}" in out
-    assert read_meta(run_dir)["status"] == "interrupted"
+    assert f"resume it:  tunefm resume {run_dir}" in out and "sweep interrupted (stopped by Ctrl-C)" in out
+    assert read_meta(run_dir)["status"] == "interrupted" and read_meta(run_dir)["note"] == "stopped by Ctrl-C"
 
     # 2. The resumed driver is SIGKILLed with its embedded Ray, as in a crash or a reboot.
     second = start(["resume", str(run_dir), "--cpus", "2", "--no-progress"], tmp_path / "second.log")
@@ -396,3 +396,32 @@ def test_a_sigterm_after_the_last_fit_is_remembered_not_an_exit_in_the_last_writ
                        extra_callbacks=(CtrlCOnceFitReturns(pressed, signal.SIGTERM),))
     assert pressed and summary.status == "finished" and summary.stopped_by == "SIGTERM", summary
     assert json.loads((summary.run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_ctrl_c_after_the_run_folder_exists_but_before_the_fit_leaves_a_run_a_resume_finishes(tmp_path,
+                                                                                               monkeypatch):
+    """The stop lands while the plan builds its Tuner (the run folder and run.json exist).
+    The fit used to be skipped: Ray saved no state, and the run that said "resume it"
+    could never be resumed. The fit now ends at its start, with Ray's state saved."""
+    from benchmarks.trivial import make_trivial_trial
+    from orchestrator.run import plans
+    from orchestrator.run.plans import SweepOptions, resume_sweep
+
+    real = plans.build_tuner
+
+    def pressed_first(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)          # caught by the plan's handler: remembered
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plans, "build_tuner", pressed_first)
+    text = small_dense_sweep(tmp_path, "early", trials=3, epochs=2, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")
+    first = run_text(text, tmp_path / "res", cpus=2, trial_function=make_trivial_trial(0.05))
+    monkeypatch.undo()
+    assert first.status == "interrupted" and first.note.startswith("stopped by Ctrl-C before"), first
+    assert len(read_metrics(first.run_dir)) == 0
+    second = resume_sweep(first.run_dir, SweepOptions(cpus=2, progress=False,
+                                                      trial_function=make_trivial_trial(0.05)))
+    assert second.status == "finished", second
+    trials = read_trials(second.run_dir)
+    assert len(trials) == 3 and (trials[S.STATUS] == S.COMPLETED).all()
+    assert sorted(read_metrics(second.run_dir).groupby(S.TRIAL_ID)[S.EPOCH].apply(sorted).tolist()) == [[1, 2]] * 3
