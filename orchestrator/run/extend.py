@@ -13,6 +13,7 @@ from pathlib import Path
 from orchestrator.run.budget import session_clock
 from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, late_stop
+from orchestrator.store.snapshot import check_finished
 from orchestrator.run.live import LiveRun
 from orchestrator.run.plans import SweepOptions, _session
 from orchestrator.run.session import early_stops, tune_environment
@@ -72,6 +73,7 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
             raise UserError(f"{folder.location}: the run is {meta.status.value}; finish it first (tunefm resume "
                             f"{folder.location}), then extend it")
         base = folder.spec(check_frozen=True)
+        check_finished(folder, meta, base)
         old = phase_epochs(base, meta.repeats)
         old_epochs = old.scheduler.max_epochs
         if max_epochs is not None and max_epochs < old_epochs:

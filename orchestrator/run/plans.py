@@ -21,6 +21,7 @@ from orchestrator.run.budget import Budget, session_clock, spent_before
 from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, late_stop, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
+from orchestrator.store.snapshot import check_finished
 from orchestrator.run.live import LiveRun
 from orchestrator.run.session import RaySession, early_stops, trial_slots, tune_environment
 from orchestrator.run.tracking import check_trackers, tracker_callbacks
@@ -30,7 +31,7 @@ from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import DataSummary, RepeatPhase, RunMeta, RunStatus
 from trainables.contract.errors import UserError
-from trainables.contract.keys import EPOCH, STATUS, TRIAL_ID, TRIALS_FILE
+from trainables.contract.keys import EPOCH, STATUS, TRIAL_ID
 from trainables.contract.status import DONE
 
 
@@ -186,6 +187,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
     with lock, early_stops() as early:
         meta = folder.meta()
         if meta.status == RunStatus.FINISHED:
+            check_finished(folder, meta, folder.spec())
             raise UserError(f"{folder.location}: this run finished; nothing to resume "
                             "(start a new one with tunefm sweep)")
         from orchestrator.run.extend import continue_from, phase_epochs
@@ -248,10 +250,8 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
         if meta.status != RunStatus.FINISHED:
             raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
                             f"resume it first: tunefm resume {folder.location}")
-        if not folder.file(TRIALS_FILE).is_file():
-            raise UserError(f"{folder.file(TRIALS_FILE)} is missing: the finished trials' statuses are only there; "
-                            "restore it from a copy of the run before repeating its winners")
         spec = folder.spec(check_frozen=True)
+        check_finished(folder, meta, spec)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         summary = _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed,
                           early)

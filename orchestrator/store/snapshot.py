@@ -21,6 +21,9 @@ from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
 from orchestrator.store.records import RunMeta, RunStatus
+from trainables.contract.errors import UserError
+from trainables.contract.keys import RUN_FILE, TRIALS_FILE
+from trainables.contract.status import Status
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ def read_snapshot(run: RunFolder | str | Path) -> Snapshot:
     meta, spec = folder.meta(), folder.spec()
     status, note = folder.status()
     trials, metrics = read_trials(folder.path), read_metrics(folder.path)
+    rebuilt = not metrics.empty and _lags(trials, metrics)     # then the statuses come from the metrics
+    contradiction = None if rebuilt else finished_contradiction(meta, spec, trials)
+    if contradiction:           # run.json says finished; the tables say otherwise: they are the truth
+        status, note = RunStatus.INTERRUPTED, f"its {RUN_FILE} says finished, but {contradiction}"
     if status != RunStatus.RUNNING and not metrics.empty and (note is not None or _lags(trials, metrics)):
         trials = _rebuilt_trials(folder, meta, spec, trials, metrics)
     if not trials.empty and not metrics.empty:
@@ -54,6 +61,37 @@ def read_snapshot(run: RunFolder | str | Path) -> Snapshot:
         limit = metrics[S.TRIAL_ID].map(epochs)
         metrics = metrics[limit.notna() & (metrics[S.EPOCH] <= limit)].reset_index(drop=True)
     return Snapshot(folder, meta, spec, trials, metrics, status, note)
+
+
+def finished_contradiction(meta: RunMeta, spec: SweepSpec, trials: pd.DataFrame) -> str | None:
+    """Why run.json's ``finished`` cannot be true of the trials table (run.json was edited,
+    or copied from another run), or None. Every trial of a finished run ended on its own;
+    only a time budget stops trials, and leaves some never started."""
+    if meta.status != RunStatus.FINISHED:
+        return None
+    counts = trials[S.STATUS].value_counts().to_dict() if len(trials) else {}
+    still = counts.get(Status.RUNNING, 0) + counts.get(Status.PENDING, 0)
+    budget = spec.time_budget_s is not None
+    stopped = 0 if budget else counts.get(Status.STOPPED, 0)
+    drawn = meta.trials + sum(p.trials for p in meta.repeats)
+    missing = 0 if budget else max(0, drawn - len(trials))
+    why = [f"{still} trial(s) are still running or pending" if still else "",
+           f"{stopped} trial(s) were stopped before their end" if stopped else "",
+           f"{missing} of its {drawn} trials never started" if missing else ""]
+    return "; ".join(w for w in why if w) or None
+
+
+def check_finished(folder: RunFolder, meta: RunMeta, spec: SweepSpec) -> None:
+    """Refuse to build on a finished run whose trials table is gone (the metrics cannot
+    tell an early stop from a stop) or contradicts its run.json."""
+    if not folder.file(TRIALS_FILE).is_file():
+        raise UserError(f"{folder.file(TRIALS_FILE)} is missing: the finished trials' statuses are only there; "
+                        "restore it from a copy of the run")
+    why = finished_contradiction(meta, spec, read_trials(folder.path))
+    if why:
+        raise UserError(f"{folder.file(RUN_FILE)} says the run finished, but {why}: it was edited or comes from "
+                        "another run; restore it from a copy of the run (or set its status to \"interrupted\" "
+                        "to resume the run)")
 
 
 def _lags(trials: pd.DataFrame, metrics: pd.DataFrame) -> bool:

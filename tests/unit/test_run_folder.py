@@ -195,4 +195,47 @@ def test_repeat_of_a_run_without_its_trials_table_is_refused_not_rewritten(tmp_p
     run = make_run(tmp_path / "run")
     (run / "trials.parquet").unlink()
     one_line_error(invoke("repeat", str(run)), "trials.parquet is missing", "restore it from a copy")
+    one_line_error(invoke("extend", str(run), "--num-samples", "1"), "trials.parquet is missing")
     assert not (run / "trials.parquet").exists() and RunFolder(run).meta().status == RunStatus.FINISHED
+
+
+def _statuses(run: Path, *statuses: str) -> None:
+    RunStore(run, []).write_trials([trial_row({S.TRIAL_ID: t, S.FAMILY: "dense", S.STATUS: s, "epochs": 2})
+                                    for t, s in zip("ab", statuses)])   # make_run's metrics: trials a, b
+
+
+def test_a_run_json_edited_to_say_finished_is_not_built_on_and_not_reported_as_finished(tmp_path):
+    """An interrupted run's run.json edited to "finished": repeat and extend would build on
+    half-trained trials, resume would say there is nothing to do, and the report would
+    call it finished. Each names run.json instead; the report says what the tables say."""
+    run = make_run(tmp_path / "run")
+    _statuses(run, S.COMPLETED, S.STOPPED)
+    RunStore(run, []).write_meta(run_meta("finished", trials=3, sweep_sha256=sha256_text(SWEEP)))
+    why = "says the run finished, but 1 trial(s) were stopped before their end; 1 of its 3 trials never started"
+    for command in (["repeat", str(run)], ["extend", str(run), "--num-samples", "1"], ["resume", str(run)]):
+        one_line_error(invoke(*command), "run.json " + why, 'set its status to "interrupted" to resume')
+    snap = read_snapshot(run)
+    assert snap.status == RunStatus.INTERRUPTED and snap.status_note.startswith("its run.json says finished, but")
+
+
+def test_what_a_finished_run_may_hold():
+    from orchestrator.spec.sweep import parse_sweep
+    from orchestrator.store.snapshot import finished_contradiction
+
+    plain, budgeted = parse_sweep(SWEEP, "s.yaml"), parse_sweep(SWEEP + "time_budget_s: 60\n", "s.yaml")
+
+    def table(*statuses):
+        return pd.DataFrame({S.TRIAL_ID: [f"t{i}" for i in range(len(statuses))], S.STATUS: list(statuses)})
+
+    done = table(S.COMPLETED, S.EARLY_STOPPED, S.FAILED)
+    assert finished_contradiction(run_meta("finished", trials=3), plain, done) is None
+    assert finished_contradiction(run_meta("interrupted", trials=5), plain, table(S.RUNNING)) is None
+    # a time budget stops trials and leaves some never started; none is left running
+    assert finished_contradiction(run_meta("finished", trials=5), budgeted, table(S.COMPLETED, S.STOPPED)) is None
+    assert finished_contradiction(run_meta("finished", trials=2), budgeted, table(S.COMPLETED, S.RUNNING)) == \
+        "1 trial(s) are still running or pending"
+    # repeat and extend phases count: 3 drawn in the sweep and 2 in a repeat, 4 recorded
+    from orchestrator.store.records import RepeatPhase
+
+    meta = run_meta("finished", trials=3, repeats=(RepeatPhase(top_k=1, seeds=2, trials=2),))
+    assert finished_contradiction(meta, plain, table(*[S.COMPLETED] * 4)) == "1 of its 5 trials never started"
