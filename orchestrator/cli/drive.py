@@ -147,7 +147,7 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
 @_user_errors
 def extend(run_dir: Path, num_samples: int, family: str | None, max_epochs: int | None, continue_top: int,
            cpus, gpus, address, progress, make_report, allow_changed_data) -> None:
-    """Add trials to a finished or interrupted run, in the same folder and Parquet.
+    """Add trials to a finished run, in the same folder and Parquet (resume an interrupted one first).
 
     Random and grid search continue their seeded streams without repeating a
     configuration already tried; TPE starts from every earlier result of its family;

@@ -75,13 +75,16 @@ def _load_beside_ray(dataset) -> Future:
     import ray.tune  # noqa: F401  (before the thread's imports of Ray's integrations, not beside them)
 
     from trainables.datasets import load_trial_data
+    from trainables.datasets.registry import check_test_split
 
     future: Future = Future()
 
     def load() -> None:
         future.set_running_or_notify_cancel()
         try:
-            future.set_result(load_trial_data(dataset))
+            data = load_trial_data(dataset)
+            check_test_split(dataset)          # read, never used: the report will be able to
+            future.set_result(data)
         except BaseException as e:   # handed to result(): the driver says it in one line
             future.set_exception(e)
             return

@@ -327,3 +327,18 @@ def test_a_splits_arrays_hash_changes_with_any_image_or_label_and_nothing_else()
     y2 = y.copy(); y2[5] = (y2[5] + 1) % 3
     assert len({base, arrays_sha256(Labeled(x2, y)), arrays_sha256(Labeled(x, y2)),
                 arrays_sha256(Labeled(x[:19], y[:19])), arrays_sha256(Labeled(x[::-1], y[::-1]))}) == 5
+
+
+def test_a_damaged_test_split_is_found_before_a_sweep_trains(tmp_path):
+    """The sweep never uses the test split, but its report does: a truncated test .gz
+    used to surface only there, after the whole sweep had trained."""
+    from trainables.datasets.registry import check_test_split
+
+    folder = write_idx_dataset(tmp_path / "d", n_train=50, n_test=20)
+    spec = DataSpec("fashion_mnist", data_dir=str(folder))
+    check_test_split(spec)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-8])
+    load_trial_data(spec)                                   # the sweep's own splits are fine
+    with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte.gz: cannot be read"):
+        check_test_split(spec)
