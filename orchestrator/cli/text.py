@@ -9,7 +9,7 @@ def summary_lines(summary) -> list[str]:
     c = summary.counts
     finished = ", ".join(f"{c[s]} {s.label}" for s in FINAL if c.get(s))
     status = summary.status.value + (f" ({summary.note})" if summary.note else "")
-    lines = [f"sweep {status} in {summary.wall_seconds:.0f} s: {finished or 'no trial finished'}"]
+    lines = [f"{summary.phase} {status} in {summary.wall_seconds:.0f} s: {finished or 'no trial finished'}"]
     if summary.best:
         b = summary.best
         lines.append(f"best {b.metric} {b.value:.4f}: trial {b.trial_id} ({b.family}, epoch {b.epoch})")

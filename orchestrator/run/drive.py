@@ -31,7 +31,8 @@ class RunSummary:
     unsynced: int = 0                  # files that did not reach the URI
     unsaved: str | None = None         # a final write that failed (the disk is full ...)
     skipped: str | None = None         # a phase a stop kept from running: the command that runs it
-    stopped_by: str | None = None      # "Ctrl-C" or "SIGTERM" that came after the training: nothing more runs
+    stopped_by: str | None = None      # "Ctrl-C" or "SIGTERM" that stopped it, or came after the training
+    phase: str = "sweep"               # what this session trained: "sweep", "repeat" or "extension"
 
     @property
     def run_dir(self):

@@ -136,7 +136,7 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
             live = LiveRun(folder, tuple(params), spec.metric, spec.mode, new_epochs,
                            len(snap.trials) + total_new, options.progress)
             summary = drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
-            summary = dataclasses.replace(summary, note=summary.note or
+            summary = dataclasses.replace(summary, phase="extension", note=summary.note or
                                           (f"extended: {total_new} trials ({len(continued)} continued), "
                                            f"{seeded} earlier results seeded ASHA's rungs"
                                            + "".join(f"; {e}" for e in exhausted)))

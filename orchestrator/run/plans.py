@@ -236,6 +236,8 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
                            recorded_epochs=metrics.groupby(TRIAL_ID)[EPOCH].max().astype(int).to_dict()
                            if len(metrics) else {})
             summary = drive(tuner, live, store, meta, started, spent, early)
+            if phases:      # a resumed repeat or extension says so
+                summary = replace(summary, phase="extension" if meta.repeats[-1].kind == "extend" else "repeat")
             # the sweep (phase 0) resumed to its end: its file's repeat: block runs now, as after a sweep
             if not phases:
                 summary = _then_repeat(summary, folder, spec, options, data, early, meta.address)
@@ -328,7 +330,7 @@ def _repeat(folder: RunFolder, spec: SweepSpec, top_k: int, seeds: int, options:
             store.write_meta(meta)
         live = LiveRun(folder, tuple(params), spec.metric, spec.mode, spec.scheduler.max_epochs,
                        len(snap.trials) + len(configs), options.progress)
-        return drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
+        return replace(drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early), phase="repeat")
 
 
 def _budget(spec: SweepSpec, spent: float, started: float) -> Budget | None:

@@ -89,7 +89,9 @@ class RunFolder:
             folder = cls(Path(location).expanduser().absolute())
         try:
             if not folder.path.is_dir():
-                raise UserError(f"{location}: no such run folder")
+                what = "a file, not a run folder (give the folder tunefm sweep printed)" \
+                    if folder.path.exists() else "no such run folder"
+                raise UserError(f"{location}: {what}")
             for name in (RUN_FILE, SWEEP_FILE):
                 if not folder.file(name).is_file():
                     raise UserError(f"{location}: not a tunefm run folder (no {name})")

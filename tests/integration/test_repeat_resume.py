@@ -56,11 +56,11 @@ def test_an_interrupted_repeat_phase_is_resumed_not_dropped(local_ray, idx_dir, 
     function = interrupting_trial(str(tmp_path / "pressed"), os.getpid())
     first = run_sweep(parse_sweep(text, "rep.yaml"), SweepOptions(results_dir=str(tmp_path / "res"), progress=False,
                                                                    sweep_text=text, trial_function=function))
-    assert first.status == RunStatus.INTERRUPTED and (tmp_path / "pressed").exists()
+    assert first.status == RunStatus.INTERRUPTED and (tmp_path / "pressed").exists() and first.phase == "repeat"
     assert len(read_meta(first.run_dir)["repeats"]) == 1
 
     second = resume_sweep(first.location, SweepOptions(progress=False, trial_function=function))
-    assert second.status == RunStatus.FINISHED
+    assert second.status == RunStatus.FINISHED and second.phase == "repeat"     # "repeat finished in ..."
     trials = read_trials(second.run_dir)
     repeats = trials[trials["config_repeat_of"].notna()]
     assert len(trials) == 5 and len(repeats) == 2, trials[[S.TRIAL_ID, S.STATUS, "config_repeat_of"]]

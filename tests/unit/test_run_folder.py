@@ -93,6 +93,8 @@ def test_resume_of_a_finished_run_and_of_no_run(tmp_path):
     (tmp_path / "empty").mkdir()
     one_line_error(invoke("resume", str(tmp_path / "empty")), "not a tunefm run folder (no run.json)")
     one_line_error(invoke("report", str(tmp_path / "nowhere")), "no such run folder")
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    one_line_error(invoke("resume", str(tmp_path / "sweep.yaml")), "sweep.yaml: a file, not a run folder")
 
 
 def test_a_second_driver_is_refused_with_the_holders_pid_and_host(tmp_path):
