@@ -64,8 +64,20 @@ def floor(quick: bool, cpus: int = 2) -> dict[str, Any]:
     trivial = _sweep(TRIVIAL.format(trials=60 if quick else 200, epochs=4), cpus,
                      trial_function=make_trivial_trial(work))
     trivial["work_per_epoch_seconds"] = work
-    tiny = _sweep(TINY_KERAS.format(trials=8 if quick else 20, epochs=6, train=3000, val=1000), cpus)
+    text = TINY_KERAS.format(trials=8 if quick else 20, epochs=6, train=3000, val=1000)
+    tiny = _sweep(text, cpus)
+    tiny["keras_setup"] = keras_own_setup(text, tiny)
     return {"trivial": trivial, "tiny_keras": tiny}
+
+
+def keras_own_setup(text: str, tiny: dict[str, Any]) -> dict[str, Any]:
+    """Keras's own set-up of the sweep's trials (``benchmarks.keras_setup``), and the work
+    share the sweep would have if nothing but that stood between its epochs."""
+    from benchmarks.keras_setup import measure
+
+    own = measure(text)
+    work = tiny["in_epochs_seconds"]
+    return {**own, "work_share_if_only_keras_setup": r(work / (work + own["setup_seconds_total"]), 3)}
 
 
 def _sweep(text: str, cpus: int, trial_function=None) -> dict[str, Any]:

@@ -113,6 +113,16 @@ def _floor(f: dict[str, Any]) -> list[str]:
         lines += ["", f"Target: at least 90% of worker time in the tiny-Keras trials' own work: "
                       f"{_pct(share)} over the Tune phase ({'met' if share >= 0.9 else 'not met'}), "
                       f"{_pct(tiny['work_share_end_to_end'])} over the whole command (Ray start-up included)."]
+        own = tiny.get("keras_setup")
+        if own:
+            lines += ["", f"Keras's own set-up of the same {own['trials']} configurations in one process, no "
+                          f"orchestrator (clear, seed, build, compile, training state, `fit` up to its first "
+                          f"epoch; `python -m benchmarks.keras_setup`): {own['setup_seconds_median']} s per trial "
+                          f"(median), {own['setup_seconds_total']} s in all, against the sweep's "
+                          f"{tiny['trial_setup_seconds']} s of trial set-up; the first epoch's trace of the train "
+                          f"step, inside the work above, adds {own['first_epoch_extra_seconds_median']} s per "
+                          f"trial. With nothing but that set-up outside the epochs, the Tune-phase share would "
+                          f"be {_pct(own['work_share_if_only_keras_setup'])}."]
     return lines + [""]
 
 

@@ -130,3 +130,19 @@ def test_a_missing_peer_library_or_unreported_quality_run_stops_the_benchmark_be
     (run_dir / "report").mkdir()
     (run_dir / "report" / "test_eval.parquet").write_bytes(b"")
     preflight(("floor",), True, [str(run_dir)])
+
+
+def test_the_floor_table_gives_keras_own_set_up_beside_the_sweep_s():
+    from benchmarks.run import _floor
+
+    tiny = {"trials": 16, "epochs": 70, "wall_seconds": 11.0, "tune_phase_seconds": 7.4, "trial_work_seconds": 11.0,
+            "work_share_end_to_end": 0.5, "work_share_tune_phase": 0.74, "trial_startup_seconds_median": 0.1,
+            "overhead_per_trial_seconds": 0.24, "slot_seconds": 14.8, "in_epochs_seconds": 11.0,
+            "worker_import_seconds": 0.96, "trial_setup_seconds": 1.54, "trial_dispatch_seconds": 0.06,
+            "between_epochs_seconds": 0.74, "between_trials_seconds": 0.52,
+            "keras_setup": {"trials": 16, "setup_seconds_total": 1.2, "setup_seconds_median": 0.063,
+                            "first_epoch_extra_seconds_median": 0.146, "work_share_if_only_keras_setup": 0.902}}
+    text = "\n".join(_floor({"tiny_keras": tiny}))
+    assert "74.0% over the Tune phase (not met)" in text
+    assert "0.063 s per trial (median), 1.2 s in all, against the sweep's 1.54 s of trial set-up" in text
+    assert "the Tune-phase share would be 90.2%" in text
