@@ -15,7 +15,7 @@ def provenance_lines(meta, holdout) -> list[tuple[str, str]]:
         files = ", ".join(f"{f.path} (sha256 {f.sha256[:12]}...)" for f in split.files[:2])
         more = f" and {split.file_count - 2} more" if split.file_count > 2 else ""
         per_class = split.per_class
-        if part == "test" and not per_class:     # the sweep never reads the test split: counted here
+        if part == "test" and not per_class:     # the sweep never counts the test split: counted here
             per_class = tuple(int(c) for c in test_counts)
         counts = f"; per class {', '.join(map(str, per_class))}" if per_class else ""
         lines.append((f"{part} split", f"{files or 'downloaded by Keras'}{more}; all files sha256 "

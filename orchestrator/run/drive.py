@@ -63,14 +63,15 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
           early=None) -> RunSummary:
     """``tuner.fit()`` with ``live`` bound, then the final flush, compaction and run.json.
     ``previous_wall``: the run's seconds before this session; ``live.budget`` stops the
-    sweep when its time budget is spent. ``early``: a ``session.EarlyStop`` whose signal,
-    if one came before, ends the fit as soon as it starts (so Ray saves a state to
-    resume from: with every trial of the phase still to run)."""
+    sweep when its time budget is spent. ``early``: a ``session.EarlyStop``, the plan's
+    handler of Ctrl-C and SIGTERM, also during the fit: a signal it caught, before the
+    fit or in it, ends the fit at its next step that has trials (``live.stop_if_asked``),
+    so Ray's saved state holds the trials a resume continues."""
     from orchestrator.run.recorder import refusals_unlogged   # with Ray Tune: not for versions()' users
 
-    note = f"stopped by {early.requested} before this session's trials started" if early and early.requested \
-        else None
-    live.stop_at_start = early.requested if early else None    # the fit ends at its start, its state saved
+    asked_before = early.requested if early is not None else None   # a stop before this fit
+    note = None
+    live.early = early
     fit_signals = FitSignals()
     with bind(live), sigterm_as_sigint() as term:
         try:
@@ -83,9 +84,13 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
             if failed is None:
                 raise
             note = f"stopped: cannot write to the run folder ({failed.strerror or failed}: {failed.filename or ''})"
-    # the signal Tune's handler caught in the fit (SIGTERM comes as SIGINT; SIGUSR1 from a failed write is not one)
-    caught = "SIGTERM" if term.received else ("Ctrl-C" if fit_signals.caught and not live.interrupting else None)
-    if caught and early is not None and not early.requested:
+    # the signal that stopped the fit: the plan's handler's, or Tune's own where the user turned that back on
+    # (TUNE_DISABLE_SIGINT_HANDLER=0); SIGTERM reaches either as a SIGINT, SIGUSR1 from a failed write is none
+    caught = (early.requested if early is not None else None) or \
+        ("Ctrl-C" if fit_signals.caught and not live.interrupting else None)
+    if term.received:
+        caught = "SIGTERM"
+    if caught and early is not None:
         early.requested = caught           # what the plan would run after this fit must not run
     if live.write_error is not None:
         failed = live.write_error
@@ -111,7 +116,7 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
     budget_spent = live.budget_stopped
     interrupted = note is not None or (unfinished > 0 and not budget_spent)
     if interrupted and note is None and caught:
-        note = f"stopped by {caught}"
+        note = f"stopped by {caught}" + (" before this session's trials started" if asked_before else "")
     best = ledger.best() if ledger else None
     best_info = None if best is None else BestTrial(best.trial_id, best.family, live.metric,
                                                     float(best.best_metric), int(best.best_epoch))
@@ -124,8 +129,7 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
         store.write_meta(meta)             # for a URI run this also retries any failed upload
     except OSError as e:
         unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
-    return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved,
-                      stopped_by=(early.requested if early is not None else None) or caught)
+    return RunSummary(live.folder, status, counts, best_info, wall, note, store.unsynced, unsaved, stopped_by=caught)
 
 
 def late_stop(summary: RunSummary, early) -> RunSummary:

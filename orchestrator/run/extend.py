@@ -51,8 +51,8 @@ def continue_from(folder: RunFolder, trials, trial_ids) -> dict[str, str]:
 
 def extend_run(location: str | Path, num_samples: int, family: str | None = None, max_epochs: int | None = None,
                continue_top: int = 3, options: SweepOptions = SweepOptions()) -> RunSummary:
-    """Add ``num_samples`` new trials per family (or to ``family``) to a finished or
-    interrupted run; with ``max_epochs`` above the run's budget, its ``continue_top`` best
+    """Add ``num_samples`` new trials per family (or to ``family``) to a finished run
+    (an interrupted one is refused: resume it first); with ``max_epochs`` above the run's budget, its ``continue_top`` best
     trials per family that trained to the old budget also continue to the new one."""
     from orchestrator.report.leaderboard import board, leaderboards
     from orchestrator.run.recorder import RunRecorder

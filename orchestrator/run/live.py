@@ -33,7 +33,8 @@ class LiveRun:
     write_error: OSError | None = None        # the first write into the folder that failed (disk full ...)
     interrupting: bool = False                # that failure ended the fit as a Ctrl-C does (stop_for_write_error)
     budget: Budget | None = None              # the sweep's time budget, over all its sessions
-    stop_at_start: str | None = None          # a Ctrl-C or SIGTERM before the fit: it ends the fit at its start
+    early: object | None = None               # the plan's session.EarlyStop: a Ctrl-C or SIGTERM it caught
+    stop_raised: bool = False                 # ... ended the fit (stop_if_asked)
     budget_stopped: bool = False              # the stopper ended the fit because the budget was spent
     recorded_epochs: Mapping[str, int] = field(default_factory=dict)   # on resume: each trial's last epoch in the Parquet
 
@@ -147,15 +148,15 @@ def stop_for_write_error(live: LiveRun, error: OSError) -> None:
     live.interrupting = _interrupt_fit()
 
 
-def stop_if_asked_before(live: LiveRun) -> None:
-    """A Ctrl-C or SIGTERM came before the fit began: end it now, as if it came at once
-    (called by the recorder inside the fit, where Tune's handler is in place, once Tune
-    has created trials). Tune then saves its state with the phase's trials still to run,
-    and a resume starts them; a fit that never ran leaves Ray no state to resume from
-    (and Ray cannot restore a state without trials)."""
-    if live.stop_at_start:
-        live.stop_at_start = None
-        _interrupt_fit()
+def stop_if_asked(live: LiveRun) -> None:
+    """End the fit as Tune ends it on a Ctrl-C (SIGUSR1, which its fit catches) once the
+    plan's handler caught a Ctrl-C or SIGTERM, before the fit or during it. Called by the
+    recorder at every step of the fit that has trials: Tune then saves a state holding
+    them, which a resume continues. A fit skipped, or stopped before it created a trial,
+    leaves no state Ray can restore."""
+    early = live.early
+    if early is not None and early.requested and not live.stop_raised:
+        live.stop_raised = _interrupt_fit()
 
 
 def _interrupt_fit() -> bool:

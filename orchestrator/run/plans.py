@@ -49,7 +49,9 @@ class SweepOptions:
     overrides: dict[str, Any] = field(default_factory=dict)   # CLI overrides, re-applied on resume
     extra_callbacks: tuple = ()        # more Ray Tune callbacks, e.g. your own logger
     # what each trial runs: f(config, data, settings) reporting like run_trial (default
-    # run_trial). Not saved with the run: pass it again to resume_sweep.
+    # run_trial). Not saved with the run: pass it again to resume_sweep. A trial that ends
+    # before max_epochs without a final status of its own (as run_trial's diverged) is
+    # recorded "stopped", which a finished run cannot hold (snapshot.finished_contradiction).
     trial_function: Callable | None = None
     repeat: bool = True                # run the sweep file's repeat: block when the sweep finishes
     allow_changed_data: bool = False   # resume / repeat although the data changed since the sweep
@@ -255,7 +257,10 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
         if meta.status != RunStatus.FINISHED:
             raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
                             f"resume it first: tunefm resume {folder.location}")
-        spec = folder.spec(check_frozen=True)
+        from orchestrator.run.extend import phase_epochs
+
+        # the run's epoch budget: an `extend --max-epochs` raised it (as a resume of this phase will read it)
+        spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)
         check_finished(folder, meta, spec)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         summary = _repeat(folder, spec, top_k, seeds, options, load_trial_data(spec.dataset), meta.address, changed,

@@ -125,7 +125,7 @@ class RunRecorder(Callback):
 
     def on_step_begin(self, iteration, trials, **info) -> None:
         if trials:      # Ray cannot restore a saved state that holds no trial: stop once it has some
-            live_run.stop_if_asked_before(self.live)
+            live_run.stop_if_asked(self.live)
 
     def _write(self, action) -> None:
         """Every write into the folder: the first that fails (a full disk, a folder made

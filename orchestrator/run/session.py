@@ -36,6 +36,12 @@ TUNE_SETTINGS = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
     "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
     "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
+    # The plan's own Ctrl-C handler (early_stops) stays in place through the fit; the
+    # recorder ends the fit with SIGUSR1 at its next step that has trials
+    # (live.stop_if_asked). Tune's handler stopped a fit before it had created a trial,
+    # and Ray's state without trials cannot be restored (its _restore_trials reads
+    # trials[0]): the run said "resume it" and could not be resumed.
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 # Read by Ray Tune in this process: how many trials it may create (and request resources

@@ -398,26 +398,45 @@ def test_a_sigterm_after_the_last_fit_is_remembered_not_an_exit_in_the_last_writ
     assert json.loads((summary.run_dir / "run.json").read_text())["status"] == "finished"
 
 
-def test_a_ctrl_c_after_the_run_folder_exists_but_before_the_fit_leaves_a_run_a_resume_finishes(tmp_path,
-                                                                                               monkeypatch):
-    """The stop lands while the plan builds its Tuner (the run folder and run.json exist).
-    The fit used to be skipped: Ray saved no state, and the run that said "resume it"
-    could never be resumed. The fit now ends at its start, with Ray's state saved."""
+class CtrlCInSetup(Callback):
+    """Presses Ctrl-C as Tune sets up its callbacks: inside the fit, before any trial.
+    Once: Ray saves the callback with the run and sets it up again in the resume."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def setup(self, **info):
+        if not self.marker.exists():
+            self.marker.write_text("1")
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("when", ["before the fit", "in the fit, before its first trial"])
+def test_a_ctrl_c_before_any_trial_leaves_a_run_a_resume_finishes(tmp_path, monkeypatch, when):
+    """After the run folder exists: while the plan builds its Tuner, or inside the fit
+    before Tune created a trial. The first used to skip the fit (Ray saved no state), the
+    second to leave a state without trials (Ray's restore fails on it): either way the run
+    said "resume it" and could not be resumed. The fit now ends at its first step that has
+    trials, with Ray's state saved."""
     from benchmarks.trivial import make_trivial_trial
     from orchestrator.run import plans
     from orchestrator.run.plans import SweepOptions, resume_sweep
 
-    real = plans.build_tuner
+    real, callbacks = plans.build_tuner, ()
 
     def pressed_first(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)          # caught by the plan's handler: remembered
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(plans, "build_tuner", pressed_first)
+    if when == "before the fit":
+        monkeypatch.setattr(plans, "build_tuner", pressed_first)
+    else:
+        callbacks = (CtrlCInSetup(tmp_path / "pressed"),)
     text = small_dense_sweep(tmp_path, "early", trials=3, epochs=2, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")
-    first = run_text(text, tmp_path / "res", cpus=2, trial_function=make_trivial_trial(0.05))
+    first = run_text(text, tmp_path / "res", cpus=2, trial_function=make_trivial_trial(0.05),
+                     extra_callbacks=callbacks)
     monkeypatch.undo()
-    assert first.status == "interrupted" and first.note.startswith("stopped by Ctrl-C before"), first
+    assert first.status == "interrupted" and first.note.startswith("stopped by Ctrl-C"), first
     assert len(read_metrics(first.run_dir)) == 0
     second = resume_sweep(first.run_dir, SweepOptions(cpus=2, progress=False,
                                                       trial_function=make_trivial_trial(0.05)))

@@ -87,20 +87,20 @@ def test_a_sweep_resumed_to_its_end_runs_its_repeat_block(local_ray, idx_dir, tm
 
 class CtrlCOnceFitReturns(Callback):
     """Presses Ctrl-C (or sends ``signum``) on the driver as soon as the sweep's fit has
-    returned: when the SIGINT handler is no longer the one Tune set for that fit (a later
-    fit's, if Tune's is never taken down)."""
+    returned: when the SIGTERM handler is no longer the one the plan sets for a fit
+    (``session.sigterm_as_sigint``), as the plan writes the run's last files."""
 
     def __init__(self, pressed: list, signum: int = signal.SIGINT):
         self.pressed, self.signum = pressed, signum
 
     def on_experiment_end(self, trials, **info):
-        tune_handler = signal.getsignal(signal.SIGINT)
+        in_fit = signal.getsignal(signal.SIGTERM)
 
         def press() -> None:
             deadline = time.monotonic() + 120
-            while signal.getsignal(signal.SIGINT) is tune_handler and time.monotonic() < deadline:
-                time.sleep(0.005)
-            self.pressed.append(signal.getsignal(signal.SIGINT))
+            while signal.getsignal(signal.SIGTERM) is in_fit and time.monotonic() < deadline:
+                time.sleep(0.002)
+            self.pressed.append(signal.getsignal(signal.SIGTERM))
             os.kill(os.getpid(), self.signum)
 
         threading.Thread(target=press, daemon=True).start()
@@ -139,8 +139,8 @@ def test_a_ctrl_c_as_the_last_fit_ends_leaves_the_run_finished_and_stops_the_com
 
 
 class CtrlCAtTheLastTrialsEnd(Callback):
-    """Presses Ctrl-C when the last trial completes: Tune's handler catches it, and the
-    fit still ends with every trial done."""
+    """Presses Ctrl-C when the last trial completes: the fit still ends with every trial
+    done."""
 
     def __init__(self, trials: int):
         self.left = trials
@@ -151,7 +151,7 @@ class CtrlCAtTheLastTrialsEnd(Callback):
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def test_a_ctrl_c_that_tune_caught_in_a_fit_that_finished_still_stops_the_plan(local_ray, idx_dir, tmp_path):
+def test_a_ctrl_c_in_a_fit_whose_trials_all_end_still_stops_the_plan(local_ray, idx_dir, tmp_path):
     text = SWEEP.format(data=idx_dir, epochs=EPOCHS)
     summary = run_sweep(parse_sweep(text, "rep.yaml"),
                         SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
