@@ -77,7 +77,7 @@ def drive(tuner, live: LiveRun, store, meta: RunMeta, started: float, previous_w
         try:
             with tune_signal_handlers_undone() as fit_signals, refusals_unlogged():
                 tuner.fit()
-        except KeyboardInterrupt:          # a second Ctrl-C while Tune was saving its state
+        except KeyboardInterrupt:          # Tune's own handler turned back on: a second Ctrl-C as it saved
             note = "stopped by Ctrl-C"
         except Exception as e:
             failed = os_error_in(e)

@@ -226,10 +226,10 @@ def _env_defaults(values: dict[str, str]) -> Iterator[None]:
 
 @dataclass
 class EarlyStop:
-    """Ctrl-C or SIGTERM while Ray Tune's own handler is not in place (loading data,
-    starting Ray, between two fits, writing the run's last files) or caught by it in a fit
-    that still finished: remembered here, acted on at the plan's next step instead of
-    being lost."""
+    """Ctrl-C or SIGTERM at any point of a plan (loading data, starting Ray, in a fit,
+    between two fits, writing the run's last files): remembered here. A fit ends at its
+    next step that has trials (``live.stop_if_asked``; Tune's own SIGINT handler is off,
+    TUNE_SETTINGS); the plan acts on it at its next step instead of losing it."""
 
     requested: str | None = None      # "Ctrl-C" or "SIGTERM"
 
@@ -291,11 +291,12 @@ class FitSignals:
 @contextlib.contextmanager
 def tune_signal_handlers_undone() -> Iterator[FitSignals]:
     """Put back this process's SIGINT and SIGUSR1 handlers after ``Tuner.fit``. Tune sets
-    its own for the fit and leaves them in place: a Ctrl-C after the fit (between a sweep
-    and its repeat phase, while the run's last files are written) would reach a handler
-    that sets a flag nobody reads any more, and be lost. Tune's handler, once it caught a
-    signal, puts back the SIGINT handler it found; that is how ``caught`` is told (a Ctrl-C
-    in the fit's last moments ends it as finished, and the plan still has to stop)."""
+    its own for the fit (SIGUSR1 always; SIGINT where the user turned its handler back on
+    with TUNE_DISABLE_SIGINT_HANDLER=0) and leaves them in place: a Ctrl-C after the fit
+    would reach a handler that sets a flag nobody reads any more, and be lost. Tune's
+    SIGINT handler, once it caught a signal, puts back the handler it found; that is how
+    ``caught`` is told (a Ctrl-C in the fit's last moments ends it as finished, and the
+    plan still has to stop)."""
     seen = FitSignals()
     if threading.current_thread() is not threading.main_thread():
         yield seen
