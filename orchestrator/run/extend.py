@@ -13,7 +13,6 @@ from pathlib import Path
 from orchestrator.run.budget import session_clock
 from orchestrator.run.data_check import data_changes
 from orchestrator.run.drive import RunSummary, drive, late_stop
-from orchestrator.store.snapshot import check_finished
 from orchestrator.run.live import LiveRun
 from orchestrator.run.plans import SweepOptions, _session
 from orchestrator.run.session import early_stops, tune_environment
@@ -22,6 +21,7 @@ from orchestrator.run.tuner import build_tuner, check_families, param_kinds, pha
 from orchestrator.spec.sweep import MAX_EPOCHS, SweepSpec
 from orchestrator.store.folder import RunFolder, writing
 from orchestrator.store.records import RepeatPhase, RunStatus
+from orchestrator.store.snapshot import check_finished
 from trainables.contract.errors import UserError
 
 

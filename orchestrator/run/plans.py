@@ -240,8 +240,7 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
             summary = drive(tuner, live, store, meta, started, spent, early)
             if phases:      # a resumed repeat or extension says so
                 summary = replace(summary, phase="extension" if meta.repeats[-1].kind == "extend" else "repeat")
-            # the sweep (phase 0) resumed to its end: its file's repeat: block runs now, as after a sweep
-            if not phases:
+            else:           # the sweep resumed to its end: its file's repeat: block runs now, as after a sweep
                 summary = _then_repeat(summary, folder, spec, options, data, early, meta.address)
     return late_stop(summary, early)
 
