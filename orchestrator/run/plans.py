@@ -10,6 +10,7 @@ restore) the Tuner, ``drive`` it. Callable from Python as well as from the CLI::
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from concurrent.futures import Future
@@ -23,7 +24,8 @@ from orchestrator.run.drive import RunSummary, drive, late_stop, versions
 from orchestrator.store.folder import RunFolder, create, sha256_text, writing
 from orchestrator.store.snapshot import check_finished
 from orchestrator.run.live import LiveRun
-from orchestrator.run.session import RaySession, early_stops, trial_slots, tune_environment
+from orchestrator.run.session import (RaySession, early_stops, silent_returns_allowed, trial_slots,
+                                      tune_environment)
 from orchestrator.run.tracking import check_trackers, tracker_callbacks
 from orchestrator.run.tuner import (UNREADABLE_SUFFIX, build_tuner, check_families, known_trials, param_kinds,
                                     phase_name, restore_tuner, searcher_for, set_aside_unreadable_states, trainable)
@@ -237,7 +239,8 @@ def resume_sweep(location: str | Path, options: SweepOptions = SweepOptions()) -
                            budget=None if phases else _budget(spec, spent, started),   # repeats: no budget
                            recorded_epochs=metrics.groupby(TRIAL_ID)[EPOCH].max().astype(int).to_dict()
                            if len(metrics) else {})
-            summary = drive(tuner, live, store, meta, started, spent, early)
+            with silent_returns_allowed() if done else contextlib.nullcontext():
+                summary = drive(tuner, live, store, meta, started, spent, early)
             if phases:      # a resumed repeat or extension says so
                 summary = replace(summary, phase="extension" if meta.repeats[-1].kind == "extend" else "repeat")
             else:           # the sweep resumed to its end: its file's repeat: block runs now, as after a sweep

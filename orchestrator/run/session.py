@@ -212,6 +212,15 @@ def trainables_without_env(embedded: bool) -> Iterator[None]:
             propagated.update(saved_propagated)
 
 
+def silent_returns_allowed() -> contextlib.AbstractContextManager:
+    """A resume's fit where some trials Ray's saved state still has as unfinished are done
+    in the Parquet: they return at once without a report (``run_trial``'s ``done_trials``),
+    and Ray's end-of-trial result then carries the config but not the sweep's metric,
+    which its strict metric check failed the whole fit on (seen once in CI). Off for that
+    fit only, where the user has not set it."""
+    return _env_defaults({"TUNE_DISABLE_STRICT_METRIC_CHECKING": "1"})
+
+
 @contextlib.contextmanager
 def _env_defaults(values: dict[str, str]) -> Iterator[None]:
     """``values`` in os.environ where the user has not set them, for the block only."""
