@@ -31,7 +31,7 @@ def machine() -> dict[str, Any]:
         mem_gib = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):
         pass
-    from orchestrator.run.drive import versions as _versions
+    from orchestrator.store.records import versions as _versions
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib, "gpu": _gpu_name(),
             "os": platform.platform(), "versions": _versions(), "commit": _commit()}

@@ -26,7 +26,7 @@ def _child(args: dict[str, Any]) -> dict[str, Any]:
     set_threads(int(args["cpus"]))
     import keras
 
-    from orchestrator.search.ray_space import trial_configs
+    from orchestrator.raytune.space import trial_configs
     from orchestrator.spec.sweep import parse_sweep
     from trainables.contract.keys import MODEL_KEY, SEED_KEY
     from trainables.datasets import load_trial_data

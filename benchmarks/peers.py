@@ -134,7 +134,7 @@ VARIANTS = {"tunefm_asha": ("random", 2), "tunefm_tpe_asha": ("tpe", 2), "tunefm
 
 def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
     import orchestrator.api as tunefm
-    from orchestrator.report.holdout import load_checkpoint_model
+    from trainables.training.checkpoints import load_model
     from orchestrator.run.plans import SweepOptions, run_sweep
     from orchestrator.store.parquet import read_metrics, read_trials
     from orchestrator.spec.sweep import parse_sweep
@@ -170,7 +170,7 @@ resources: {{cpus: {cpus}}}
     trials = read_trials(summary.run_dir).set_index("trial_id")
     set_threads(2)
     _, test = Task(args["train"], args["val"]).load()
-    model = load_checkpoint_model(str(Path(summary.run_dir) / trials.loc[winner, "checkpoint"]))
+    model = load_model(str(Path(summary.run_dir) / trials.loc[winner, "checkpoint"]))
     return _answer(args, searched, curve, m["trial_id"].nunique(), len(m), test_accuracy(model, test))
 
 

@@ -55,7 +55,7 @@ class Run:
     def leaderboard(self, family: str | None = None, metric: str | None = None) -> pd.DataFrame:
         """The overall board (or ``family``'s), ranked by the sweep's metric or ``metric``,
         with each score's 95% interval."""
-        from orchestrator.report.leaderboard import OVERALL, board, leaderboards, searched_columns
+        from orchestrator.ranking.leaderboard import OVERALL, board, leaderboards, searched_columns
         from orchestrator.report.validation import annotate
         from trainables.contract.metrics import Mode
 

@@ -1,6 +1,9 @@
-"""The ``tunefm`` click group and what every command shares: user errors, argument types.
+"""The ``tunefm`` click group and what every command shares: user errors, the command's
+stop token, argument types.
 
-A user error prints one line on stderr and exits with code 2, never a traceback.
+A user error prints one line on stderr and exits with code 2, never a traceback. Every
+command runs inside its one stop token (``lifecycle.stop.command_stop``): the one
+handler of Ctrl-C and SIGTERM from its first line to its last.
 """
 from __future__ import annotations
 
@@ -13,28 +16,36 @@ import click
 from trainables.contract.errors import UserError
 
 EXIT_USER_ERROR = 2
-DRIVING = ("sweep", "resume", "repeat", "extend")   # a stop after training began ends as a recorded status
+DRIVING = ("sweep", "resume", "repeat", "extend")   # a stop after the run folder exists ends as a recorded status
 
 
 def _user_errors(func):
-    """Turn ``UserError`` into one line on stderr and exit code 2."""
+    """Run the command inside its stop token; ``UserError`` is one line on stderr and exit
+    code 2, a stop before a run existed (or in a command that only reads) is the outcome
+    table's one line and exit code."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from orchestrator.lifecycle.outcome import early_outcome
+        from orchestrator.lifecycle.stop import Reason, StopRequest, Stopped, command_stop
+
+        command = click.get_current_context(silent=True)
+        drives = command is not None and command.command.name in DRIVING
         try:
-            return func(*args, **kwargs)
+            with command_stop(interrupt=not drives) as stop:
+                result = func(*args, **kwargs)
+                if not drives:
+                    stop.check()       # a Ctrl-C its handler raised where Python drops it (in a finalizer)
+                return result
         except UserError as e:
             click.echo(f"tunefm: error: {e}", err=True)
             sys.exit(EXIT_USER_ERROR)
-        except KeyboardInterrupt as e:
-            by = e.args[0] if e.args else "Ctrl-C"
-            command = click.get_current_context(silent=True)
-            if command is not None and command.command.name in DRIVING:   # before a run folder existed
-                click.echo(f"tunefm: stopped by {by} before any training started; nothing was written", err=True)
-            else:
-                click.echo(f"tunefm: stopped by {by}; what it was writing may be incomplete: run it again",
-                           err=True)
-            sys.exit(143 if by == "SIGTERM" else 130)
+        except Stopped as e:
+            outcome = early_outcome(e.request, drives)
+        except KeyboardInterrupt:      # raised by code that set its own handler
+            outcome = early_outcome(StopRequest(Reason.CTRL_C), drives)
+        click.echo(f"tunefm: {outcome.says}", err=True)
+        sys.exit(outcome.exit_code)
 
     return wrapper
 

@@ -32,24 +32,30 @@ ALLOW_CHANGED_DATA = click.option(
 
 
 def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> None:
+    """Print what the run became and do what its outcome says next: the report where asked
+    (``--report``), then exit with the outcome's code (``lifecycle.outcome``)."""
     from orchestrator.cli.text import summary_lines
+    from orchestrator.lifecycle.outcome import Then, report_stopped
+    from orchestrator.lifecycle.stop import Stopped, command_stop
 
     for line in summary_lines(summary):
         click.echo(line)
-    stopped = 143 if summary.stopped_by == "SIGTERM" else 130
-    if summary.stopped_by and summary.status == "finished":   # a stop once every trial was done: it ends here
-        if make_report and not summary.skipped:
-            click.echo(f"tunefm: stopped by {summary.stopped_by} as the run ended; no report written", err=True)
-        sys.exit(stopped)
-    if make_report and summary.best is not None:
+    outcome = summary.outcome
+    if outcome.says:
+        unreported = make_report and outcome.then == Then.STOP and not outcome.skipped
+        click.echo(f"tunefm: {outcome.says}" + ("; no report written" if unreported else ""), err=True)
+    if outcome.then != Then.STOP and make_report and summary.best is not None:
         try:
-            _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
-        except KeyboardInterrupt:          # the run is saved; only its report was cut short
-            click.echo(f"tunefm: the report was stopped by Ctrl-C; the run is saved: "
-                       f"tunefm report {summary.location}", err=True)
-            sys.exit(130)
-    if summary.status != "finished":
-        sys.exit(stopped)
+            with command_stop(interrupt=True) as stop:
+                mark = stop.mark()
+                _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
+                stop.check(since=mark)     # a Ctrl-C its handler raised where Python drops it (in a finalizer)
+        except Stopped as e:           # the run is saved; only its report was cut short
+            stopped = report_stopped(e.request, summary.location)
+            click.echo(f"tunefm: {stopped.says}", err=True)
+            sys.exit(stopped.exit_code)
+    if outcome.exit_code:
+        sys.exit(outcome.exit_code)
 
 
 def _command() -> str:

@@ -62,6 +62,7 @@ def _watch(once, seconds: int | None) -> None:
     """Run ``once`` (returns: is the sweep still running?), again every ``seconds`` while it runs."""
     import time
 
+    from orchestrator.lifecycle.stop import Stopped
     from trainables.contract.errors import NoResultYet
 
     while True:
@@ -76,9 +77,9 @@ def _watch(once, seconds: int | None) -> None:
             return
         try:
             time.sleep(seconds)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Stopped):
             click.echo("stopped watching; the sweep goes on")
-            return
+            raise SystemExit(0) from None      # the watch's own end: not a stop of what it wrote
 
 
 @main.command()

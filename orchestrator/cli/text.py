@@ -13,6 +13,10 @@ def summary_lines(summary) -> list[str]:
     if summary.best:
         b = summary.best
         lines.append(f"best {b.metric} {b.value:.4f}: trial {b.trial_id} ({b.family}, epoch {b.epoch})")
+    if summary.uri is None and not summary.run_dir.is_dir():     # moved or deleted while it ran
+        lines.append(f"the run folder is no longer at {summary.location}: resume it where it is now "
+                     "(tunefm resume RUN_DIR)")
+        return lines
     lines.append(f"run folder: {summary.location}")
     if summary.uri:
         lines.append(f"local copy: {summary.run_dir}")

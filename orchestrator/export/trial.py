@@ -32,7 +32,7 @@ class ExportResult:
 
 
 def _ranked(snap):
-    from orchestrator.report.leaderboard import board, leaderboards
+    from orchestrator.ranking.leaderboard import board, leaderboards
 
     overall = board(leaderboards(snap.trials, snap.metrics, snap.spec.metric, snap.spec.mode))
     ranked = overall[overall["rank"].notna()]
@@ -57,8 +57,9 @@ def _choose(snap, ranked, trial_id: str | None) -> str:
 
 def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path, trial_id: str | None = None,
                  allow_changed_data: bool = False, command: str = "") -> ExportResult:
-    from orchestrator.report.holdout import evaluate, load_checkpoint_model, present_checkpoints
-    from orchestrator.run.data_check import data_changes
+    from orchestrator.report.holdout import evaluate, present_checkpoints
+    from trainables.training.checkpoints import load_model
+    from orchestrator.store.data_check import data_changes
     from orchestrator.store import schema as S
     from orchestrator.store.folder import RunFolder
     from orchestrator.store.snapshot import read_snapshot
@@ -88,7 +89,7 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     from orchestrator.report.costs import inference_costs
     from trainables.contract.keys import REPORT_DIR
 
-    model = artifact.deployable(load_checkpoint_model(ckpt))     # a damaged checkpoint stops here
+    model = artifact.deployable(load_model(ckpt))     # a damaged checkpoint stops here
     costs = inference_costs(snap.trials, {tid: ckpt}, tuple(snap.meta.data.input_shape),
                             snap.run_dir / REPORT_DIR, cache=not snap.running).iloc[0]
 
@@ -142,29 +143,23 @@ def earlier_export(out: Path) -> list[str]:
 def publish(staging: Path, out: Path, earlier: list[str]) -> None:
     """Move a finished export from ``staging`` into ``out``, replacing the earlier export's
     files (``earlier``). The old files are first renamed aside, then the new ones renamed
-    in, then the old ones deleted, with Ctrl-C held for those few renames: a folder never
-    holds half of an artefact under its real name."""
-    import signal
-    import threading
+    in, then the old ones deleted, with the command's stop held for those few renames (a
+    Ctrl-C or SIGTERM is acted on after them): a folder never holds half of an artefact
+    under its real name."""
+    from orchestrator.lifecycle.stop import command_stop
 
     names = [n for n in [*artifact.ARTIFACT_NAMES.values(), CARD_JSON, CARD_MD] if (staging / n).exists()]
-    held: list = []
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, lambda *a: held.append(a)) if main else None
     aside = staging / ".old"
-    try:
+    with command_stop(interrupt=False) as stop:
+        mark = stop.mark()
         aside.mkdir()
         for name in earlier:
             if (out / name).exists() or (out / name).is_symlink():
                 (out / name).rename(aside / name)
         for name in names:
             (staging / name).rename(out / name)
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
     artifact.remove(aside)
-    if held:
-        raise KeyboardInterrupt("Ctrl-C")
+    stop.check(since=mark)
 
 
 def _validation(snap, ranked, tid: str, remote):
@@ -187,8 +182,8 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     import pandas as pd
 
     from orchestrator.report.costs import machine, threads
-    from orchestrator.report.ties import headline
-    from orchestrator.run.drive import versions
+    from orchestrator.ranking.ties import headline
+    from orchestrator.store.records import versions
     from orchestrator.search.row_config import row_config
     from orchestrator.store import schema as S
     from orchestrator.store.records import now_iso

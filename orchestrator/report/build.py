@@ -22,13 +22,13 @@ import pandas as pd
 from orchestrator.report.content import Findings, budget_line, report_content
 from orchestrator.report.document import write_html, write_markdown
 from orchestrator.report.draw import draw
-from orchestrator.report.leaderboard import board, leaderboards, searched_columns, select_for_evaluation
+from orchestrator.ranking.leaderboard import board, leaderboards, searched_columns, select_for_evaluation
 from orchestrator.report.pareto import Budget
-from orchestrator.report.ties import headline
+from orchestrator.ranking.ties import headline
 from orchestrator.report.tradeoff import trade_off
 from orchestrator.report.validation import (TIES_FILE, VALIDATION_FILE, annotate, evaluate_validation, tests_table,
                                              verdicts)
-from orchestrator.run.data_check import data_changes
+from orchestrator.store.data_check import data_changes
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import atomic_write_table, writable_dir
 from orchestrator.store.snapshot import Snapshot, read_snapshot
@@ -165,7 +165,7 @@ def _repeated_trials(overall: pd.DataFrame) -> list[str]:
 
 def _importances(snap: Snapshot, overall: pd.DataFrame, metric: str) -> pd.DataFrame | None:
     """fANOVA importance when Optuna is installed and the metric is the sweep's (None otherwise)."""
-    from orchestrator.search.tpe import optuna_available
+    from orchestrator.raytune.tpe import optuna_available
 
     if not optuna_available() or metric != snap.spec.metric:
         return None

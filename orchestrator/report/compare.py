@@ -81,7 +81,7 @@ class RunView:
 
 def bests(views: list[RunView], metric: str) -> pd.DataFrame:
     """Per run: the best trial overall and of each family, with its interval and (overall) test score."""
-    from orchestrator.report.intervals import ci_text
+    from orchestrator.ranking.intervals import ci_text
 
     rows = []
     for v in views:
@@ -99,7 +99,7 @@ def view(location: str | Path, metric: str | None, label: str) -> RunView:
     import dataclasses
 
     from orchestrator.report.build import REPORT_DIR
-    from orchestrator.report.leaderboard import leaderboards
+    from orchestrator.ranking.leaderboard import leaderboards
     from orchestrator.report.validation import annotate
     from orchestrator.store.snapshot import read_snapshot
 

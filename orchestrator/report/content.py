@@ -8,9 +8,9 @@ import pandas as pd
 
 from orchestrator.report.ablation import factor_effects, is_ablation
 from orchestrator.report.document import ReportContent
-from orchestrator.report.leaderboard import OVERALL, board
+from orchestrator.ranking.leaderboard import OVERALL, board
 from orchestrator.report.provenance import provenance_lines
-from orchestrator.report.ties import headline
+from orchestrator.ranking.ties import headline
 from orchestrator.store import schema as S
 from orchestrator.store.records import RunStatus
 
@@ -62,7 +62,7 @@ def _interval_text(row: pd.Series, metric: str, images: int) -> str:
 
 
 def _ci(low: pd.Series, high: pd.Series) -> list[str]:
-    from orchestrator.report.intervals import ci_text
+    from orchestrator.ranking.intervals import ci_text
 
     return [ci_text(a, b) for a, b in zip(low, high)]
 
@@ -189,7 +189,7 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
     config.update({c.removeprefix(S.CONFIG_PREFIX): wrow[c] for c in trials.columns
                    if c.startswith(S.CONFIG_PREFIX) and pd.notna(wrow[c])})
     if meta.repeats:
-        from orchestrator.store.checkpoints import trial_phases
+        from orchestrator.store.folder import trial_phases
 
         phase_of = trial_phases(snap.run_dir, len(meta.repeats))
         boards = boards.assign(phase=boards[S.TRIAL_ID].map(phase_of).astype("Int64"))

@@ -67,7 +67,7 @@ def threads() -> int:
 
 def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[float, float]]:
     """(ms per image at batch 1, at batch 256) of each checkpoint's model."""
-    from orchestrator.report.holdout import load_checkpoint_model
+    from trainables.training.checkpoints import load_model
     from trainables.training.runtime import native_stderr_silenced
 
     rng = np.random.default_rng(0)
@@ -77,7 +77,7 @@ def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[
         import keras
 
         for ckpt in checkpoints:
-            model = load_checkpoint_model(ckpt)
+            model = load_model(ckpt)
             per_batch = []
             for batch in BATCHES:
                 x = rng.integers(0, 256, size=(batch, *input_shape)).astype(np.float32)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from orchestrator.report import figures as F
 from orchestrator.report.ablation import factor_effects, is_ablation
-from orchestrator.report.leaderboard import board, family_bests
+from orchestrator.ranking.leaderboard import board, family_bests
 from orchestrator.store import schema as S
 
 

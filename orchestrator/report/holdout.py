@@ -6,9 +6,6 @@ the cluster (with a GPU if the trials had one) for a run started with ``--addres
 """
 from __future__ import annotations
 
-import json
-import os
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import pandas as pd
 from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
 from trainables.contract.keys import MODEL_FILE
+from trainables.training import checkpoints as ckpts
 from orchestrator.store.snapshot import Snapshot
 from orchestrator.store.parquet import checkpoint_dir
 
@@ -32,34 +30,12 @@ class Holdout:
     class_names: tuple[str, ...]
 
 
-def load_checkpoint_model(checkpoint: str, vanish_ok: bool = False):
-    """The Keras model of a checkpoint folder; a damaged file is a one-line error.
-    ``vanish_ok`` (a sweep still running): a model file that is gone by the time it is read
-    gives None instead; Ray removes a trial's superseded best checkpoint as soon as a
-    better one is saved, which can fall between listing the checkpoints and loading them."""
-    import keras
-
-    from trainables.families.registry import import_builders
-
-    import_builders()   # the custom layers some families save
-    try:
-        return keras.models.load_model(Path(checkpoint) / MODEL_FILE, compile=False)
-    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as e:   # truncated, foreign, unreadable
-        if not (Path(checkpoint) / MODEL_FILE).exists():
-            if vanish_ok:
-                return None
-            raise UserError(f"{Path(checkpoint) / MODEL_FILE}: removed while being read (a running sweep "
-                            "replaces a trial's best checkpoint when it improves); run the command again") from None
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{Path(checkpoint) / MODEL_FILE}: cannot be loaded ({first}); the checkpoint is "
-                        "damaged or unreadable: restore it from a copy of the run") from None
-
-
 def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | None = None,
                         vanish_ok: bool = False) -> list[np.ndarray | None]:
     """Load each ``model.keras`` and predict ``x``; runs locally (all this process's CPUs)
     or inside a Ray task (``threads``: the task's). ``vanish_ok``: None for a checkpoint
-    removed meanwhile by the running sweep (see ``load_checkpoint_model``)."""
+    removed meanwhile by the running sweep (``checkpoints.load_model``)."""
+    from trainables.training.checkpoints import load_model
     from trainables.training.runtime import available_cpus, configure_backend, native_stderr_silenced
 
     with native_stderr_silenced():
@@ -68,49 +44,29 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | No
 
         out = []
         for ckpt in checkpoints:
-            model = load_checkpoint_model(ckpt, vanish_ok)
+            model = load_model(ckpt, vanish_ok)
             if model is None:
                 out.append(None)
                 continue
             out.append(np.asarray(model.predict(x, batch_size=EVAL_BATCH, verbose=0), dtype=np.float64))
-            keras.backend.clear_session()
+            keras.backend.clear_session(free_memory=False)   # no full collection: Python's frees the model
     return out
 
 
 def predict_where_the_sweep_ran(snapshot: Snapshot, checkpoints: list[str],
                                 x: np.ndarray) -> list[np.ndarray | None]:
     """Each checkpoint's predictions of ``x``; None for one that a running sweep removed
-    after it was listed (the report skips it like one not saved yet)."""
+    after it was listed (the report skips it like one not saved yet). A run started on a
+    cluster (``--address``) is predicted there, as a Ray task with a GPU where its trials
+    had one; a URI run's checkpoints were fetched to this machine."""
     address, vanish_ok = snapshot.meta.address, snapshot.running
-    if not address or snapshot.meta.remote:   # URI runs: the checkpoints are fetched to this machine
+    if not address or snapshot.meta.remote:
         return predict_checkpoints(checkpoints, x, vanish_ok=vanish_ok)
-    import ray
+    from orchestrator.raytune.cluster import run_on_cluster
 
-    from orchestrator.run.preflight import check_address
-
-    try:
-        check_address(address)
-    except UserError as e:  # the cluster is gone: the checkpoints may still be readable here
-        import logging
-
-        logging.getLogger("tunefm").warning("%s; evaluating on this machine instead", e)
-        return predict_checkpoints(checkpoints, x, vanish_ok=vanish_ok)
-    if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
     gpus = 1 if snapshot.spec.resources.gpus > 0 else 0
-    task = ray.remote(num_cpus=1, num_gpus=gpus)(predict_checkpoints)
-    return ray.get(task.remote(checkpoints, x, 1, vanish_ok))
-
-
-def checkpoint_epoch(checkpoint: str) -> int | None:
-    from trainables.contract.keys import CHECKPOINT_META_FILE
-    from trainables.contract.records import CheckpointMeta, RecordError
-
-    try:
-        path = Path(checkpoint) / CHECKPOINT_META_FILE
-        return CheckpointMeta.from_dict(json.loads(path.read_text()), str(path)).epoch
-    except (OSError, ValueError, RecordError):
-        return None
+    there = run_on_cluster(address, predict_checkpoints, (checkpoints, x, 1, vanish_ok), gpus=gpus)
+    return there if there is not None else predict_checkpoints(checkpoints, x, vanish_ok=vanish_ok)
 
 
 def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None,
@@ -131,12 +87,8 @@ def present_checkpoints(snapshot: Snapshot, chosen: list[tuple[str, str]], remot
                 except UserError:
                     continue   # replaced meanwhile by a running sweep: skipped like a missing one
             ckpt = str(checkpoint_dir(snapshot.run_dir, recorded))
-            try:
-                present = (Path(ckpt) / MODEL_FILE).is_file() and os.access(Path(ckpt) / MODEL_FILE, os.R_OK)
-                there = Path(ckpt).exists()
-            except OSError:                  # a folder on the way that may not be read
-                present, there = False, True
-            if there and not present and not snapshot.running and strict:   # a running sweep may be writing it
+            present = ckpts.readable(ckpt)
+            if present is False and not snapshot.running and strict:   # a running sweep may be writing it
                 raise UserError(f"{Path(ckpt) / MODEL_FILE}: cannot be read (missing or no permission); the "
                                 "report needs the winners' checkpoints: restore them, or ask for read access")
             if present:
@@ -169,7 +121,7 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
         if p is None:       # removed by the running sweep since it was listed: like one not saved yet
             continue
         scores = held_out_scores(test.y, p)
-        epoch = checkpoint_epoch(ckpt)
+        epoch = ckpts.epoch_of(ckpt)
         val_acc = (float(metrics.loc[(tid, epoch), "val_accuracy"])
                    if metrics is not None and epoch is not None and (tid, epoch) in metrics.index else np.nan)
         row = {S.TRIAL_ID: tid, S.FAMILY: trials.loc[tid, S.FAMILY], "selected_as": why,

@@ -36,7 +36,7 @@ def param_importance(spec: SweepSpec, board: pd.DataFrame, seed: int = 0) -> pd.
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
-    from orchestrator.search.tpe import to_optuna
+    from orchestrator.raytune.tpe import to_optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []

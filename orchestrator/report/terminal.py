@@ -15,8 +15,8 @@ class BoardText:
 
 def leaderboard_text(run_dir: str | Path, family: str | None = None, top: int = 20,
                      metric: str | None = None) -> BoardText:
-    from orchestrator.report.intervals import ci_text
-    from orchestrator.report.leaderboard import OVERALL, board, leaderboards, searched_columns
+    from orchestrator.ranking.intervals import ci_text
+    from orchestrator.ranking.leaderboard import OVERALL, board, leaderboards, searched_columns
     from orchestrator.report.validation import annotate, saved_verdicts
     from orchestrator.store import schema as S
     from orchestrator.store.records import RunStatus

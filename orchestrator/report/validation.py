@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.report.holdout import present_checkpoints, predict_where_the_sweep_ran
-from orchestrator.report.intervals import accuracy_interval, score_interval, statistic_for
-from orchestrator.report.ties import LEADER_AHEAD, OTHER_AHEAD, TIED, PairedTest, compare
+from orchestrator.ranking.intervals import accuracy_interval, score_interval, statistic_for
+from orchestrator.ranking.ties import LEADER_AHEAD, OTHER_AHEAD, TIED, PairedTest, compare
 from orchestrator.store import schema as S
 from orchestrator.store.snapshot import Snapshot
 from trainables.contract.errors import UserError
@@ -50,7 +50,7 @@ def annotate(boards: pd.DataFrame, metric: str, images: int, intervals: pd.DataF
     Accuracy's interval needs only the score and the number of images (Wilson), so every
     row gets one; a bootstrapped interval needs predictions, so only the checkpoints
     evaluated on validation (``intervals``: the top-k) get one."""
-    from orchestrator.report.leaderboard import OVERALL
+    from orchestrator.ranking.leaderboard import OVERALL
 
     if metric == "val_accuracy" and images > 0:
         cis = [accuracy_interval(s, images) if pd.notna(s) else None for s in boards["score"]]

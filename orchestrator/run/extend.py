@@ -10,62 +10,43 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from orchestrator.run.budget import session_clock
-from orchestrator.run.data_check import data_changes
-from orchestrator.run.drive import RunSummary, drive, late_stop
-from orchestrator.run.live import LiveRun
-from orchestrator.run.plans import SweepOptions, _session
-from orchestrator.run.session import early_stops, tune_environment
-from orchestrator.run.tracking import check_trackers, tracker_callbacks
-from orchestrator.run.tuner import build_tuner, check_families, param_kinds, phase_name, trainable
+from orchestrator.lifecycle.budget import session_clock
+from orchestrator.lifecycle.options import SweepOptions
+from orchestrator.lifecycle.stop import Stop, command_stop
+from orchestrator.raytune.space import param_kinds
+from orchestrator.run.phase import EXTENSION, Phase, continue_from, decided_up_front, phase_epochs
+from orchestrator.run.plans import check_families, load_data, session_for
+from orchestrator.run.runner import Command, RunSummary, run_phase, settle
 from orchestrator.spec.sweep import MAX_EPOCHS, SweepSpec
-from orchestrator.store.folder import RunFolder, writing
+from orchestrator.store.data_check import data_changes
+from orchestrator.store.folder import RunFolder
 from orchestrator.store.records import RepeatPhase, RunStatus
 from orchestrator.store.snapshot import check_finished
 from trainables.contract.errors import UserError
 
 
-def phase_epochs(spec: SweepSpec, phases: tuple[RepeatPhase, ...]) -> SweepSpec:
-    """The spec with the epoch budget the run's latest extension gave it (if any)."""
-    budgets = [p.max_epochs for p in phases if p.max_epochs]
-    if not budgets:
-        return spec
-    sched = dataclasses.replace(spec.scheduler, max_epochs=budgets[-1])
-    return dataclasses.replace(spec, scheduler=sched)
-
-
-def continue_from(folder: RunFolder, trials, trial_ids) -> dict[str, str]:
-    """Earlier trial id -> the absolute folder of its latest checkpoint (what it continues from)."""
-    from orchestrator.store import schema as S
-    from orchestrator.store.parquet import checkpoint_dir
-
-    rows = trials.set_index(S.TRIAL_ID)
-    out = {}
-    for tid in trial_ids:
-        last = rows.loc[tid, "last_checkpoint"] if tid in rows.index else None
-        if not isinstance(last, str) or not (checkpoint_dir(folder.path, last) / "model.keras").is_file():
-            raise UserError(f"{folder.location}: trial {tid} has no readable latest checkpoint to continue from")
-        out[tid] = str(checkpoint_dir(folder.path, last))
-    return out
-
-
 def extend_run(location: str | Path, num_samples: int, family: str | None = None, max_epochs: int | None = None,
                continue_top: int = 3, options: SweepOptions = SweepOptions()) -> RunSummary:
-    """Add ``num_samples`` new trials per family (or to ``family``) to a finished run
-    (an interrupted one is refused: resume it first); with ``max_epochs`` above the run's budget, its ``continue_top`` best
-    trials per family that trained to the old budget also continue to the new one."""
-    from orchestrator.report.leaderboard import board, leaderboards
-    from orchestrator.run.recorder import RunRecorder
+    """Add ``num_samples`` new trials per family (or to ``family``) to a finished run (an
+    interrupted one is refused: resume it first); with ``max_epochs`` above the run's
+    budget, its ``continue_top`` best trials per family that trained to the old budget
+    also continue to the new one."""
+    with command_stop() as stop:
+        return settle(_extend(location, num_samples, family, max_epochs, continue_top, options, stop), stop)
+
+
+def _extend(location, num_samples: int, family: str | None, max_epochs: int | None, continue_top: int,
+            options: SweepOptions, stop: Stop) -> RunSummary:
+    from orchestrator.ranking.leaderboard import board, leaderboards
+    from orchestrator.raytune.scheduler import build_scheduler
+    from orchestrator.raytune.searcher import QueueSearcher
+    from orchestrator.raytune.tracking import check_trackers
     from orchestrator.search import extension as X
-    from orchestrator.search.scheduler import build_scheduler
-    from orchestrator.search.searcher import QueueSearcher
-    from orchestrator.store.parquet import RunStore
     from orchestrator.store.snapshot import read_snapshot
-    from trainables.datasets import load_trial_data
 
     started, started_iso = session_clock()
     folder, lock = RunFolder.drive(location, options.command)
-    with lock, early_stops() as early:
+    with lock:
         meta = folder.meta()
         if meta.status != RunStatus.FINISHED:
             # an extension is a new phase: the unfinished trials of the last one would stay unfinished,
@@ -87,7 +68,7 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
         check_trackers(spec)
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         snap = read_snapshot(folder)
-        phase = 1 + len(meta.repeats)
+        index = 1 + len(meta.repeats)
 
         configs, drawn, exhausted = [], {}, []
         if spec.search != "tpe" and num_samples > 0:
@@ -108,51 +89,44 @@ def extend_run(location: str | Path, num_samples: int, family: str | None = None
             raise UserError(f"{folder.location}: this extension adds nothing ({why}); "
                             "--max-epochs above the budget continues the best trials")
         check_families(spec, configs)
-        data = load_trial_data(spec.dataset)
-        params = param_kinds(spec)
-        with tune_environment(), _session(options, spec, meta.address) as session:
+        loading = load_data(spec.dataset)
+        with session_for(options, spec, stop, meta.address) as session:
             session.check_resources(spec)
+            data = stop.result(loading)
             scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
             seeded = scheduler.warm_start(X.histories(snap.metrics, snap.trials, spec.metric))
             if spec.search == "tpe":
-                searcher = _warm_tpe(spec, families, num_samples, snap, phase, configs)
+                searcher = _warm_tpe(spec, families, num_samples, snap, index, configs)
                 total_new = len(configs) + num_samples * len(families)
             else:
                 searcher, total_new = QueueSearcher(configs), len(configs)
-            tuner = build_tuner(spec, folder, trainable(spec, data, None, trial_function=options.trial_function,
-                                                        continue_from=continue_from(folder, snap.trials, continued)),
-                                searcher=searcher, scheduler=scheduler, num_samples=total_new,
-                                callbacks=[RunRecorder(scheduler), *tracker_callbacks(spec, folder.location)],
-                                reuse_workers=options.reuse_workers, ray_name=phase_name(phase))
-            early.check()
             record = RepeatPhase(top_k=len(continued), seeds=0, trials=total_new, kind="extend",
                                  max_epochs=new_epochs if new_epochs != old_epochs else None, drawn=drawn,
                                  continued=tuple(continued))
-            meta = meta.with_(repeats=(*meta.repeats, record), status=RunStatus.RUNNING,
-                              data_changes=(*meta.data_changes, *changed), note=None, session_started_at=started_iso)
-            store = RunStore(folder.path, params, mirror=folder.remote)
-            with writing(folder):
-                store.write_meta(meta)
-            live = LiveRun(folder, tuple(params), spec.metric, spec.mode, new_epochs,
-                           len(snap.trials) + total_new, options.progress)
-            summary = drive(tuner, live, store, meta, started, meta.wall_seconds or 0.0, early)
-            summary = dataclasses.replace(summary, phase="extension", note=summary.note or
-                                          (f"extended: {total_new} trials ({len(continued)} continued), "
-                                           f"{seeded} earlier results seeded ASHA's rungs"
-                                           + "".join(f"; {e}" for e in exhausted)))
-    return late_stop(summary, early)
+            phase = Phase(EXTENSION, index, new_epochs, total=len(snap.trials) + total_new, num_samples=total_new,
+                          searcher=searcher, scheduler=scheduler, up_front=decided_up_front(spec), record=record,
+                          continue_from=continue_from(folder, snap.trials, continued),
+                          note=(f"extended: {total_new} trials ({len(continued)} continued), "
+                                f"{seeded} earlier results seeded ASHA's rungs" + "".join(f"; {e}" for e in exhausted)))
+            cmd = Command(folder, spec, options, stop, session, data,
+                          meta.with_(data_changes=(*meta.data_changes, *changed)), param_kinds(spec),
+                          clock=started, started_iso=started_iso)
+            summary = run_phase(cmd, phase)
+            if summary is None:       # a stop before the phase was recorded: the run is as it was
+                stop.check()
+            return summary
 
 
 def _warm_tpe(spec: SweepSpec, families, num_samples: int, snap, phase: int, continuations: list[dict]):
     """TPE told every earlier result of its family; continuations first, in a queue."""
+    from orchestrator.raytune.tpe import build_tpe_searcher
     from orchestrator.search.extension import tried_points
-    from orchestrator.search.tpe import build_tpe_searcher
 
     only = dataclasses.replace(spec, families=tuple(dataclasses.replace(f, num_samples=num_samples)
                                                     for f in families))
     searcher = build_tpe_searcher(only, tried_points(only, snap), phase)
     if not continuations:
         return searcher
-    from orchestrator.search.searcher import ChainSearcher
+    from orchestrator.raytune.searcher import ChainSearcher
 
     return ChainSearcher(continuations, searcher)

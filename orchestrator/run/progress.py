@@ -10,7 +10,7 @@ import time
 from typing import TextIO
 
 from orchestrator.store import schema as S
-from orchestrator.run.ledger import Ledger
+from orchestrator.store.ledger import Ledger
 
 
 def format_seconds(seconds: float) -> str:

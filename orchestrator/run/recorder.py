@@ -1,198 +1,151 @@
-"""The driver-side Ray Tune callback: feeds the ledger, writes Parquet, shows progress.
+"""The run's recorder: what a fit tells (``raytune.fit.FitListener``) goes into the
+ledger, the Parquet tables and the progress line.
 
-Ray pickles callbacks into the experiment state and gives them back on
-``Tuner.restore``. The recorder therefore pickles nothing but its scheduler (whose
-stop decisions it reads) and, in ``setup``, binds to the live run (``run.live``) and
-rebuilds its ledger from the run folder, so a resumed sweep carries on from exactly
-what the files say, wherever the folder is now.
+Made afresh by every session that drives the run: ``setup`` rebuilds its ledger from
+the run folder's files, so a resumed run carries on from exactly what the files say,
+wherever the folder is now. Every write into the folder goes through ``_write``: the
+first that fails (a full disk, a folder made read-only), or finds the folder moved
+away, asks the command to stop (``lifecycle.stop``); later writes are skipped, and a
+checkpoint whose epochs could not be written is refused, so Ray keeps the one before
+and a resume trains that epoch again.
 """
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import sys
 import time
-from pathlib import Path
-from typing import Iterator
+from dataclasses import dataclass, field
 
-from ray.tune import Callback
-
-from orchestrator.run import live as live_run
-from orchestrator.run.ledger import Ledger, from_tables
+from orchestrator.lifecycle.stop import Reason, Stop
+from orchestrator.raytune.fit import CheckpointRefused, write_failure
 from orchestrator.run.progress import ProgressPrinter
-from orchestrator.search.scheduler import PerFamilyScheduler
 from orchestrator.store.checkpoints import fill_checkpoints
+from orchestrator.store.folder import FolderWatch, RunFolder
+from orchestrator.store.ledger import Ledger, from_tables
 from orchestrator.store.parquet import RunStore, read_metrics, read_trials
-from trainables.contract.keys import CHECKPOINT_META_FILE
-from trainables.contract.records import CheckpointMeta, RecordError
 
 FLUSH_SECONDS = 5.0
 COMPACT_PARTS = 200   # merge small metric parts during long runs
-# Ray Tune's logger of what a callback's on_checkpoint raised (with the whole result).
-TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+REFUSING = (Reason.WRITE_FAILED, Reason.FOLDER_MOVED)
 
 
-class CheckpointRefused(OSError):
-    """``on_checkpoint``'s refusal of a checkpoint whose epochs could not be written."""
+@dataclass
+class Recorder:
+    folder: RunFolder
+    params: tuple[tuple[str, str], ...]
+    metric: str
+    mode: str
+    max_epochs: int
+    total: int                                # trials the run will have, for the progress line
+    stop: Stop                                # the command's stop token
+    progress: bool = True
+    drop: frozenset[str] = frozenset()        # trials Ray's saved state never saw: discarded
+    ledger: Ledger | None = field(default=None, init=False)
+    store: RunStore | None = field(default=None, init=False)
+    _printer: ProgressPrinter | None = field(default=None, init=False)
+    _watch: FolderWatch | None = field(default=None, init=False)
+    _last_flush: float = field(default_factory=time.monotonic, init=False)
 
-
-class _RefusalsUnlogged(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
-        return not isinstance(exc, CheckpointRefused)
-
-
-@contextlib.contextmanager
-def refusals_unlogged() -> Iterator[None]:
-    """Leave out of Ray's log what it logs when ``on_checkpoint`` refuses a checkpoint
-    (an ERROR with a traceback and the trial's whole result): the refusal is part of
-    stopping on a failed write, which the run's note and summary give in one line."""
-    logger, hide = logging.getLogger(TUNE_CONTROLLER_LOGGER), _RefusalsUnlogged()
-    logger.addFilter(hide)
-    try:
-        yield
-    finally:
-        logger.removeFilter(hide)
-
-
-def error_reason(trial) -> str:
-    """The last line of the trial's latest error, e.g. ``ValueError: bad shape``: from
-    ``Trial.error_file`` (the driver's copy, written before this callback runs), else
-    ``Trial.get_error()`` (the copy in the run folder, which may not be synced yet)."""
-    text = ""
-    try:
-        if trial.error_file and Path(trial.error_file).exists():
-            text = Path(trial.error_file).read_text(errors="replace")
-        else:
-            text = str(trial.get_error() or "")
-    except OSError:
-        pass
-    latest = text.split("Failure # ")[-1]   # the file keeps every failure of a retried trial
-    lines = [ln.strip() for ln in latest.splitlines()[1 if "Failure # " in text else 0:] if ln.strip()]
-    for line in reversed(lines):
-        if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "^")):
-            return line[:2000]
-    return lines[-1][:2000] if lines else "the trial failed without an error message"
-
-
-def checkpoint_meta(checkpoint) -> CheckpointMeta | None:
-    """The trial's ``checkpoint.json``, read through the checkpoint's filesystem."""
-    try:
-        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{CHECKPOINT_META_FILE}") as f:
-            return CheckpointMeta.from_dict(json.loads(f.read()), CHECKPOINT_META_FILE)
-    except (OSError, ValueError, RecordError):
-        return None
-
-
-class RunRecorder(Callback):
-    def __init__(self, scheduler: PerFamilyScheduler):
-        self.scheduler = scheduler
-        self._runtime()
-
-    def _runtime(self) -> None:
-        self.live: live_run.LiveRun | None = None
-        self.ledger: Ledger | None = None
-        self.store: RunStore | None = None
-        self.progress: ProgressPrinter | None = None
-        self._last_flush = time.monotonic()
-
-    def __getstate__(self) -> dict:
-        return {"scheduler": self.scheduler}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._runtime()
-
-    def setup(self, **info) -> None:
-        live = self.live = live_run.current()
-        live.recorder = self
-        folder = live.folder
+    # --- the fit's events --------------------------------------------------------------------
+    def setup(self) -> None:
+        folder = self.folder
         run_id = folder.meta().run_id
         trials, metrics = read_trials(folder.path), read_metrics(folder.path)
         if trials.empty and metrics.empty:
-            self.ledger = Ledger(run_id, live.metric, live.mode, live.max_epochs)
-        else:   # a resume, a repeat phase, or a trials table that was lost: the metrics rebuild it
-            self.ledger = from_tables(run_id, live.metric, live.mode, live.max_epochs, trials, metrics)
+            self.ledger = Ledger(run_id, self.metric, self.mode, self.max_epochs)
+        else:   # a resume, a later phase, or a trials table that was lost: the metrics rebuild it
+            self.ledger = from_tables(run_id, self.metric, self.mode, self.max_epochs, trials, metrics)
             fill_checkpoints(self.ledger, folder)
-        self.ledger.total = live.total
-        self.store = RunStore(folder.path, list(live.params), mirror=folder.remote)
-        if live.drop:
-            self.ledger.drop(live.drop)
-            self.store.compact(exclude=live.drop)
-            self.store.write_trials(self.ledger.trial_rows())
-        self.progress = ProgressPrinter(self.ledger, enabled=live.progress)
+        self.ledger.total = self.total
+        self.store = RunStore(folder.path, list(self.params), mirror=folder.remote)
+        self._watch = FolderWatch(folder.path)
+        if self.drop:
+            self.ledger.drop(self.drop)
+            self._write(lambda: (self.store.compact(exclude=self.drop),
+                                 self.store.write_trials(self.ledger.trial_rows())))
+        self._printer = ProgressPrinter(self.ledger, enabled=self.progress)
 
-    def on_step_begin(self, iteration, trials, **info) -> None:
-        if trials:      # Ray cannot restore a saved state that holds no trial: stop once it has some
-            live_run.stop_if_asked(self.live)
+    def trial_started(self, trial_id: str, config: dict) -> None:
+        self.ledger.start(trial_id, config)
 
+    def trial_result(self, trial_id: str, config: dict, result: dict) -> None:
+        row = self.ledger.result(trial_id, config, result)
+        if row is not None:
+            self.store.append_metrics([row])
+
+    def checkpoint(self, trial_id: str, path_on_storage: str, meta) -> None:
+        # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
+        # after it: the epochs it covers must be on disk first, or a crash loses their rows.
+        self._write(self.store.flush_metrics)
+        if self.stop.has(*REFUSING):
+            # They are not: Ray is to neither take this checkpoint nor drop the one before it
+            # (it skips both when a callback raises), so a resume trains the epoch again.
+            raise CheckpointRefused(f"trial {trial_id}: checkpoint not taken, its epoch is not recorded "
+                                    f"({self.stop.requested.detail if self.stop.requested else ''})")
+        self.ledger.checkpoint(trial_id, self.folder.relative(path_on_storage),
+                               meta.epoch if meta else None, bool(meta and meta.is_best))
+        if self.store.parts() > COMPACT_PARTS:
+            self._write(self.store.compact)
+
+    def trial_recovered(self, trial_id: str, config: dict, reason: str) -> None:
+        self.ledger.recover(trial_id, config, reason)
+        self._persist(force=True)
+
+    def trial_completed(self, trial_id: str, stopped_by_scheduler: bool) -> None:
+        self.ledger.complete(trial_id, stopped_by_scheduler)
+        self._persist(force=True)
+
+    def trial_failed(self, trial_id: str, config: dict, reason: str) -> None:
+        self.ledger.error(trial_id, config, reason)
+        self._persist(force=True)
+
+    def step(self) -> None:
+        self._persist()
+        self._printer.tick()
+
+    def flush(self) -> None:
+        self._persist(force=True)
+
+    # --- reading it -------------------------------------------------------------------------
+    def recorded(self, trial_id: str):
+        """The trial as recorded so far (None before setup or for an unknown id)."""
+        return self.ledger.trials.get(trial_id) if self.ledger is not None else None
+
+    def counts(self) -> dict[str, int]:
+        return self.ledger.counts() if self.ledger is not None else {}
+
+    def moved_to(self) -> str | None:
+        return self._watch.moved() if self._watch is not None else None
+
+    # --- writing ----------------------------------------------------------------------------
     def _write(self, action) -> None:
-        """Every write into the folder: the first that fails (a full disk, a folder made
-        read-only) is kept and ends the fit (``live.stop_for_write_error``); later ones
-        are skipped, so Ray's log is not flooded and the drive reports it once."""
-        if self.live.write_error is not None:
+        """Every write into the folder: none once one failed or the folder moved away."""
+        if self.stop.has(*REFUSING):
+            return
+        moved = self.moved_to()
+        if moved is not None:
+            where = f"moved to {moved}" if moved else "moved or deleted"
+            self.stop.request(Reason.FOLDER_MOVED, f"the run folder was {where} while it ran")
             return
         try:
             action()
         except OSError as e:
-            live_run.stop_for_write_error(self.live, e)
+            self.stop.request(Reason.WRITE_FAILED, write_failure(e))
 
     def _persist(self, force: bool = False) -> None:
         if force or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self._write(lambda: (self.store.flush_metrics(), self.store.write_trials(self.ledger.trial_rows())))
             self._last_flush = time.monotonic()
 
-    def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.ledger.start(trial.trial_id, trial.config)
-
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        row = self.ledger.result(trial.trial_id, trial.config, result)
-        if row is not None:
-            self.store.append_metrics([row])
-
-    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
-        # Ray's next experiment snapshot may reference this checkpoint, and a resume continues
-        # after it: the epochs it covers must be on disk first, or a crash loses their rows.
-        self._write(self.store.flush_metrics)
-        if self.live.write_error is not None:
-            # They are not: Ray is to neither take this checkpoint nor drop the one before it
-            # (it skips both when a callback raises), so a resume trains the epoch again.
-            raise CheckpointRefused(f"trial {trial.trial_id}: checkpoint not taken, its epoch is not recorded "
-                          f"({self.live.write_error})")
-        meta = checkpoint_meta(checkpoint)
-        self.ledger.checkpoint(trial.trial_id, self.live.folder.relative(checkpoint.path),
-                               meta.epoch if meta else None, bool(meta and meta.is_best))
-        if self.store.parts() > COMPACT_PARTS:
-            self._write(self.store.compact)
-
-    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.ledger.recover(trial.trial_id, trial.config, error_reason(trial))
-        self._persist(force=True)
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.ledger.complete(trial.trial_id, trial.trial_id in self.scheduler.stopped_trials)
-        self._persist(force=True)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.ledger.error(trial.trial_id, trial.config, error_reason(trial))
-        self._persist(force=True)
-
-    def on_step_end(self, iteration, trials, **info) -> None:
-        self._persist()
-        self.progress.tick()
-
-    def on_experiment_end(self, trials, **info) -> None:
-        self._persist(force=True)
-
     def finish(self) -> Ledger | None:
-        """Flush and close; returns the ledger (None if the experiment never set up).
-        A write that fails here (a full disk) is the caller's to report."""
+        """Flush and close; returns the ledger (None if the fit never set it up). A write
+        that fails here (a full disk) raises OSError: the caller's to report. Nothing is
+        written into a folder that moved away."""
         if self.ledger is None:
             return None
         self.ledger.interrupt_running()
-        self.progress.close()
-        self.store.flush_metrics()
-        self.store.write_trials(self.ledger.trial_rows())
+        self._printer.close()
+        if self._watch is not None:
+            self._watch.close()
+        if not self.stop.has(*REFUSING):
+            self.store.flush_metrics()
+            self.store.write_trials(self.ledger.trial_rows())
         return self.ledger
-

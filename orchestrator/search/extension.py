@@ -53,7 +53,7 @@ def continue_stream(family: FamilySweep, search: str, sweep_seed: int, drawn: in
                     tried: set[tuple]) -> tuple[list[dict], int]:
     """``want`` untried configurations from the family's stream after its first ``drawn``;
     returns them and how many were drawn to find them. Fewer when the space runs out."""
-    from orchestrator.search.ray_space import config_stream
+    from orchestrator.raytune.space import config_stream
 
     out, seen, taken = [], set(tried), 0
     for config in itertools.islice(config_stream(family, search, sweep_seed), drawn, drawn + DRAW_FACTOR * want):
@@ -111,7 +111,7 @@ def check_extendable(spec: SweepSpec, family: str | None) -> list[FamilySweep]:
 def tried_points(spec: SweepSpec, snap) -> dict[str, list[tuple[dict[str, Any], list[float]]]]:
     """family -> (searched values, objective values) of every earlier trial with a score:
     what TPE is told before it proposes (best epoch's metric; ``params`` for objectives)."""
-    from orchestrator.report.leaderboard import best_scores
+    from orchestrator.ranking.leaderboard import best_scores
     from orchestrator.search.row_config import row_config
     from orchestrator.spec.spaces import Constant
 

@@ -23,7 +23,7 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
 
     Returns the rows and the number of trials each family will run.
     """
-    from orchestrator.search.ray_space import expand_family
+    from orchestrator.raytune.space import expand_family
     from trainables.contract.keys import BASELINE, FACTOR_KEY, FACTOR_VALUE_KEY
     from orchestrator.spec.spaces import Constant
     from trainables.datasets.registry import input_signature

@@ -9,7 +9,7 @@ its distribution::
     optimizer: {choice: [adam, sgd]}     # sampled
     batch_size: {grid: [64, 128]}        # every value, times num_samples
 
-Translation to Ray Tune's types lives in ``orchestrator.search.ray_space``.
+Translation to Ray Tune's types lives in ``orchestrator.raytune.space``.
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -186,6 +187,44 @@ class RunFolder:
         return RunStatus.INTERRUPTED, "its driver stopped without a word (killed, or the machine went down)"
 
 
+class FolderWatch:
+    """Tells whether a run folder was moved (or deleted) while its driver runs: a moved
+    folder must not be written at its old path (Ray and the store would make a new,
+    half-empty folder there). Holds the folder open, so its new place can be named where
+    the system tells it (Linux's ``/proc/self/fd``)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self._fd: int | None = os.open(self.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            info = os.fstat(self._fd)
+            self._id = (info.st_dev, info.st_ino)
+        except OSError:
+            self._fd, self._id = None, None
+
+    def moved(self) -> str | None:
+        """None while the folder is where it was; else where it is now ("" when that cannot
+        be told, or it was deleted)."""
+        if self._fd is None:
+            return None
+        try:
+            info = os.stat(self.path)
+            if (info.st_dev, info.st_ino) == self._id:
+                return None
+        except OSError:
+            pass
+        try:
+            now = os.readlink(f"/proc/self/fd/{self._fd}")
+        except OSError:
+            return ""
+        return "" if now.endswith(" (deleted)") or not os.path.isdir(now) else now
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 @contextlib.contextmanager
 def writing(folder: RunFolder) -> Iterator[None]:
     """Writes before Ray starts (the frozen sweep file, run.json): a full disk or a
@@ -195,6 +234,21 @@ def writing(folder: RunFolder) -> Iterator[None]:
     except OSError as e:
         raise UserError(f"{folder.location}: cannot write to the run folder "
                         f"({e.strerror or e}: {e.filename or ''})") from None
+
+
+def trial_phases(run_dir: Path, phases: int) -> dict[str, int]:
+    """Trial id -> the phase it ran in (0: the sweep; n: the n-th later phase), from Ray's
+    per-phase folders, where each trial has a folder named by its id."""
+    from trainables.contract.keys import REPEAT_RAY_PREFIX
+
+    out: dict[str, int] = {}
+    for n in range(phases + 1):
+        folder = Path(run_dir) / (f"{REPEAT_RAY_PREFIX}{n}" if n else RAY_DIR)
+        try:
+            out.update({p.name: n for p in folder.iterdir() if p.is_dir()})
+        except OSError:
+            continue
+    return out
 
 
 def sha256_text(text: str) -> str:

@@ -32,6 +32,20 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def versions() -> dict[str, str]:
+    """Python's and the libraries' versions, as run.json and a model card record them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("ray", "keras", "tensorflow", "numpy", "pandas", "pyarrow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
 @dataclass(frozen=True)
 class DataSummary(Record):
     train: int = 0

@@ -100,7 +100,7 @@ def _lags(trials: pd.DataFrame, metrics: pd.DataFrame) -> bool:
 
 
 def _rebuilt_trials(folder: RunFolder, meta: RunMeta, spec: SweepSpec, trials, metrics) -> pd.DataFrame:
-    from orchestrator.run.ledger import from_tables
+    from orchestrator.store.ledger import from_tables
     from orchestrator.store.checkpoints import fill_checkpoints
 
     ledger = from_tables(meta.run_id, spec.metric, spec.mode, spec.scheduler.max_epochs, trials, metrics)

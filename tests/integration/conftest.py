@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(items):
 def local_ray():
     import ray
 
-    from orchestrator.run.session import worker_runtime_env
+    from orchestrator.raytune.session import worker_runtime_env
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
              runtime_env=worker_runtime_env())

@@ -97,7 +97,7 @@ def test_the_card_states_what_was_measured(exported):
     from scipy.stats import binomtest
 
     from orchestrator.export.card import ModelCard
-    from orchestrator.report.leaderboard import board, leaderboards
+    from orchestrator.ranking.leaderboard import board, leaderboards
 
 
     summary, text, out, output = exported

@@ -21,7 +21,7 @@ from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
 from trainables.contract.errors import UserError
 from tests.conftest import read_meta
-from orchestrator.run.session import worker_runtime_env
+from orchestrator.raytune.session import worker_runtime_env
 from tests.conftest import run_text, write_idx_dataset
 
 ROOT = Path(__file__).parents[2]
@@ -250,7 +250,7 @@ def test_a_failed_write_leaves_the_unfinished_trials_to_the_resume(tmp_path):
     os.rename(run / "metrics.away", run / "metrics")
     summary = resume_sweep(run, SweepOptions(cpus=2, progress=False, trial_function=make_trivial_trial(0.1)))
     trials = read_trials(run)
-    assert summary.status == "finished", summary
+    assert summary.status == "finished", summary.note
     assert len(trials) == 12 and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]].to_string()
     assert (trials["epochs"] == 6).all()
     rows = read_metrics(run)
@@ -306,7 +306,7 @@ def test_a_resume_sets_aside_a_newest_state_cut_short_and_continues_from_the_one
     assert "Ray's newest saved state was cut short" in capfd.readouterr().err
     assert (run / "ray" / (states[-1].name + ".unreadable")).is_file()
     trials, rows = read_trials(run), read_metrics(run)
-    assert summary.status == "finished", summary
+    assert summary.status == "finished", summary.note
     assert len(trials) == 8 and (trials[S.STATUS] == S.COMPLETED).all(), trials[[S.TRIAL_ID, S.STATUS]].to_string()
     assert sorted(rows.groupby(S.TRIAL_ID)[S.EPOCH].apply(sorted).tolist()) == [list(range(1, 6))] * 8
 
@@ -384,17 +384,20 @@ def test_fractional_gpus_are_scheduled_on_logical_gpus(tmp_path, ray_with_logica
     assert overlap == 2                                                # two halves of one GPU, never more
 
 
-def test_a_sigterm_after_the_last_fit_is_remembered_not_an_exit_in_the_last_writes(tmp_path):
-    """``ray.init`` (here the plan's own, not a test's) sets a SIGTERM handler that exits
-    the process: it used to end the plan inside its last writes (run.json left running)."""
+def test_a_sigterm_as_the_last_fit_ends_is_the_commands_stop_not_rays_exit(tmp_path):
+    """``ray.init`` sets a SIGTERM handler that exits the process (``sys.exit(15)``): it used
+    to end the plan inside its last writes (run.json left running). The command's one
+    handler is back after ``ray.init``: a SIGTERM as the fit ends leaves the run finished
+    and stops only what the command would do next."""
     from benchmarks.trivial import make_trivial_trial
-    from tests.integration.test_repeat_resume import CtrlCOnceFitReturns
+    from tests.integration.test_repeat_resume import CtrlCAsTheFitEnds
 
     text = small_dense_sweep(tmp_path, "term", trials=2, epochs=2, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")
     pressed: list = []
     summary = run_text(text, tmp_path / "res", cpus=2, trial_function=make_trivial_trial(0.05),
-                       extra_callbacks=(CtrlCOnceFitReturns(pressed, signal.SIGTERM),))
-    assert pressed and summary.status == "finished" and summary.stopped_by == "SIGTERM", summary
+                       extra_callbacks=(CtrlCAsTheFitEnds(pressed, signal.SIGTERM),))
+    assert pressed and summary.status == "finished" and summary.stopped_by == "SIGTERM", summary.note
+    assert summary.exit_code == 143 and summary.outcome.says == "stopped by SIGTERM as the sweep ended"
     assert json.loads((summary.run_dir / "run.json").read_text())["status"] == "finished"
 
 
@@ -419,17 +422,17 @@ def test_a_ctrl_c_before_any_trial_leaves_a_run_a_resume_finishes(tmp_path, monk
     said "resume it" and could not be resumed. The fit now ends at its first step that has
     trials, with Ray's state saved."""
     from benchmarks.trivial import make_trivial_trial
-    from orchestrator.run import plans
+    from orchestrator.run import runner
     from orchestrator.run.plans import SweepOptions, resume_sweep
 
-    real, callbacks = plans.build_tuner, ()
+    real, callbacks = runner.build_tuner, ()
 
     def pressed_first(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)          # caught by the plan's handler: remembered
         return real(*args, **kwargs)
 
     if when == "before the fit":
-        monkeypatch.setattr(plans, "build_tuner", pressed_first)
+        monkeypatch.setattr(runner, "build_tuner", pressed_first)
     else:
         callbacks = (CtrlCInSetup(tmp_path / "pressed"),)
     text = small_dense_sweep(tmp_path, "early", trials=3, epochs=2, params="{lr: {loguniform: [1.0e-5, 1.0e-1]}}")

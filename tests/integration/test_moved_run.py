@@ -112,3 +112,33 @@ def test_sigterm_move_copy_race_kill_report_resume(tmp_path):
     assert fourth.returncode == 0, fourth.stdout + fourth.stderr
     assert_complete_here(copy)
     assert files_of(moved) == before_moved
+
+
+def test_a_folder_moved_while_its_sweep_runs_stops_there_and_is_resumed_where_it_is_now(tmp_path):
+    """Moving a run folder away while its sweep runs: the sweep stops (nothing more can be
+    recorded where it was), run.json in the moved folder says so, the command names the
+    new place and no half-empty folder is made again at the old one (it used to be, and
+    the printed resume command pointed there). The moved folder then resumes to its end."""
+    data = write_idx_dataset(tmp_path / "data", n_train=2600, n_test=200)
+    sweep_file = tmp_path / "moving.yaml"
+    sweep_file.write_text(SWEEP.format(data=data, epochs=EPOCHS, trials=TRIALS))
+    run = tmp_path / "res" / "moving" / "run"
+    first = start(["sweep", str(sweep_file), "--results", str(tmp_path / "res"), "--name", "run", "--cpus", "2",
+                   "--no-progress"], tmp_path / "first.log")
+    wait_for(lambda: completed(run) >= 1, 300, "a finished trial", first)
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    os.rename(run, moved)
+    assert first.wait(timeout=120) == 130
+    log = (tmp_path / "first.log").read_text()
+    note = f"stopped: the run folder was moved to {moved} while it ran"
+    assert f"sweep interrupted ({note})" in log and f"resume it:  tunefm resume {moved}" in log, log
+    assert "Traceback" not in log, log
+    assert not run.exists(), sorted(p.relative_to(run).as_posix() for p in run.rglob("*"))
+    meta = read_meta(moved)
+    assert meta["status"] == "interrupted" and meta["note"] == note
+
+    again = cli("resume", str(moved), "--cpus", "2", "--no-progress")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert_complete_here(moved)
+    assert not run.exists()

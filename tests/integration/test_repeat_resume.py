@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 
 from benchmarks.trivial import make_trivial_trial
 from orchestrator.run.plans import SweepOptions, resume_sweep, run_sweep
@@ -85,25 +83,17 @@ def test_a_sweep_resumed_to_its_end_runs_its_repeat_block(local_ray, idx_dir, tm
     assert (trials[S.STATUS] == S.COMPLETED).all()
 
 
-class CtrlCOnceFitReturns(Callback):
-    """Presses Ctrl-C (or sends ``signum``) on the driver as soon as the sweep's fit has
-    returned: when the SIGTERM handler is no longer the one the plan sets for a fit
-    (``session.sigterm_as_sigint``), as the plan writes the run's last files."""
+class CtrlCAsTheFitEnds(Callback):
+    """Presses Ctrl-C (or sends ``signum``) on the driver as the sweep's fit ends, every
+    trial done: the run is finished, and the command must not go on (to its repeat phase,
+    or its report)."""
 
     def __init__(self, pressed: list, signum: int = signal.SIGINT):
         self.pressed, self.signum = pressed, signum
 
     def on_experiment_end(self, trials, **info):
-        in_fit = signal.getsignal(signal.SIGTERM)
-
-        def press() -> None:
-            deadline = time.monotonic() + 120
-            while signal.getsignal(signal.SIGTERM) is in_fit and time.monotonic() < deadline:
-                time.sleep(0.002)
-            self.pressed.append(signal.getsignal(signal.SIGTERM))
-            os.kill(os.getpid(), self.signum)
-
-        threading.Thread(target=press, daemon=True).start()
+        self.pressed.append(signal.getsignal(self.signum))
+        os.kill(os.getpid(), self.signum)
 
 
 def test_a_ctrl_c_between_the_sweep_and_its_repeat_phase_skips_the_repeat_and_says_how(local_ray, idx_dir,
@@ -113,7 +103,7 @@ def test_a_ctrl_c_between_the_sweep_and_its_repeat_phase_skips_the_repeat_and_sa
     summary = run_sweep(parse_sweep(text, "rep.yaml"),
                         SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
                                      trial_function=make_trivial_trial(0.05),
-                                     extra_callbacks=(CtrlCOnceFitReturns(pressed),)))
+                                     extra_callbacks=(CtrlCAsTheFitEnds(pressed),)))
     assert pressed, "the sweep's fit never returned"
     assert summary.status == RunStatus.FINISHED, summary.note
     assert summary.skipped == f"tunefm repeat {summary.location} --top-k 1 --seeds 2"
@@ -132,7 +122,7 @@ def test_a_ctrl_c_as_the_last_fit_ends_leaves_the_run_finished_and_stops_the_com
     summary = run_sweep(parse_sweep(text, "rep.yaml"),
                         SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
                                      trial_function=make_trivial_trial(0.05),
-                                     extra_callbacks=(CtrlCOnceFitReturns(pressed),)))
+                                     extra_callbacks=(CtrlCAsTheFitEnds(pressed),)))
     assert pressed and summary.status == RunStatus.FINISHED and summary.note is None
     assert summary.stopped_by == "Ctrl-C" and summary.skipped is None
     assert read_meta(summary.run_dir)["status"] == "finished"

@@ -33,7 +33,7 @@ def _report_worker(config):
 def test_first_trials_run_in_prestarted_workers_that_import_before_them(tmp_path):
     from ray import tune
 
-    from orchestrator.run.session import RaySession
+    from orchestrator.raytune.session import RaySession
 
     with RaySession(cpus=2, slots=1) as session:
         idle: set[int] = set()

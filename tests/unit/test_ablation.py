@@ -7,7 +7,7 @@ import pytest
 from orchestrator.store import schema as S
 from orchestrator.report.ablation import FACTOR_COL, VALUE_COL, factor_effects
 from trainables.contract.errors import SweepFileError
-from orchestrator.search.ray_space import trial_configs
+from orchestrator.raytune.space import trial_configs
 from trainables.contract.keys import FACTOR_KEY, FACTOR_VALUE_KEY, SEED_KEY
 from orchestrator.spec.sweep import load_sweep, parse_sweep
 

@@ -44,7 +44,7 @@ class _Kept:
         copy = None
         if checkpoint is not None:
             copy = str(self.root / f"ckpt{len(self.seen)}")
-            shutil.copytree(checkpoint.path, copy)
+            shutil.copytree(checkpoint, copy)
         self.seen.append((report, copy, threading.current_thread().name))
 
 
@@ -55,7 +55,7 @@ def _meta(epoch: int) -> CheckpointMeta:
 def test_the_checkpoint_holds_the_epoch_it_was_asked_for_while_the_model_trains_on(tmp_path):
     import keras
 
-    from trainables.training.checkpoints import Checkpoints
+    from trainables.training.checkpoint_writer import Checkpoints
 
     model, x, y = _trained_cnn()
     kept = _Kept(tmp_path)
@@ -80,7 +80,7 @@ def test_the_checkpoint_holds_the_epoch_it_was_asked_for_while_the_model_trains_
 
 
 def test_a_failed_write_fails_the_trial_when_it_waits(tmp_path):
-    from trainables.training.checkpoints import Checkpoints
+    from trainables.training.checkpoint_writer import Checkpoints
 
     model, _, _ = _trained_cnn()
     checkpoints = Checkpoints(model, _Kept(tmp_path, fail=OSError("disk full")), background=True)
@@ -90,7 +90,7 @@ def test_a_failed_write_fails_the_trial_when_it_waits(tmp_path):
 
 
 def test_on_the_training_thread_the_report_is_done_when_save_returns(tmp_path):
-    from trainables.training.checkpoints import Checkpoints
+    from trainables.training.checkpoint_writer import Checkpoints
 
     model, _, _ = _trained_cnn()
     kept = _Kept(tmp_path)
@@ -104,7 +104,7 @@ def test_on_the_training_thread_the_report_is_done_when_save_returns(tmp_path):
 def test_a_stop_at_a_background_report_reaches_the_training_thread(tmp_path):
     """Ray ends the reporting thread with SystemExit when Tune stops the trial at that
     report, after clearing its stop flag: the stop is kept and handed on, not lost."""
-    from trainables.training.checkpoints import Checkpoints
+    from trainables.training.checkpoint_writer import Checkpoints
 
     model, _, _ = _trained_cnn()
     asked = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from orchestrator.run.budget import Budget, spent_before
-from orchestrator.run.live import LiveRun, bind, run_stopper
-from orchestrator.store.folder import create
+from orchestrator.lifecycle.budget import Budget, spent_before
+from orchestrator.lifecycle.stop import Reason, Stop
+from orchestrator.raytune.fit import Fit, FitStop, bound
 from tests.conftest import run_meta
 
 T0 = "2026-11-23T16:48:10+00:00"
@@ -58,13 +58,23 @@ def test_budget_left_and_exhausted():
     assert b.exhausted(now=1000.0) and b.spent(now=1000.0) == 3600.0
 
 
-def test_the_stopper_ends_the_fit_once_the_run_spent_its_budget(tmp_path):
-    folder = create(tmp_path / "res", "s", "r")
-    stopper = run_stopper()
-    spent = LiveRun(folder, (), "val_accuracy", "max", 1, 1, progress=False, budget=Budget(60.0, 60.0, 0.0))
-    with bind(spent):
+def test_the_stopper_ends_the_fit_once_the_run_spent_its_budget():
+    stopper = FitStop()
+    spent = Fit({"storage_path": "/x"}, Stop(), listener=None, budget=Budget(60.0, 60.0, 0.0))
+    with bound(spent):
         assert stopper.stop_all() and stopper("t1", {})
-    left = LiveRun(folder, (), "val_accuracy", "max", 1, 1, progress=False, budget=Budget(1e9, 0.0, 0.0))
-    with bind(left):
+    assert spent.budget_spent
+    left = Fit({"storage_path": "/x"}, Stop(), listener=None, budget=Budget(1e9, 0.0, 0.0))
+    with bound(left):
         assert not stopper.stop_all() and not stopper("t1", {})
-    assert not stopper.stop_all()        # no run bound: nothing to stop
+    assert not stopper.stop_all()        # no fit bound: nothing to stop
+
+
+def test_a_budget_spent_after_a_ctrl_c_is_not_what_ended_the_fit():
+    """The Ctrl-C came first: the unfinished trials are its, and the run stays resumable."""
+    pressed = Stop()
+    pressed.request(Reason.CTRL_C)
+    fit = Fit({"storage_path": "/x"}, pressed, listener=None, budget=Budget(60.0, 60.0, 0.0))
+    with bound(fit):
+        assert not FitStop().stop_all()
+    assert not fit.budget_spent

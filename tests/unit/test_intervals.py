@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from orchestrator.report import intervals as I
-from orchestrator.report import ties as T
+from orchestrator.ranking import intervals as I
+from orchestrator.ranking import ties as T
 
 
 def test_wilson_matches_the_textbook_formula():

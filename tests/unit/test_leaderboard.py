@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
-from orchestrator.report.leaderboard import (OVERALL, best_scores, board, family_bests, leaderboards,
+from orchestrator.ranking.leaderboard import (OVERALL, best_scores, board, family_bests, leaderboards,
                                       select_for_evaluation)
 from orchestrator.store.snapshot import read_snapshot
 from orchestrator.store.folder import RunFolder

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from orchestrator.store import schema as S
-from orchestrator.run.ledger import Ledger
+from orchestrator.store.ledger import Ledger
 
 CFG = {"family": "dense", "model": "dense", "seed": 1, "lr": 0.01}
 
@@ -101,7 +101,7 @@ def test_startup_is_measured_from_driver_start_to_first_epoch():
 def test_rebuild_trusts_metrics_over_a_lagging_trials_table():
     import pandas as pd
 
-    from orchestrator.run.ledger import from_tables
+    from orchestrator.store.ledger import from_tables
 
     trials = pd.DataFrame([{S.TRIAL_ID: "a", S.FAMILY: "dense", S.MODEL: "dense", S.STATUS: S.RUNNING,
                             "epochs": 1, "config_lr": 0.1}])

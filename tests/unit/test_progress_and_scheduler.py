@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 from ray.tune.schedulers import TrialScheduler
 
-from orchestrator.run.ledger import Ledger
+from orchestrator.store.ledger import Ledger
 from orchestrator.run.progress import format_seconds, progress_line
-from orchestrator.search.scheduler import build_scheduler
+from orchestrator.raytune.scheduler import build_scheduler
 from orchestrator.spec.sweep import SchedulerSpec
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ray import tune
 from ray.tune.search.sample import Categorical, Float, Integer
 
-from orchestrator.search.ray_space import config_param_names, expand_family, interleave, to_ray, trial_configs
+from orchestrator.raytune.space import config_param_names, expand_family, interleave, to_ray, trial_configs
 from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Uniform
 from orchestrator.spec.sweep import parse_sweep
 

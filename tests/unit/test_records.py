@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pandas as pd
 import pytest
 
-from orchestrator.run.ledger import from_tables
+from orchestrator.store.ledger import from_tables
 from orchestrator.store import schema as S
 from orchestrator.store.parquet import RunStore, read_trials
 from orchestrator.store.records import RunMeta, TrialRow

@@ -7,26 +7,28 @@ import json
 
 import pyarrow.fs as pafs
 import pytest
-from ray import tune
 
 from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE
-from trainables.training.restore import complete_checkpoints, usable
+from trainables.training.checkpoints import complete_checkpoints, epoch_of, in_run, readable, usable
+
+FS = pafs.LocalFileSystem()
 
 
-def _checkpoint(trial, name, epoch, model=True, meta=True):
+def _checkpoint(trial, name, epoch, model=True, meta=True, improvements=0):
     folder = trial / name
     folder.mkdir(parents=True)
     if model:
         (folder / MODEL_FILE).write_bytes(b"weights")
     if meta:
-        (folder / CHECKPOINT_META_FILE).write_text(json.dumps({"epoch": epoch, "metric": "val_accuracy"}))
+        (folder / CHECKPOINT_META_FILE).write_text(json.dumps({"epoch": epoch, "metric": "val_accuracy",
+                                                               "improvements": improvements}))
     return folder
 
 
 def test_a_present_checkpoint_is_used_as_handed(tmp_path):
     handed = _checkpoint(tmp_path, "checkpoint_000001", 2)
     _checkpoint(tmp_path, "checkpoint_000002", 3)
-    assert usable(tune.Checkpoint(str(handed))).path == str(handed)
+    assert usable(FS, str(handed)) == str(handed)
 
 
 def test_a_deleted_checkpoint_falls_back_to_the_newest_complete_one(tmp_path):
@@ -39,13 +41,30 @@ def test_a_deleted_checkpoint_falls_back_to_the_newest_complete_one(tmp_path):
     (tmp_path / "checkpoint_000006" / MODEL_FILE).write_bytes(b"x")
     (tmp_path / "checkpoint_000006" / CHECKPOINT_META_FILE).write_text("{not json")
     gone = tmp_path / "checkpoint_000001"
-    chosen = usable(tune.Checkpoint(str(gone)))
-    assert chosen.path == str(newest)
-    epochs = sorted(f.meta.epoch for f in complete_checkpoints(pafs.LocalFileSystem(), str(tmp_path)))
+    assert usable(FS, str(gone)) == str(newest)
+    epochs = sorted(f.meta.epoch for f in complete_checkpoints(FS, str(tmp_path)))
     assert epochs == [1, 3]
 
 
 def test_nothing_left_is_a_clear_error(tmp_path):
     _checkpoint(tmp_path, "checkpoint_000000", 1, model=False)
     with pytest.raises(RuntimeError, match="is gone and no other complete checkpoint is left"):
-        usable(tune.Checkpoint(str(tmp_path / "checkpoint_000001")))
+        usable(FS, str(tmp_path / "checkpoint_000001"))
+
+
+def test_a_run_folders_checkpoints_of_a_trial_across_its_phases(tmp_path):
+    """A driver killed before it recorded them: the best epoch's and the latest are found
+    in the folder, over the sweep's and later phases' Ray folders."""
+    _checkpoint(tmp_path / "ray" / "t1", "checkpoint_000000", 2, improvements=2)
+    _checkpoint(tmp_path / "ray-repeat-1" / "t1", "checkpoint_000001", 5, improvements=2)
+    _checkpoint(tmp_path / "ray" / "t2", "checkpoint_000000", 1)
+    assert in_run(tmp_path, "t1", best_epoch=2) == ("ray/t1/checkpoint_000000", "ray-repeat-1/t1/checkpoint_000001")
+    assert in_run(tmp_path, "t1", best_epoch=None)[0] == "ray/t1/checkpoint_000000"   # the earliest of the most improved
+    assert in_run(tmp_path, "none", best_epoch=1) == (None, None)
+
+
+def test_readable_and_epoch_of_a_local_checkpoint(tmp_path):
+    whole = _checkpoint(tmp_path, "checkpoint_000000", 4)
+    half = _checkpoint(tmp_path, "checkpoint_000001", 5, model=False)
+    assert readable(whole) is True and readable(half) is False and readable(tmp_path / "gone") is None
+    assert epoch_of(whole) == 4 and epoch_of(tmp_path / "gone") is None

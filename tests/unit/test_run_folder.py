@@ -161,7 +161,7 @@ def test_run_meta_round_trips_through_json():
 
 
 def test_checkpoints_a_killed_driver_never_recorded_are_found_in_the_folder(tmp_path):
-    from orchestrator.run.ledger import from_tables
+    from orchestrator.store.ledger import from_tables
     from orchestrator.store.checkpoints import fill_checkpoints
     from orchestrator.store.parquet import read_metrics
     from trainables.contract.records import CheckpointMeta

@@ -5,36 +5,25 @@ import os
 
 import pytest
 
-from trainables.contract.errors import UserError
-from orchestrator.run.plans import SweepOptions, run_sweep
-from orchestrator.run.session import TUNE_SETTINGS
+from orchestrator.raytune.session import TUNE_SETTINGS
 from orchestrator.spec.sweep import parse_sweep
 
 
-def test_tune_settings_are_set_for_the_call_only(tmp_path, monkeypatch):
+def test_tune_settings_are_set_for_the_session_only(monkeypatch):
+    """Ray Tune's settings are in the environment while the session runs and gone after;
+    the user's own values win, but for Tune's SIGINT handler, which stays off whatever the
+    user set (it stopped fits before their first trial, leaving no state to resume)."""
+    from orchestrator.raytune.session import TUNE_FORCED, tune_environment
+
     for key in TUNE_SETTINGS:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "60")         # the user's own choice stays
-    (tmp_path / "file").write_text("")
-    spec = parse_sweep("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n", "x.yaml")
-    seen = {}
-
-    import orchestrator.run.plans as plans
-
-    class Refusing:     # stands where the Ray session starts, inside the Ray Tune settings
-        def __enter__(self):
-            seen.update({k: os.environ.get(k) for k in TUNE_SETTINGS})
-            raise UserError("refused")
-
-        def __exit__(self, *exc):
-            pass
-
-    monkeypatch.setattr(plans, "_session", lambda *args, **kwargs: Refusing())
-    with pytest.raises(UserError, match="refused"):
-        run_sweep(spec, SweepOptions(results_dir=str(tmp_path / "res")))
-    assert seen == {**TUNE_SETTINGS, "TUNE_GLOBAL_CHECKPOINT_S": "60"}
+    monkeypatch.setenv("TUNE_DISABLE_SIGINT_HANDLER", "0")
+    with tune_environment():
+        seen = {k: os.environ.get(k) for k in (*TUNE_SETTINGS, *TUNE_FORCED)}
+    assert seen == {**TUNE_SETTINGS, "TUNE_GLOBAL_CHECKPOINT_S": "60", "TUNE_DISABLE_SIGINT_HANDLER": "1"}
     assert "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS" not in os.environ and "RAY_AIR_NEW_OUTPUT" not in os.environ
-    assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60"
+    assert os.environ["TUNE_GLOBAL_CHECKPOINT_S"] == "60" and os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "0"
 
 
 def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
@@ -46,13 +35,12 @@ def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
     from trainables.training import runtime
 
     event = threading.Event()
-    monkeypatch.setattr(runtime, "_stop_event", lambda: event)
 
     class Model:
         stop_training = False
 
     model = Model()
-    with runtime.stop_training_on_request(model):
+    with runtime.stop_training_on_request(model, event):
         event.set()
         deadline = time.monotonic() + 5
         while not model.stop_training and time.monotonic() < deadline:
@@ -72,8 +60,9 @@ def test_the_stop_watcher_sets_the_flag_again_after_fit_clears_it(monkeypatch):
 def test_the_embedded_ray_inherits_the_worker_settings_for_its_start_only(monkeypatch):
     """What the embedded Ray's processes copy while it starts: the workers' settings, the
     warm-up hook, the prestarted workers' import tickets and how many idle workers to keep."""
-    from orchestrator.run.session import IDLE_WORKERS_ENV, SETUP_HOOK_ENV, WORKER_ENV, inherited_worker_env
-    from trainables.training.warm import TICKETS_ENV
+    from orchestrator.raytune.private import IDLE_WORKERS_ENV, SETUP_HOOK_ENV
+    from orchestrator.raytune.session import WORKER_ENV, inherited_worker_env
+    from orchestrator.raytune.worker import TICKETS_ENV
 
     keys = (*WORKER_ENV, SETUP_HOOK_ENV, TICKETS_ENV, IDLE_WORKERS_ENV)
     for key in keys:
@@ -81,7 +70,7 @@ def test_the_embedded_ray_inherits_the_worker_settings_for_its_start_only(monkey
     monkeypatch.setenv(IDLE_WORKERS_ENV, "7")       # the user's own choice stays
     with inherited_worker_env("/tmp/x:2", 4):
         inside = {key: os.environ.get(key) for key in keys}
-    assert inside == {**WORKER_ENV, SETUP_HOOK_ENV: "trainables.training.warm.setup", TICKETS_ENV: "/tmp/x:2",
+    assert inside == {**WORKER_ENV, SETUP_HOOK_ENV: "orchestrator.raytune.worker.setup", TICKETS_ENV: "/tmp/x:2",
                       IDLE_WORKERS_ENV: "7"}
     assert SETUP_HOOK_ENV not in os.environ and TICKETS_ENV not in os.environ
     assert os.environ[IDLE_WORKERS_ENV] == "7"
@@ -93,7 +82,7 @@ def test_tune_gives_trainables_no_env_of_their_own_while_fit_runs(monkeypatch):
     workers still get the driver's AWS_* (the embedded Ray's inherited them)."""
     from ray.tune.execution import class_cache
 
-    from orchestrator.run.session import WORKER_ENV, trainables_without_env
+    from orchestrator.raytune.session import WORKER_ENV, trainables_without_env
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "tunefm-test")
     before = dict(class_cache.DEFAULT_ENV_VARS), set(class_cache.ENV_VARS_TO_PROPAGATE)
@@ -114,7 +103,7 @@ def test_tune_gives_trainables_no_env_of_their_own_while_fit_runs(monkeypatch):
 
 
 def test_only_as_many_prestarted_workers_import_as_trials_can_run(tmp_path):
-    from trainables.training.warm import take_ticket
+    from orchestrator.raytune.worker import take_ticket
 
     tickets = f"{tmp_path}:2"
     assert [take_ticket(tickets) for _ in range(4)] == [True, True, False, False]
@@ -125,8 +114,7 @@ def test_only_as_many_prestarted_workers_import_as_trials_can_run(tmp_path):
 
 
 def test_trial_slots_count_what_fits_at_once():
-    from orchestrator.run.session import trial_slots
-    from orchestrator.spec.sweep import parse_sweep
+    from orchestrator.raytune.session import trial_slots
 
     def spec(resources: str, extra: str = "") -> object:
         return parse_sweep(f"""
@@ -151,8 +139,8 @@ resources: {resources}
 
 
 def test_only_configs_decided_up_front_let_tune_create_trials_ahead():
-    from orchestrator.run.plans import SweepOptions, _session
-    from orchestrator.spec.sweep import parse_sweep
+    from orchestrator.run.phase import REPEAT, SWEEP, Phase, decided_up_front
+    from orchestrator.run.runner import queues_ahead
 
     def spec(extra: str = "") -> object:
         return parse_sweep(f"""
@@ -162,11 +150,14 @@ families:
   dense: {{num_samples: 4, params: {{lr: {{loguniform: [1.0e-4, 1.0e-2]}}}}}}
 {extra}""", "<t>")
 
-    options = SweepOptions(cpus=2)
-    assert _session(options, spec()).queue_ahead                              # random: the queue is known
-    assert not _session(options, spec("search: tpe")).queue_ahead             # TPE proposes as results come
-    assert _session(options, spec("search: tpe"), up_front=True).queue_ahead  # its repeat phase is a queue
-    assert not _session(options, spec("max_concurrent: 2")).queue_ahead      # Ray queues that many already
+    def sweep(s) -> Phase:
+        return Phase(SWEEP, 0, 1, total=4, up_front=decided_up_front(s))
+
+    assert queues_ahead(spec(), sweep(spec()))                                   # random: the queue is known
+    assert not queues_ahead(spec("search: tpe"), sweep(spec("search: tpe")))     # TPE proposes as results come
+    assert queues_ahead(spec("search: tpe"), Phase(REPEAT, 1, 1, total=4))       # its repeat phase is a queue
+    assert not queues_ahead(spec("max_concurrent: 2"), sweep(spec("max_concurrent: 2")))   # Ray queues that many
+    assert not queues_ahead(spec(), Phase(SWEEP, 0, 1, total=4, restore=True))   # Ray saved its own with the run
 
 
 def test_the_worker_import_refuses_left_out_modules_to_its_own_thread_only():
@@ -216,7 +207,7 @@ def test_ticket_folders_of_drivers_that_are_gone_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from orchestrator.run.session import TICKETS_PREFIX, _pid_namespace, ticket_folder
+    from orchestrator.raytune.session import TICKETS_PREFIX, _pid_namespace, ticket_folder
 
     space = _pid_namespace()
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,

@@ -13,9 +13,9 @@ import pytest
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from orchestrator.run.tuner import searcher_for
-from orchestrator.search.ray_space import trial_configs
-from orchestrator.search.scheduler import build_scheduler
+from orchestrator.raytune.tuner import searcher_for
+from orchestrator.raytune.space import trial_configs
+from orchestrator.raytune.scheduler import build_scheduler
 from orchestrator.spec.sweep import SchedulerSpec, parse_sweep
 
 SPACE = """

@@ -235,7 +235,7 @@ def test_yaml_merge_keys_may_still_override():
 
 @pytest.mark.parametrize("path", sorted(str(p) for p in (Path(__file__).parents[2] / "sweeps").glob("*.yaml")))
 def test_the_count_of_every_shipped_sweep_is_what_expansion_gives(path):
-    from orchestrator.search.ray_space import trial_configs
+    from orchestrator.raytune.space import trial_configs
     from orchestrator.spec.sweep import load_sweep
 
     spec = load_sweep(path)
@@ -282,7 +282,7 @@ def test_objectives_need_tpe():
 
 
 def test_multi_objective_tpe_hands_optuna_both_objectives():
-    from orchestrator.search.tpe import build_tpe_searcher
+    from orchestrator.raytune.tpe import build_tpe_searcher
 
     spec = parse(OBJ.format(extra="objectives: [val_accuracy, params]"))
     child = build_tpe_searcher(spec)._children["cnn"]
@@ -293,7 +293,7 @@ def test_multi_objective_tpe_hands_optuna_both_objectives():
 
 def test_multi_objective_tpe_learns_both_values_from_trial_results():
     """Real Optuna: each finished trial reaches the study with its accuracy and its size."""
-    from orchestrator.search.tpe import build_tpe_searcher
+    from orchestrator.raytune.tpe import build_tpe_searcher
 
     spec = parse(OBJ.format(extra="objectives: [val_accuracy, params]"))
     searcher = build_tpe_searcher(spec)
@@ -327,7 +327,7 @@ def test_tracking_section_and_its_cli_overrides():
 
 
 def test_a_run_asking_for_a_tracker_that_is_not_installed_is_refused_in_one_line(monkeypatch):
-    from orchestrator.run import tracking
+    from orchestrator.raytune import tracking
     from trainables.contract.errors import UserError
 
     spec = parse(OBJ.format(extra="").replace("search: tpe", "") + "tracking: {mlflow: {tracking_uri: 'sqlite:///x.db'}}\n")
@@ -338,7 +338,7 @@ def test_a_run_asking_for_a_tracker_that_is_not_installed_is_refused_in_one_line
 
 
 def test_tracking_refuses_an_empty_experiment_and_an_mlflow_server_that_does_not_answer():
-    from orchestrator.run import tracking
+    from orchestrator.raytune import tracking
     from trainables.contract.errors import UserError
 
     base = OBJ.format(extra="").replace("search: tpe", "")

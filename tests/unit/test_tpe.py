@@ -8,7 +8,7 @@ from ray.tune.search import Searcher
 
 from trainables.contract.errors import SweepFileError
 from orchestrator.spec.sweep import parse_sweep
-from orchestrator.search.tpe import build_tpe_searcher
+from orchestrator.raytune.tpe import build_tpe_searcher
 
 SWEEP = """
 name: t
@@ -115,8 +115,8 @@ def test_extension_warm_starts_tpe_and_asha_with_earlier_results():
 
     from ray.tune.experiment import Trial
 
-    from orchestrator.search.scheduler import build_scheduler
-    from orchestrator.search.tpe import build_tpe_searcher
+    from orchestrator.raytune.scheduler import build_scheduler
+    from orchestrator.raytune.tpe import build_tpe_searcher
     from orchestrator.spec.sweep import SchedulerSpec, parse_sweep
 
     spec = parse_sweep(textwrap.dedent("""

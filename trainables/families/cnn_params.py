@@ -1,8 +1,8 @@
 """Declaration of the ``cnn`` family: conv blocks, optional dense head."""
 from trainables.families.params import ACTIVATIONS, INITIALIZERS, P
-from trainables.families.registry import Family, register
+from trainables.families.family import Family
 
-CNN = register(Family(
+CNN = Family(
     name="cnn",
     summary="convolutional blocks (conv, pool, dropout) and a dense head",
     builder="trainables.families.cnn:build",
@@ -26,4 +26,4 @@ CNN = register(Family(
         P("l1", "float", 0.0, "L1 kernel penalty", low=0.0),
         P("l2", "float", 0.0, "L2 kernel penalty", low=0.0),
     ),
-))
+)

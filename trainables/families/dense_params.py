@@ -1,8 +1,8 @@
 """Declaration of the ``dense`` family: a multilayer perceptron baseline."""
 from trainables.families.params import ACTIVATIONS, INITIALIZERS, P
-from trainables.families.registry import Family, register
+from trainables.families.family import Family
 
-DENSE = register(Family(
+DENSE = Family(
     name="dense",
     summary="fully connected baseline: flatten, hidden layers, softmax",
     builder="trainables.families.dense:build",
@@ -17,4 +17,4 @@ DENSE = register(Family(
         P("l1", "float", 0.0, "L1 kernel penalty", low=0.0),
         P("l2", "float", 0.0, "L2 kernel penalty", low=0.0),
     ),
-))
+)

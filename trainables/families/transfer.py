@@ -131,13 +131,24 @@ def plan(model: keras.Model, config: dict[str, Any], data, settings) -> Training
 FEATURE_BATCH = 1024   # backbone features of the whole split, once per sweep
 
 
-def _cached_head_plan(model: keras.Model, config: dict[str, Any], data, settings) -> TrainingPlan:
-    from trainables.training import feature_cache
+def fingerprint(*arrays) -> str:
+    """Which images the features are of: their shapes and bytes, hashed."""
+    import hashlib
 
+    import numpy as np
+
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()[:16]
+
+
+def _cached_head_plan(model: keras.Model, config: dict[str, Any], data, settings) -> TrainingPlan:
     extractor = keras.Model(model.input, model.get_layer(FEATURES_LAYER).output)
     path = resolve_weights(config["backbone"], config["weights"])
     key = "|".join(map(str, (config["backbone"], config["image_size"], weights_identity(path),
-                             config["head_pooling"], feature_cache.fingerprint(data.train.x, data.val.x))))
+                             config["head_pooling"], fingerprint(data.train.x, data.val.x))))
     started = time.perf_counter()
 
     def compute() -> dict:
@@ -145,7 +156,7 @@ def _cached_head_plan(model: keras.Model, config: dict[str, Any], data, settings
         return {"train": extractor.predict(data.train.x, batch_size=batch, verbose=0),
                 "val": extractor.predict(data.val.x, batch_size=batch, verbose=0)}
 
-    features, hit = feature_cache.get_or_compute(settings.feature_cache, key, compute)
+    features, hit = settings.context.shared_features(key, compute)
     seconds = time.perf_counter() - started
     inputs = keras.Input(shape=features["train"].shape[1:], name="backbone_features")
     x = inputs

@@ -1,9 +1,9 @@
 """Declaration of the ``transfer`` family: an ImageNet backbone and a small head."""
 from trainables.families.backbones import BACKBONES
 from trainables.families.params import P
-from trainables.families.registry import Family, register
+from trainables.families.family import Family
 
-TRANSFER = register(Family(
+TRANSFER = Family(
     name="transfer",
     summary="ImageNet backbone (frozen or fine-tuned) with its own preprocessing and a small head",
     builder="trainables.families.transfer:build",
@@ -25,4 +25,4 @@ TRANSFER = register(Family(
         P("cache_features", "bool", True, "frozen, no augmentation: compute backbone features once per "
           "sweep and train only the head on them"),
     ),
-))
+)

@@ -1,4 +1,4 @@
-"""Per-process set-up of the Keras backend, done once per worker, and Ray session hooks."""
+"""Per-process set-up of the Keras backend, done once per worker, and watching the tuner's stop flag."""
 from __future__ import annotations
 
 import contextlib
@@ -57,39 +57,21 @@ def configure_backend(cpus: float) -> None:
     _configured = True
 
 
-def _stop_event() -> threading.Event | None:
-    """Ray Tune's stop flag for the running trial (ASHA, time budget, Ctrl-C).
-
-    Private Ray API, on purpose: Ray Tune has no public way for a running function
-    trainable to see it (a stop is only delivered at the next ``tune.report``;
-    ``tune.get_context()`` does not expose it). If the internals move, stopping degrades
-    to per-epoch. A stop Ray delivers at a report made from the checkpoint thread clears
-    this flag there; ``checkpoints.Checkpoints.stopped`` keeps it.
-    """
-    try:
-        from ray.train._internal.session import get_session
-
-        session = get_session()
-        event = getattr(session, "stop_event", None)
-        return event if isinstance(event, threading.Event) else None
-    except Exception:
-        return None
-
-
-def stop_requested() -> bool:
-    """True once Ray Tune has asked this trial to stop."""
-    event = _stop_event()
+def is_set(event: threading.Event | None) -> bool:
+    """Whether the tuner's stop flag (``TrialContext.stop_event``) is up. A stop Ray
+    delivers at a report made from the checkpoint thread clears the flag there;
+    ``checkpoint_writer.Checkpoints.stopped`` keeps that one."""
     return bool(event is not None and event.is_set())
 
 
 @contextlib.contextmanager
-def stop_training_on_request(model) -> Iterator[None]:
-    """Set ``model.stop_training`` as soon as Tune asks the trial to stop, from a watcher
+def stop_training_on_request(model, event: threading.Event | None) -> Iterator[None]:
+    """Set ``model.stop_training`` as soon as the tuner's stop flag ``event`` is up (the
+    trial context's; None: the trial only stops at its next report), from a watcher
     thread: Keras reads that flag after every batch, so an early-stopped trial frees its
     worker within a batch (Ray waits only seconds for a reused worker's old trial) while
     no Python callback runs per batch. A batch hook would turn off Keras's asynchronous
     batch callbacks and sync with the backend on every step."""
-    event = _stop_event()
     if event is None:
         yield
         return

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field
 
 from trainables.contract.metrics import Mode
+from trainables.training.context import LocalContext, TrialContext
 
 DIVERGENCE_FACTOR = 100.0
 # Validation images per predict_on_batch call. 256 measured fastest on 2 CPU threads
@@ -27,10 +28,11 @@ class TrialSettings:
     cpus: float = 1.0
     eval_batch_size: int | None = None   # None: by device and model (``eval_batch``)
     jit_compile: bool | str | None = None   # None: by backend (``optim.default_jit``)
-    feature_cache: str | None = None   # name of the sweep's feature-cache actor, if any
     done_trials: frozenset[str] = frozenset()   # on resume: trials already done, not to run again
     # tunefm extend --max-epochs: earlier trial id -> its latest checkpoint folder, to train on from
     continue_from: dict = field(default_factory=dict)
+    # the tuner's side of the trial: reports, restores, its stop flag, shared features
+    context: TrialContext = field(default_factory=LocalContext)
 
     def eval_batch(self, on_accelerator: bool, largest_activation: int | None = None) -> int:
         """Validation images per predict call for a trial with (or without) a GPU. On a GPU

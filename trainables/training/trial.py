@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
-from dataclasses import replace
 import math
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 from trainables.datasets.base import TrialData
 from trainables.training import runtime
-from trainables.training.checkpoints import Checkpoints
+from trainables.training.checkpoint_writer import Checkpoints
 from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
 from trainables.training.schedule import LearningRate
@@ -35,14 +34,17 @@ from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_n
 from trainables.contract.status import Status
 from trainables.training.settings import TrialSettings
 
-from trainables.contract.keys import CHECKPOINT_META_FILE, CONTINUES_KEY, MODEL_FILE, MODEL_KEY, SEED_KEY
+from trainables.contract.keys import CONTINUES_KEY, MODEL_KEY, SEED_KEY
 _trials_in_process = 0
 
 
 def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> None:
+    """Train ``config`` epoch by epoch, reporting each epoch (and its checkpoint) to the
+    tuner through ``settings.context`` (``trainables.training.context``)."""
     global _trials_in_process
     entered = time.perf_counter()
-    if settings.done_trials and _trial_id() in settings.done_trials:
+    context = settings.context
+    if settings.done_trials and context.trial_id() in settings.done_trials:
         return  # resumed run: this trial finished after Ray's last saved state; do not train it again
     _trials_in_process += 1
     imported_before = runtime._configured
@@ -56,25 +58,27 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     # clear_session does by default costs ~0.3 s per trial with TensorFlow loaded (measured
     # by benchmarks.run's overhead floor); on CPU Python's own collector frees the old
     # model soon enough, on a GPU its memory is freed at once.
-    keras.backend.clear_session(free_memory=bool(_gpu_ids()))
+    gpu_ids = context.gpu_ids()
+    keras.backend.clear_session(free_memory=bool(gpu_ids))
     keras.utils.set_random_seed(int(config[SEED_KEY]))
     family = get_family(config[MODEL_KEY])
     model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
-            "node_id": _node_id(), "gpu_ids": _gpu_ids(),
+            "node_id": context.node_id(), "gpu_ids": gpu_ids,
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
+    report = functools.partial(_report, context)
     if settings.max_params is not None and params > settings.max_params:
-        _report(EpochReport(**base, epoch=0, trial_status=Status.OVER_BUDGET.value,
-                            setup_seconds=time.perf_counter() - entered))
+        report(EpochReport(**base, epoch=0, trial_status=Status.OVER_BUDGET.value,
+                           setup_seconds=time.perf_counter() - entered))
         return
-    resumed = _restore(model) or _continue(model, config, settings)
+    resumed = _restore(model, context) or _continue(model, config, settings)
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
     # one model, trained in one phase: its checkpoints are written beside the next epoch
     # (built before compile: a clone of a compiled model would get its own optimizer)
-    checkpoints = Checkpoints(plan.save_model, _report, background=plan.save_model is plan.fit_model
+    checkpoints = Checkpoints(plan.save_model, report, background=plan.save_model is plan.fit_model
                               and len(plan.phases) == 1 and plan.phases[0].prepare is None,
                               on_stop=lambda: setattr(plan.fit_model, "stop_training", True))
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
@@ -94,7 +98,7 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
                 compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
             reporter.lr_factor = phase.lr_factor
             build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
-            with runtime.stop_training_on_request(plan.fit_model):
+            with runtime.stop_training_on_request(plan.fit_model, context.stop_event()):
                 plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]),
                                    initial_epoch=start, epochs=phase.end_epoch, shuffle=True, verbose=0,
                                    callbacks=[reporter])
@@ -115,70 +119,31 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
         raise SystemExit(0)
 
 
-def _report(report: EpochReport, checkpoint=None) -> None:
+def _report(context, report: EpochReport, checkpoint_dir: str | None = None) -> None:
     """Report an epoch, stamped with its own time (Ray's "timestamp" is whole seconds)."""
-    from ray import tune
-
-    tune.report(replace(report, reported_at=time.time()).to_dict(), checkpoint=checkpoint)
+    context.report(replace(report, reported_at=time.time()).to_dict(), checkpoint_dir)
 
 
-def _trial_id() -> str | None:
-    try:
-        from ray import tune
+def _restore(model, context) -> CheckpointMeta | None:
+    """Load the latest checkpoint the tuner hands this trial (a retry or a resume), if any."""
+    from trainables.training.checkpoints import load_weights
 
-        return tune.get_context().get_trial_id()
-    except Exception:  # outside Ray
-        return None
-
-
-def _gpu_ids() -> str:
-    """The GPUs Ray gave this trial, e.g. "0" or "0,1"; empty on CPU."""
-    try:
-        import ray
-
-        return ",".join(map(str, ray.get_runtime_context().get_accelerator_ids().get("GPU", [])))
-    except Exception:
-        return ""
-
-
-def _node_id() -> str | None:
-    try:
-        import ray
-
-        return ray.get_runtime_context().get_node_id()
-    except Exception:  # outside Ray
-        return None
-
-
-def _restore(model) -> CheckpointMeta | None:
-    """Load the latest checkpoint Ray hands this trial (a retry or a resume), if any."""
-    from ray import tune
-
-    from trainables.training.restore import usable
-
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        return None
-    with usable(checkpoint).as_directory() as folder:
-        with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
-            state = CheckpointMeta.from_dict(json.load(f), CHECKPOINT_META_FILE)
-        model.load_weights(os.path.join(folder, MODEL_FILE))
-    return state
+    with context.restored() as folder:
+        return None if folder is None else load_weights(model, folder)
 
 
 def _continue(model, config: dict[str, Any], settings: TrialSettings) -> CheckpointMeta | None:
     """``tunefm extend --max-epochs``: start from the latest checkpoint of the earlier trial
     this one continues (weights, epoch, best so far, the learning-rate schedule)."""
+    from trainables.training.checkpoints import load_weights
+
     earlier = config.get(CONTINUES_KEY)
     if not earlier:
         return None
     folder = settings.continue_from.get(earlier)
     if folder is None:
         raise RuntimeError(f"trial {earlier}'s latest checkpoint was not handed to this trial; it cannot continue")
-    with open(os.path.join(folder, CHECKPOINT_META_FILE)) as f:
-        state = CheckpointMeta.from_dict(json.load(f), os.path.join(folder, CHECKPOINT_META_FILE))
-    model.load_weights(os.path.join(folder, MODEL_FILE))
-    return state
+    return load_weights(model, folder)
 
 
 def probabilities(model, x, batch: int):
@@ -222,6 +187,7 @@ def _reporter_class():
             super().__init__()
             self.data, self.settings, self.base, self.entered, self.plan = data, settings, base, entered, plan
             self.checkpoints = checkpoints
+            self.stop_flag = settings.context.stop_event()
             self.schedule = LearningRate(config, settings.max_epochs)
             self.lr_factor = 1.0
             self.best: float | None = None
@@ -240,9 +206,9 @@ def _reporter_class():
             self.base["resumed_from_epoch"] = state.epoch
 
         def stopped(self) -> bool:
-            """Tune asked this trial to stop: seen by its flag, or at a report made off
+            """The tuner asked this trial to stop: seen by its flag, or at a report made off
             this thread (``Checkpoints.stopped``)."""
-            return runtime.stop_requested() or self.checkpoints.stopped
+            return runtime.is_set(self.stop_flag) or self.checkpoints.stopped
 
         def on_epoch_begin(self, epoch: int, logs=None) -> None:
             if self.stopped():

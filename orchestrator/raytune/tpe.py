@@ -14,9 +14,10 @@ import numpy as np
 from ray.tune.search import Searcher
 
 from trainables.contract.errors import UserError
-from orchestrator.search.ray_space import family_seed
+from orchestrator.raytune import private
+from orchestrator.raytune.space import family_seed
 from trainables.contract.keys import FAMILY_KEY, MODEL_KEY, SEED_KEY
-from orchestrator.search.searcher import StatefulSearcher
+from orchestrator.raytune.searcher import StatefulSearcher
 from orchestrator.spec.spaces import Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform
 from orchestrator.spec.sweep import TPE_EXTRA, FamilySweep, SweepSpec
 
@@ -135,9 +136,9 @@ def build_tpe_searcher(spec: SweepSpec, warm: Warm | None = None, phase: int = 0
                 evaluated_rewards=[v[0] for _, v in points] if points and single else None)
             if points and not single:
                 # Ray's warm start takes one value per point; a multi-objective study is told
-                # through Optuna's own API (Ray keeps the study in a private attribute)
+                # through Optuna's own API
                 for p, values in points:
-                    children[fam.label]._ot_study.add_trial(optuna.trial.create_trial(
+                    private.optuna_study(children[fam.label]).add_trial(optuna.trial.create_trial(
                         params=p, distributions=searched, values=values))
         else:
             children[fam.label] = _ConstantSearcher()

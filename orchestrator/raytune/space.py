@@ -127,3 +127,15 @@ def config_param_names(spec: SweepSpec) -> list[str]:
         names.setdefault(FACTOR_KEY)
         names.setdefault(FACTOR_VALUE_KEY)
     return list(names)
+
+
+def param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
+    """``(name, kind)`` of every config column of the run's tables."""
+    from trainables.contract.keys import REPEAT_KEY
+    from trainables.families import get_family
+
+    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", REPEAT_KEY: "str"}
+    for fam in spec.families:
+        for p in get_family(fam.family).all_params:
+            kinds.setdefault(p.name, p.kind)
+    return [(name, kinds[name]) for name in [*config_param_names(spec), REPEAT_KEY]]

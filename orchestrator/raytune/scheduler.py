@@ -12,8 +12,9 @@ from typing import Any, Callable
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from trainables.contract.keys import FAMILY_KEY
+from orchestrator.raytune import private
 from orchestrator.spec.sweep import SchedulerSpec
+from trainables.contract.keys import FAMILY_KEY
 
 
 class PerFamilyScheduler(FIFOScheduler):
@@ -37,30 +38,26 @@ class PerFamilyScheduler(FIFOScheduler):
     def warm_start(self, history: dict[str, dict[str, dict[int, float]]]) -> int:
         """Seed each family's ASHA rungs with earlier trials' values (``tunefm extend``):
         family -> trial id -> epoch -> metric. A rung holds a trial's value at its first
-        epoch at or past the milestone, as ASHA itself records it. Ray's ASHA keeps its
-        rungs in private attributes (``_brackets``, ``_rungs``, ``_metric_op``); if they
-        move, nothing is seeded and the count says so. Returns the values seeded."""
+        epoch at or past the milestone, as ASHA itself records it (``private.asha_rungs``;
+        where they moved, nothing is seeded and the count says so). Returns the values seeded."""
         seeded = 0
         for family, trials in history.items():
-            child = self._child(family)
-            op = getattr(child, "_metric_op", None)
-            for bracket in getattr(child, "_brackets", None) or []:
-                for milestone, recorded in getattr(bracket, "_rungs", []):
-                    for tid, epochs in trials.items():
-                        reached = [e for e in epochs if e >= milestone]
-                        if reached and op is not None:
-                            recorded[tid] = op * epochs[min(reached)]
-                            seeded += 1
+            op, rungs = private.asha_rungs(self._child(family))
+            for milestone, recorded in rungs if op is not None else []:
+                for tid, epochs in trials.items():
+                    reached = [e for e in epochs if e >= milestone]
+                    if reached:
+                        recorded[tid] = op * epochs[min(reached)]
+                        seeded += 1
         return seeded
 
     def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
         return True  # metric and mode come from the sweep file at construction
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        from orchestrator.run.live import relocate_trial, repoint_gone_checkpoint
+        from orchestrator.raytune.reconcile import on_trial_add
 
-        relocate_trial(trial)   # before Ray starts it: the run folder may have moved since it was planned
-        repoint_gone_checkpoint(trial)   # a resumed trial: Ray's state may name a checkpoint it deleted
+        on_trial_add(trial)     # Tune's one hook before a (restored) trial starts: see reconcile
         self._for(trial).on_trial_add(tune_controller, trial)
 
     def on_trial_error(self, tune_controller, trial) -> None:

@@ -109,9 +109,9 @@ def _mlflow_class():
             if record is not None:
                 client.set_tag(run_id, STATUS_TAG, record.status.value)
                 if self.log_checkpoint and record.checkpoint:
-                    from orchestrator.run import live
+                    from orchestrator.raytune import fit
 
-                    folder = Path(live.current().folder.path) / record.checkpoint
+                    folder = Path(fit.current().listener.folder.path) / record.checkpoint
                     if folder.is_dir():
                         client.log_artifacts(run_id, str(folder), artifact_path="best_checkpoint")
             super().log_trial_end(trial, failed=failed)
@@ -120,12 +120,9 @@ def _mlflow_class():
 
 
 def _recorded(trial_id: str):
-    """The trial as the run's recorder saw it end (None outside a tunefm run)."""
-    from orchestrator.run import live
+    """The trial as the run's recorder saw it end (None outside a tunefm fit)."""
+    from orchestrator.raytune import fit
 
-    try:
-        recorder = live.current().recorder
-    except Exception:
-        return None
-    ledger = getattr(recorder, "ledger", None)
+    bound = fit.current()
+    ledger = getattr(bound.listener, "ledger", None) if bound is not None else None
     return ledger.trials.get(trial_id) if ledger is not None else None

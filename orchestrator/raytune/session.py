@@ -1,8 +1,9 @@
-"""A Ray session for one plan: the workers' environment, init or join, the feature cache.
+"""A Ray session for one command: the workers' environment, init or join, the feature cache.
 
 ``RaySession`` is the one place that decides what the worker processes' environment
 holds (``worker_env``, through ``runtime_env``) and what Ray Tune's driver reads from
-this process's (``TUNE_SETTINGS``).
+this process's (``TUNE_SETTINGS``). It starts Ray without taking the command's signal
+handler away (``ray.init`` sets its own SIGTERM handler, ``sys.exit``, for good).
 """
 from __future__ import annotations
 
@@ -14,10 +15,16 @@ import signal
 import stat
 import tempfile
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
+from orchestrator.lifecycle.stop import Reason, Stop, Stopped, handlers_kept
+from orchestrator.raytune import private
+from orchestrator.raytune.worker import HOOK, TICKETS_ENV
 from trainables.contract.errors import UserError
+
+T = TypeVar("T")
 
 # Read by Ray Tune in the worker that runs a trial. A reused worker takes the next trial
 # only once this one has returned; Ray waits 2 s for that by default and otherwise fails
@@ -36,13 +43,13 @@ TUNE_SETTINGS = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
     "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
     "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
-    # The plan's own Ctrl-C handler (early_stops) stays in place through the fit; the
-    # recorder ends the fit with SIGUSR1 at its next step that has trials
-    # (live.stop_if_asked). Tune's handler stopped a fit before it had created a trial,
-    # and Ray's state without trials cannot be restored (its _restore_trials reads
-    # trials[0]): the run said "resume it" and could not be resumed.
-    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
+# Always, whatever the user set: the command's own handler (lifecycle.stop) stays in place
+# through the fit, and the fit ends at its next step that has trials (fit.end_fit_if_asked).
+# Tune's handler stopped a fit before it had created a trial, and Ray's state without
+# trials cannot be restored (its _restore_trials reads trials[0]): the run said "resume
+# it" and could not be resumed.
+TUNE_FORCED = {"TUNE_DISABLE_SIGINT_HANDLER": "1"}
 
 # Read by Ray Tune in this process: how many trials it may create (and request resources
 # for) before one of them runs. Its own rule gives its variant generator (random and grid
@@ -57,21 +64,29 @@ TUNE_SETTINGS = {
 PENDING_TRIALS_ENV = "TUNE_MAX_PENDING_TRIALS_PG"
 
 
-# Ray runs this setup hook in every worker process that has it in its environment. Public
-# Ray sets it only through a job's ``runtime_env``; for the embedded Ray the variable and
-# WORKER_ENV are put in the environment the local Ray processes inherit instead, so the
-# idle workers Ray prestarts at ``ray.init`` (one per CPU) have it too: as many of them as
-# trials can run at once (``warm.TICKETS_ENV``) import Keras while Ray starts and the
-# data loads, and Tune's first trials run in them (``trainables_without_env``).
-# Private Ray name; if Ray stops reading it, workers import Keras at their first trial.
-SETUP_HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
+def beside_ray(load: Callable[[], T]) -> Future:
+    """Run ``load`` in a thread, to overlap Ray's start-up (4-5 s on 2 cores, most of it
+    waiting for Ray's processes): on a tiny sweep the data's load (IDX decompression, the
+    split, scikit-learn's import) took 3.6 s of the driver's time before Ray's first trial
+    could start. Then, in the same thread, what ``Tuner.fit`` would import later
+    (``private.import_fit_integrations``). ``Stop.result`` re-raises what ``load`` raised."""
+    import ray.tune  # noqa: F401  (before the thread's imports of Ray's integrations, not beside them)
 
-# Read by the embedded Ray's raylet: how many idle workers it keeps. By default that is
-# the number of CPUs not reserved, and Tune reserves every trial's CPUs (a placement
-# group) before it starts the trial's actor: the raylet then killed the prestarted,
-# importing workers a second before the trial could use them (seen by process id). Kept:
-# one per CPU, as many as Ray prestarts.
-IDLE_WORKERS_ENV = "RAY_num_workers_soft_limit"
+    future: Future = Future()
+
+    def run() -> None:
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(load())
+        except BaseException as e:   # handed to result(): the driver says it in one line
+            future.set_exception(e)
+            return
+        private.import_fit_integrations()
+
+    # a daemon thread: when Ray fails to start or the user stops the run, the process
+    # exits at once instead of waiting for a load nobody will use
+    threading.Thread(target=run, name="tunefm-data", daemon=True).start()
+    return future
 
 
 def trial_slots(spec, cpus: float | None, gpus: float | None, trials: int | None = None) -> int:
@@ -83,7 +98,7 @@ def trial_slots(spec, cpus: float | None, gpus: float | None, trials: int | None
 
     total = cpus if cpus is not None else available_cpus()
     if gpus is None and any(spec.resources_of(f.label).gpus > 0 for f in spec.families):
-        from orchestrator.run.preflight import local_gpus
+        from orchestrator.raytune.cluster import local_gpus
 
         gpus = local_gpus()
     fits = []
@@ -157,27 +172,35 @@ def _alive(pid: int) -> bool:
 def worker_runtime_env() -> dict:
     """The ``runtime_env`` tunefm's workers need; pass it to ``ray.init`` when you start
     Ray yourself before calling ``run_sweep``. Each worker starts importing Keras as soon
-    as Ray starts it (``trainables.training.warm``)."""
-    from trainables.training.warm import HOOK
-
+    as Ray starts it (``raytune.worker``)."""
     return {"env_vars": dict(WORKER_ENV), "worker_process_setup_hook": HOOK}
 
 
 @contextlib.contextmanager
 def inherited_worker_env(tickets: str, idle_workers: int) -> Iterator[None]:
     """WORKER_ENV, the warm-up hook and the prestarted workers' import tickets
-    (``warm.TICKETS_ENV``) in this process's environment while the embedded Ray starts
+    (``worker.TICKETS_ENV``) in this process's environment while the embedded Ray starts
     (its processes copy it), put back after; values the user set win. (On a cluster
-    only workers started for the job import Keras: ``warm.setup``.)"""
-    from trainables.training.warm import HOOK, TICKETS_ENV
-
-    with _env_defaults({**WORKER_ENV, SETUP_HOOK_ENV: HOOK, TICKETS_ENV: tickets,
-                        IDLE_WORKERS_ENV: str(idle_workers)}):
+    only workers started for the job import Keras: ``worker.setup``.)"""
+    with _env_defaults({**WORKER_ENV, private.SETUP_HOOK_ENV: HOOK, TICKETS_ENV: tickets,
+                        private.IDLE_WORKERS_ENV: str(idle_workers)}):
         yield
 
 
-def tune_environment():
-    return _env_defaults(TUNE_SETTINGS)
+@contextlib.contextmanager
+def tune_environment() -> Iterator[None]:
+    """TUNE_SETTINGS where the user has not set them, and TUNE_FORCED always, for the block."""
+    forced = {k: os.environ.get(k) for k in TUNE_FORCED}
+    os.environ.update(TUNE_FORCED)
+    try:
+        with _env_defaults(TUNE_SETTINGS):
+            yield
+    finally:
+        for k, v in forced.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.contextmanager
@@ -190,14 +213,13 @@ def trainables_without_env(embedded: bool) -> Iterator[None]:
     (7-8 s on 2 cores). While the block runs, the trainables get no env of their own:
     WORKER_ENV sets the variable for every worker, and the embedded Ray's workers
     inherited this process's environment when it started (``embedded``; on a cluster
-    the variables are still passed). Tune's private tables; where they are missing,
-    trials start new workers as before."""
-    try:
-        from ray.tune.execution import class_cache
-        table, propagated = class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE
-    except (ImportError, AttributeError):
+    the variables are still passed). Where Tune's tables moved, trials start new workers
+    as before."""
+    tables = private.trainable_env_tables()
+    if tables is None:
         yield
         return
+    table, propagated = tables
     saved_table, saved_propagated = dict(table), set(propagated)
     table.clear()
     if embedded and isinstance(propagated, set):
@@ -234,179 +256,85 @@ def _env_defaults(values: dict[str, str]) -> Iterator[None]:
 
 
 @dataclass
-class EarlyStop:
-    """Ctrl-C or SIGTERM at any point of a plan (loading data, starting Ray, in a fit,
-    between two fits, writing the run's last files): remembered here. A fit ends at its
-    next step that has trials (``live.stop_if_asked``; Tune's own SIGINT handler is off,
-    TUNE_SETTINGS); the plan acts on it at its next step instead of losing it."""
-
-    requested: str | None = None      # "Ctrl-C" or "SIGTERM"
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt(self.requested)
-
-
-@contextlib.contextmanager
-def early_stops() -> Iterator[EarlyStop]:
-    stop = EarlyStop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def remember(signum, frame) -> None:
-        stop.requested = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-
-    previous = {s: signal.signal(s, remember) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-@dataclass
-class Termination:
-    """Whether SIGTERM asked the plan to stop (what batch schedulers and docker send)."""
-
-    received: bool = False
-
-
-@contextlib.contextmanager
-def sigterm_as_sigint() -> Iterator[Termination]:
-    """SIGTERM stops the run as Ctrl-C does: Ray Tune's own SIGINT handler ends the run
-    gracefully, saves its state, and the plan records the run as interrupted."""
-    term = Termination()
-    if threading.current_thread() is not threading.main_thread():
-        yield term
-        return
-
-    def forward(signum, frame) -> None:
-        term.received = True
-        signal.raise_signal(signal.SIGINT)
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        yield term
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@dataclass
-class FitSignals:
-    caught: bool = False      # Tune's handler caught a signal during the fit (which may still have ended it all)
-
-
-@contextlib.contextmanager
-def tune_signal_handlers_undone() -> Iterator[FitSignals]:
-    """Put back this process's SIGINT and SIGUSR1 handlers after ``Tuner.fit``. Tune sets
-    its own for the fit (SIGUSR1 always; SIGINT where the user turned its handler back on
-    with TUNE_DISABLE_SIGINT_HANDLER=0) and leaves them in place: a Ctrl-C after the fit
-    would reach a handler that sets a flag nobody reads any more, and be lost. Tune's
-    SIGINT handler, once it caught a signal, puts back the handler it found; that is how
-    ``caught`` is told (a Ctrl-C in the fit's last moments ends it as finished, and the
-    plan still has to stop)."""
-    seen = FitSignals()
-    if threading.current_thread() is not threading.main_thread():
-        yield seen
-        return
-    kept = _handlers_of(_TUNE_SIGNALS)
-    try:
-        yield seen
-    finally:
-        tune_sets_sigint = not int(os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") or 0)
-        seen.caught = tune_sets_sigint and signal.getsignal(signal.SIGINT) is kept[signal.SIGINT]
-        _put_back(kept)
-
-
-@contextlib.contextmanager
-def sigterm_handler_kept() -> Iterator[None]:
-    """``ray.init`` sets its own SIGTERM handler (``sys.exit``) on the driver for good: a
-    SIGTERM while the data loads or after the last fit would end the plan mid-write
-    instead of being remembered by ``early_stops``. Put back the one before it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    kept = _handlers_of((signal.SIGTERM,))
-    try:
-        yield
-    finally:
-        _put_back(kept)
-
-
-_TUNE_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGUSR1") if hasattr(signal, name))
-
-
-def _handlers_of(signums) -> dict:
-    return {s: signal.getsignal(s) for s in signums}
-
-
-def _put_back(kept: dict) -> None:
-    for s, handler in kept.items():
-        if handler is not None:        # None: set outside Python; it cannot be put back
-            signal.signal(s, handler)
-
-
-@dataclass
 class RaySession:
-    """Start the embedded Ray (or join ``address``) and, when asked, the feature cache."""
+    """Start the embedded Ray (or join ``address``) for the length of a command and, when
+    asked, the feature cache. ``stop``: the command's stop token; a SIGTERM that reaches
+    Ray's own handler while Ray starts is handed to it."""
 
     cpus: float | None = None
     gpus: float | None = None
     address: str | None = None
     slots: int = 1                     # trials that can run at once: that many warm workers
-    queue_ahead: bool = False          # configs decided up front: Tune creates more trials ahead (PENDING_TRIALS_ENV)
+    stop: Stop | None = None
     started: bool = False
     cache: object | None = field(default=None, repr=False)
     tickets: str | None = field(default=None, repr=False)
-    _tune_env: contextlib.AbstractContextManager | None = field(default=None, repr=False)
-    _queue_env: contextlib.AbstractContextManager | None = field(default=None, repr=False)
+    _envs: list = field(default_factory=list, repr=False)
 
     def __enter__(self) -> "RaySession":
         import ray
 
-        if not ray.is_initialized():
-            self._start()
-        if self.queue_ahead:
-            try:
-                # one per CPU of the cluster (the embedded one: --cpus), at least one; the user's value wins
-                ahead = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            except BaseException:
-                self.__exit__(None, None, None)
-                raise
-            self._queue_env = _env_defaults({PENDING_TRIALS_ENV: str(ahead)})
-            self._queue_env.__enter__()
+        try:
+            if not ray.is_initialized():
+                self._start()
+            self._enter(tune_environment())
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
+
+    def _enter(self, env: contextlib.AbstractContextManager) -> None:
+        env.__enter__()
+        self._envs.append(env)
 
     def _start(self) -> None:
         import ray
 
         common = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         if self.address:
-            from orchestrator.run.preflight import check_address
+            from orchestrator.raytune.cluster import check_address
 
             check_address(self.address)
             try:
-                with sigterm_handler_kept():
+                with self._ray_init():
                     ray.init(address=self.address, runtime_env=worker_runtime_env(), **common)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 raise UserError(f"--address {self.address}: cannot connect to a Ray cluster "
                                 f"({str(e).splitlines()[0]})") from None
         else:
-            from orchestrator.run.preflight import check_local_gpus
+            from orchestrator.raytune.cluster import check_local_gpus
 
             check_local_gpus(self.gpus)
             self.tickets = ticket_folder()
             cores = int(self.cpus) if self.cpus is not None else (os.cpu_count() or 1)
-            try:
-                with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)), sigterm_handler_kept():
-                    ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
-            except BaseException:
-                shutil.rmtree(self.tickets, ignore_errors=True)
-                raise
+            with inherited_worker_env(f"{self.tickets}:{self.slots}", max(1, cores)), self._ray_init():
+                ray.init(num_cpus=self.cpus, num_gpus=self.gpus, **common)
         self.started = True
-        self._tune_env = trainables_without_env(embedded=not self.address)
-        self._tune_env.__enter__()
+        self._enter(trainables_without_env(embedded=not self.address))
+
+    @contextlib.contextmanager
+    def _ray_init(self) -> Iterator[None]:
+        """``ray.init`` with the command's signal handlers put back after it. Ray sets its
+        own SIGTERM handler first thing (``sys.exit(15)``): a SIGTERM while it starts ends
+        ``ray.init`` with SystemExit(15), which is the command's stop, not a silent exit."""
+        self.started = True            # whatever ray.init got to, __exit__ shuts it down
+        try:
+            with handlers_kept():
+                yield
+        except SystemExit as e:
+            if e.code != signal.SIGTERM or self.stop is None:
+                raise
+            self.stop.request(Reason.SIGTERM)
+            raise Stopped(self.stop.requested) from None
+
+    def queue_ahead(self, up_front: bool) -> contextlib.AbstractContextManager:
+        """For one fit: configs decided up front are queued one per CPU of the cluster (the
+        embedded one: --cpus), at least one (``PENDING_TRIALS_ENV``); the user's value wins."""
+        import ray
+
+        if not up_front:
+            return contextlib.nullcontext()
+        return _env_defaults({PENDING_TRIALS_ENV: str(max(1, int(ray.cluster_resources().get("CPU", 1))))})
 
     def check_resources(self, spec) -> None:
         import ray
@@ -420,14 +348,16 @@ class RaySession:
 
     def start_feature_cache(self, spec, run_id: str) -> str | None:
         """The frozen-backbone feature cache, when a family uses it; returns its name."""
+        from orchestrator.raytune import features
         from trainables.families import get_family
-        from trainables.training import feature_cache
 
+        if self.cache is not None:
+            return features.actor_name(self._cache_name)
         if not any(get_family(f.family).planner for f in spec.families):
             return None
-        name = f"{run_id}-{os.getpid()}"   # two copies of one run may run on one cluster
-        self.cache = feature_cache.start(name)
-        return feature_cache.actor_name(name)
+        self._cache_name = f"{run_id}-{os.getpid()}"   # two copies of one run may run on one cluster
+        self.cache = features.start(self._cache_name)
+        return features.actor_name(self._cache_name)
 
     def __exit__(self, *exc) -> None:
         import ray
@@ -437,10 +367,13 @@ class RaySession:
                 ray.kill(self.cache)
             except Exception:
                 pass
-        for env in (self._queue_env, self._tune_env):
-            if env is not None:
-                env.__exit__(None, None, None)
+            self.cache = None
+        for env in reversed(self._envs):
+            env.__exit__(None, None, None)
+        self._envs.clear()
         if self.started:
-            ray.shutdown()
+            with handlers_kept():
+                ray.shutdown()
+            self.started = False
         if self.tickets:
             shutil.rmtree(self.tickets, ignore_errors=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from orchestrator.report.intervals import RESAMPLES, resample_weights, resampled, statistic_for
+from orchestrator.ranking.intervals import RESAMPLES, resample_weights, resampled, statistic_for
 from trainables.contract.metrics import Mode
 
 ALPHA = 0.05

@@ -4,11 +4,11 @@ A frozen backbone maps the same images to the same features in every trial, so t
 first trial that needs a (backbone, input size, weights, pooling, data) combination
 computes them and publishes them; later trials fetch them and train only their head.
 A named actor owns the objects for the sweep's lifetime and makes concurrent trials
-wait for the one already computing instead of computing twice.
+wait for the one already computing instead of computing twice. A trial reaches it through
+its context (``trial.RayTrialContext.shared_features``).
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Any, Callable
 
@@ -50,19 +50,11 @@ def start(run_id: str):
     """Create the sweep's cache actor (driver side); returns its handle."""
     import ray
 
-    from trainables.training.warm import WARM_ENV
+    from orchestrator.raytune.worker import WARM_ENV
 
     # it holds arrays and never trains: its worker does not import Keras (7-8 s of CPU)
     return ray.remote(num_cpus=0, runtime_env={"env_vars": {WARM_ENV: "0"}})(FeatureCache).options(
         name=actor_name(run_id)).remote()
-
-
-def fingerprint(*arrays: np.ndarray) -> str:
-    h = hashlib.sha1()
-    for a in arrays:
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).data)
-    return h.hexdigest()[:16]
 
 
 def get_or_compute(name: str | None, key: str, compute: Callable[[], dict[str, np.ndarray]]
