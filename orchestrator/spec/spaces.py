@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-from orchestrator.spec.reader import type_name
+from orchestrator.spec.schema import type_name
 
 
 @dataclass(frozen=True)

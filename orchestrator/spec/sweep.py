@@ -14,24 +14,23 @@ from typing import Any
 
 import yaml
 
-from trainables.contract.errors import SweepFileError
-from orchestrator.spec.tracking import MlflowSpec, TrackingSpec, tracking_spec
-from trainables.contract.metrics import SELECTABLE
 from orchestrator.spec.dataset import dataset_spec
 from orchestrator.spec.names import segment_problem
-from orchestrator.spec.reader import Node
-from orchestrator.spec.yaml_loader import MAX_BYTES, BadNumber, DuplicateKey, TooLarge, load_yaml
+from orchestrator.spec.schema import MAX_EPOCHS, SCHEDULERS, SEARCHERS, validate
 from orchestrator.spec.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
-                                 values_to_check)
+                                      values_to_check)
+from orchestrator.spec.tracking import MlflowSpec, TrackingSpec, tracking_spec
+from orchestrator.spec.yaml_loader import MAX_BYTES, BadNumber, DuplicateKey, TooLarge, load_yaml
+from trainables.contract.errors import SweepFileError
+from trainables.contract.metrics import SELECTABLE
 from trainables.datasets.base import DataSpec
 
 OBJECTIVE_PARAMS = "params"     # the model's parameter count (every epoch report carries it)
 
-SEARCHERS = ("random", "grid", "tpe", "ablation")
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
-SCHEDULERS = ("asha", "fifo")
 MAX_TRIALS = 100_000   # a sweep file that expands to more is a grid typo (and would hang to expand)
-MAX_EPOCHS = 10_000
+__all__ = ["SweepSpec", "FamilySweep", "SchedulerSpec", "Resources", "load_sweep", "parse_sweep", "with_overrides",
+           "dump_spec", "MAX_EPOCHS", "MAX_TRIALS", "SCHEDULERS", "SEARCHERS", "TPE_EXTRA"]
 
 
 @dataclass(frozen=True)
@@ -143,195 +142,190 @@ def parse_sweep(text: str, source: str) -> SweepSpec:
         raise SweepFileError(source, "", f"not valid YAML{where}: {problem}") from None
     if data is None:
         raise SweepFileError(source, "", "is empty")
-    return _sweep(Node(source, "", data))
+    return _sweep(data, source)
 
 
-def _sweep(root: Node) -> SweepSpec:
-    name = root.take_str("name")
-    problem = segment_problem(name)
+def _sweep(data, source: str) -> SweepSpec:
+    f = validate(data, source)
+    problem = segment_problem(f.name)
     if problem:
-        raise root.error(f"{problem} (it names the results folder), got {name!r}", "name")
-    seed = root.take_int("seed", 0, minimum=0, maximum=2**32 - 1)
-    search = root.take_str("search", "random", choices=SEARCHERS)
-    objectives = _objectives(root)
-    metric = root.take_str("metric", objectives[0][0] if objectives else "val_accuracy", choices=tuple(SELECTABLE))
+        raise SweepFileError(source, "name", f"{problem} (it names the results folder), got {f.name!r}")
+    search = f.search
+    objectives = _objectives(f.objectives, source)
+    metric = f.metric or (objectives[0][0] if objectives else "val_accuracy")
     if objectives and metric != objectives[0][0]:
-        raise root.error(f"the first objective is the metric ASHA stops by and the leaderboard ranks by; "
-                         f"it must be metric ({metric}), got {objectives[0][0]}", "objectives")
-    mode = root.take_str("mode", SELECTABLE[metric], choices=("max", "min"))
+        raise SweepFileError(source, "objectives", f"the first objective is the metric ASHA stops by and the "
+                             f"leaderboard ranks by; it must be metric ({metric}), got {objectives[0][0]}")
+    mode = f.mode or SELECTABLE[metric]
     if objectives and mode != objectives[0][1]:
         objectives = ((metric, mode), *objectives[1:])
     if objectives and search != "tpe":
-        raise root.error(f"a multi-objective search needs search: tpe (search: {search} draws the same "
-                         "configurations whatever the objectives; every report shows the Pareto fronts anyway)",
-                         "objectives")
+        raise SweepFileError(source, "objectives", f"a multi-objective search needs search: tpe (search: {search} "
+                             "draws the same configurations whatever the objectives; every report shows the "
+                             "Pareto fronts anyway)")
     if search == "tpe":
         import importlib.util
 
         if importlib.util.find_spec("optuna") is None:
-            raise root.error(f"tpe needs Optuna, which is not installed: {TPE_EXTRA}", "search")
+            raise SweepFileError(source, "search", f"tpe needs Optuna, which is not installed: {TPE_EXTRA}")
+    scheduler = SchedulerSpec(**f.scheduler.model_dump())
+    if scheduler.grace_period > scheduler.max_epochs:
+        raise SweepFileError(source, "scheduler.grace_period",
+                             f"must be <= max_epochs ({scheduler.max_epochs}), got {scheduler.grace_period}")
     spec = SweepSpec(
-        name=name,
-        source=root.source,
-        description=root.take_str("description", ""),
-        dataset=dataset_spec(root.node("dataset"), seed),
-        families=_families(root.node("families"), search),
+        name=f.name,
+        source=source,
+        description=f.description,
+        dataset=dataset_spec(f.dataset, f.seed, source),
+        families=_families(f.families, search, source),
         metric=metric,
         mode=mode,
         search=search,
-        scheduler=_scheduler(root.node("scheduler", {})),
-        resources=_resources(root.node("resources", {})),
-        max_params=root.take_int("max_params", None, minimum=1),
-        seed=seed,
-        max_concurrent=root.take_int("max_concurrent", None, minimum=1),
-        time_budget_s=root.take_float("time_budget_s", None, low=0, low_open=True),
-        max_failures=root.take_int("max_failures", 0, minimum=0),
+        scheduler=scheduler,
+        resources=_resources(f.resources, source, "resources"),
+        max_params=f.max_params,
+        seed=f.seed,
+        max_concurrent=f.max_concurrent,
+        time_budget_s=f.time_budget_s,
+        max_failures=f.max_failures,
         objectives=objectives,
-        tracking=tracking_spec(root, name),
+        tracking=tracking_spec(f.tracking, f.name, source),
+        repeat_top_k=f.repeat.top_k if f.repeat else 0,
+        repeat_seeds=f.repeat.seeds if f.repeat else 0,
     )
-    counts = {f.label: f.trial_count(search) for f in spec.families}
+    counts = {fam.label: fam.trial_count(search) for fam in spec.families}
     if sum(counts.values()) > MAX_TRIALS:
         each = ", ".join(f"{label} {n:,d}" for label, n in counts.items())
-        raise root.error(f"expand to {sum(counts.values()):,d} trials ({each}), more than {MAX_TRIALS:,d}; "
-                         "lower num_samples or the number of grid values", "families")
-    if root.has("repeat"):
-        node = root.node("repeat")
-        spec = dataclasses.replace(spec, repeat_top_k=node.take_int("top_k", 3, minimum=1),
-                                   repeat_seeds=node.take_int("seeds", 3, minimum=1))
-        node.done()
-    root.done()
+        raise SweepFileError(source, "families", f"expand to {sum(counts.values()):,d} trials ({each}), more than "
+                             f"{MAX_TRIALS:,d}; lower num_samples or the number of grid values")
     return spec
 
 
-def _objectives(root: Node) -> tuple[tuple[str, str], ...]:
+def _objectives(raw, source: str) -> tuple[tuple[str, str], ...]:
     """``objectives:``: two or more of the validation metrics and ``params``, the metric first."""
-    raw = root.raw("objectives", None)
     if raw is None:
         return ()
     known = {**SELECTABLE, OBJECTIVE_PARAMS: "min"}
     if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(v, str) for v in raw):
-        raise root.error(f"must be a list of two or more of {', '.join(known)}, e.g. [val_accuracy, params]",
-                         "objectives")
+        raise SweepFileError(source, "objectives", f"must be a list of two or more of {', '.join(known)}, "
+                             "e.g. [val_accuracy, params]")
     for name in raw:
         if name not in known:
-            raise root.error(f"unknown objective {name!r} (known: {', '.join(known)})", "objectives")
+            raise SweepFileError(source, "objectives", f"unknown objective {name!r} (known: {', '.join(known)})")
     if len(set(raw)) != len(raw):
-        raise root.error(f"names an objective twice: {raw}", "objectives")
+        raise SweepFileError(source, "objectives", f"names an objective twice: {raw}")
     if raw[0] == OBJECTIVE_PARAMS:
-        raise root.error("the first objective must be a validation metric (ASHA stops trials by it)", "objectives")
+        raise SweepFileError(source, "objectives",
+                             "the first objective must be a validation metric (ASHA stops trials by it)")
     return tuple((name, known[name]) for name in raw)
 
 
-def _families(node: Node, search: str) -> tuple[FamilySweep, ...]:
+def _families(blocks: dict, search: str, source: str) -> tuple[FamilySweep, ...]:
     from trainables.families import family_names, get_family
 
-    labels = node.keys()
-    if not labels:
-        raise node.error("needs at least one model family")
+    if not blocks:
+        raise SweepFileError(source, "families", "needs at least one model family")
     out = []
-    for label in labels:
-        entry = node.node(label)
-        family_name = entry.take_str("family", label)
+    for label, entry in blocks.items():
+        where = f"families.{label}"
+        family_name = entry.family or label
         if family_name not in family_names():
-            raise entry.error(f"unknown model family '{family_name}' (known: {', '.join(family_names())})",
-                              "family" if entry.has("family") else None)
+            raise SweepFileError(source, f"{where}.family" if entry.family else where,
+                                 f"unknown model family '{family_name}' (known: {', '.join(family_names())})")
         family = get_family(family_name)
-        num_samples = entry.take_int("num_samples", 1, minimum=1)
-        resources = _resources(entry.node("resources")) if entry.has("resources") else None
+        resources = _resources(entry.resources, source, f"{where}.resources") if entry.resources else None
         if search == "ablation":
-            out.append(_ablation_family(entry, label, family, num_samples, resources))
-            entry.done()
+            out.append(_ablation_family(entry, label, family, resources, source))
             continue
-        params = entry.node("params", {})
-        space: dict[str, Space] = {}
-        for key in params.keys():
-            space[key] = _param(params, key, family, search)
-        params.done()
-        entry.done()
-        out.append(FamilySweep(label, family_name, num_samples, space, resources))
+        for key in ABLATION_KEYS:
+            if getattr(entry, key) is not None:
+                raise SweepFileError(source, f"{where}.{key}", _unknown(ABLATION_KEYS))
+        space = {key: _param(source, f"{where}.params", key, raw, family, search) for key, raw in entry.params.items()}
+        out.append(FamilySweep(label, family_name, entry.num_samples, space, resources))
     return tuple(out)
 
 
-def _ablation_family(entry: Node, label: str, family, num_samples: int, resources) -> FamilySweep:
+ABLATION_KEYS = ("baseline", "factors", "baseline_repeats")   # a family's keys under search: ablation only
+
+
+def _unknown(left_out: tuple[str, ...]) -> str:
+    """The schema's unknown-key message for a family entry, without the keys of the other search."""
+    from orchestrator.spec.schema import FamilyBlock
+
+    allowed = sorted(k for k in FamilyBlock.model_fields if k not in left_out)
+    return f"unknown key (allowed here: {', '.join(allowed)})"
+
+
+def _ablation_family(entry, label: str, family, resources, source: str) -> FamilySweep:
     """``baseline:`` constants, ``factors:`` the values to try, one factor at a time."""
-    baseline_node, factors_node = entry.node("baseline"), entry.node("factors")
+    where = f"families.{label}"
+    if entry.baseline is None:
+        raise SweepFileError(source, f"{where}.baseline", "is required")
+    if entry.factors is None:
+        raise SweepFileError(source, f"{where}.factors", "is required")
+    if entry.params:
+        raise SweepFileError(source, f"{where}.params", _unknown(("params",)))
     baseline = {}
-    for key in baseline_node.keys():
-        space = _param(baseline_node, key, family, "grid")
+    for key, raw in entry.baseline.items():
+        space = _param(source, f"{where}.baseline", key, raw, family, "grid")
         if not isinstance(space, Constant):
-            raise baseline_node.error("a baseline value is a constant, not a search space", key)
+            raise SweepFileError(source, f"{where}.baseline.{key}", "a baseline value is a constant, not a search space")
         baseline[key] = space.value
-    baseline_node.done()
     defaults = family.defaults()
     factors: dict[str, tuple] = {}
-    for key in factors_node.keys():
-        values = factors_node.raw(key)
+    for key, values in entry.factors.items():
+        at = f"{where}.factors.{key}"
         if not isinstance(values, list) or not values:
-            raise factors_node.error("must be a non-empty list of values to try instead of the baseline's", key)
+            raise SweepFileError(source, at, "must be a non-empty list of values to try instead of the baseline's")
         spec = family.param(key)
         if spec is None:
             known = ", ".join(p.name for p in family.all_params)
-            raise factors_node.error(f"not a parameter of family '{family.name}' (known: {known})", key)
+            raise SweepFileError(source, at, f"not a parameter of family '{family.name}' (known: {known})")
         base = baseline.get(key, defaults[key])
         for value in values:
             problem = spec.check(value)
             if problem:
-                raise factors_node.error(problem, key)
+                raise SweepFileError(source, at, problem)
             if value == base:
-                raise factors_node.error(f"{value!r} is the baseline's value; list only the alternatives", key)
+                raise SweepFileError(source, at, f"{value!r} is the baseline's value; list only the alternatives")
         factors[key] = tuple(values)
-    factors_node.done()
     if not factors:
-        raise factors_node.error("needs at least one factor")
-    repeats = entry.take_int("baseline_repeats", max(3, num_samples), minimum=1)
-    return FamilySweep(label, family.name, num_samples, {k: Constant(v) for k, v in baseline.items()}, resources,
-                       baseline=baseline, factors=factors, baseline_repeats=repeats)
+        raise SweepFileError(source, f"{where}.factors", "needs at least one factor")
+    repeats = entry.baseline_repeats or max(3, entry.num_samples)
+    return FamilySweep(label, family.name, entry.num_samples, {k: Constant(v) for k, v in baseline.items()},
+                       resources, baseline=baseline, factors=factors, baseline_repeats=repeats)
 
 
-def _param(params: Node, key: str, family, search: str) -> Space:
+def _param(source: str, where: str, key: str, raw, family, search: str) -> Space:
+    at = f"{where}.{key}"
     spec = family.param(key)
     if spec is None:
         known = ", ".join(p.name for p in family.all_params)
-        raise params.error(f"not a parameter of family '{family.name}' (known: {known})", key)
+        raise SweepFileError(source, at, f"not a parameter of family '{family.name}' (known: {known})")
     try:
-        space = parse_space(params.raw(key))
+        space = parse_space(raw)
     except ValueError as e:
-        raise params.error(str(e), key) from None
+        raise SweepFileError(source, at, str(e)) from None
     if search == "grid" and not isinstance(space, (Constant, Choice, Grid)):
-        raise params.error("search: grid needs constants, choice or grid values", key)
+        raise SweepFileError(source, at, "search: grid needs constants, choice or grid values")
     if search == "tpe" and isinstance(space, Grid):
-        raise params.error("search: tpe samples every value; use choice instead of grid", key)
+        raise SweepFileError(source, at, "search: tpe samples every value; use choice instead of grid")
     if isinstance(space, RandInt) and spec.kind != "int":
-        raise params.error(f"randint is for integer parameters; '{key}' is {spec.kind}", key)
+        raise SweepFileError(source, at, f"randint is for integer parameters; '{key}' is {spec.kind}")
     if isinstance(space, (Uniform, LogUniform)) and spec.kind != "float":
-        raise params.error(f"{type(space).__name__.lower()} is for float parameters; '{key}' is {spec.kind}", key)
+        raise SweepFileError(source, at, f"{type(space).__name__.lower()} is for float parameters; '{key}' is "
+                             f"{spec.kind}")
     for value in values_to_check(space):
         problem = spec.check(value)
         if problem:
-            raise params.error(problem, key)
+            raise SweepFileError(source, at, problem)
     return space
 
 
-def _scheduler(node: Node) -> SchedulerSpec:
-    spec = SchedulerSpec(
-        kind=node.take_str("kind", "asha", choices=SCHEDULERS),
-        max_epochs=node.take_int("max_epochs", 10, minimum=1, maximum=MAX_EPOCHS),
-        grace_period=node.take_int("grace_period", 1, minimum=1),
-        reduction_factor=node.take_float("reduction_factor", 3.0, low=1, low_open=True),
-        brackets=node.take_int("brackets", 1, minimum=1),
-    )
-    if spec.grace_period > spec.max_epochs:
-        raise node.error(f"must be <= max_epochs ({spec.max_epochs}), got {spec.grace_period}", "grace_period")
-    node.done()
-    return spec
-
-
-def _resources(node: Node) -> Resources:
-    spec = Resources(cpus=node.take_float("cpus", 1.0, low=0, low_open=True),
-                     gpus=node.take_float("gpus", 0.0, low=0))
+def _resources(block, source: str, where: str) -> Resources:
+    spec = Resources(cpus=block.cpus, gpus=block.gpus)
     if spec.gpus > 1 and spec.gpus != int(spec.gpus):
-        raise node.error(f"fractional GPUs must be <= 1, got {spec.gpus}", "gpus")
-    node.done()
+        raise SweepFileError(source, f"{where}.gpus", f"fractional GPUs must be <= 1, got {spec.gpus}")
     return spec
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from orchestrator.spec.reader import Node
+from trainables.contract.errors import SweepFileError
 
 TRACKING_EXTRA = "pip install 'tunefm[tracking]'"
 
@@ -44,20 +44,17 @@ def missing_tracker(tensorboard: bool, mlflow: bool) -> str | None:
     return next((m for m in needs if importlib.util.find_spec(m) is None), None)
 
 
-def tracking_spec(root: Node, sweep_name: str) -> TrackingSpec:
-    if not root.has("tracking"):
+def tracking_spec(block, sweep_name: str, source: str) -> TrackingSpec:
+    """``block``: the validated ``schema.TrackingBlock`` (None: no tracking)."""
+    if block is None:
         return TrackingSpec()
-    node = root.node("tracking")
-    tensorboard = node.take_bool("tensorboard", False)
     mlflow = None
-    if node.raw("mlflow", None) is not None:
-        m = node.node("mlflow")
-        mlflow = MlflowSpec(tracking_uri=m.take_str("tracking_uri"), experiment=m.take_str("experiment", sweep_name),
-                            log_checkpoint=m.take_bool("log_checkpoint", False))
+    if block.mlflow is not None:
+        m = block.mlflow
+        mlflow = MlflowSpec(tracking_uri=m.tracking_uri, experiment=sweep_name if m.experiment is None else m.experiment,
+                            log_checkpoint=m.log_checkpoint)
         if not mlflow.tracking_uri.strip():
-            raise m.error("must not be empty", "tracking_uri")
+            raise SweepFileError(source, "tracking.mlflow.tracking_uri", "must not be empty")
         if not mlflow.experiment.strip():
-            raise m.error("must not be empty", "experiment")
-        m.done()
-    node.done()
-    return TrackingSpec(tensorboard, mlflow)   # installed? checked when a run starts (run/tracking.py)
+            raise SweepFileError(source, "tracking.mlflow.experiment", "must not be empty")
+    return TrackingSpec(block.tensorboard, mlflow)   # installed? checked when a run starts (raytune/tracking.py)

@@ -347,3 +347,26 @@ def test_tracking_refuses_an_empty_experiment_and_an_mlflow_server_that_does_not
     spec = parse(base + "tracking: {mlflow: {tracking_uri: 'http://127.0.0.1:9/'}}\n")
     with pytest.raises(UserError, match=r"tracking_uri: http://127.0.0.1:9/ does not answer"):
         tracking.check_trackers(spec)
+
+
+def test_an_unknown_key_names_every_key_allowed_there():
+    """The list comes from the schema: it used to leave out the keys the reader had not
+    asked for yet (repeat, tracking)."""
+    with pytest.raises(SweepFileError) as err:
+        parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nshedule: {}\n")
+    allowed = str(err.value).split("allowed here: ")[1].rstrip(")").split(", ")
+    assert {"repeat", "tracking", "scheduler", "time_budget_s", "objectives"} <= set(allowed)
+    with pytest.raises(SweepFileError, match=re.escape("scheduler.kindd: unknown key (allowed here: brackets, "
+                                                       "grace_period, kind, max_epochs, reduction_factor)")):
+        parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kindd: fifo}\n")
+    with pytest.raises(SweepFileError, match=re.escape("families.dense.resources.cpu: unknown key (allowed here: "
+                                                       "cpus, gpus)")):
+        parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {resources: {cpu: 1}}}\n")
+
+
+def test_the_schema_lists_every_key_path():
+    from orchestrator.spec.schema import keys
+
+    every = keys()
+    assert {"scheduler.max_epochs", "dataset.image_size", "families.<name>.params", "tracking.mlflow.experiment",
+            "repeat.top_k"} <= set(every)
