@@ -40,23 +40,39 @@ class CheckpointRefused(OSError):
     neither takes it nor drops the one before it (it skips both when a callback raises)."""
 
 
-class _RefusalsUnlogged(logging.Filter):
+class _Explained(logging.Filter):
+    """Drops what Ray logs about a stop the run's note already gives in one line."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
-        return not isinstance(exc, CheckpointRefused)
+        if isinstance(exc, CheckpointRefused):
+            return False
+        return not (record.levelno >= logging.ERROR and _folder_moved())
+
+
+def _folder_moved() -> bool:
+    from orchestrator.lifecycle.stop import current as command
+
+    stop, fit = command(), current()
+    return bool(stop is not None and stop.has(Reason.FOLDER_MOVED)) or \
+        (fit is not None and fit.listener.moved_to() is not None)
 
 
 @contextlib.contextmanager
-def refusals_unlogged() -> Iterator[None]:
-    """Leave out of Ray's log what it logs when ``on_checkpoint`` refuses a checkpoint
-    (an ERROR with a traceback and the trial's whole result): the refusal is part of
-    stopping on a failed write, which the run's note gives in one line."""
-    logger, hide = logging.getLogger(private.TUNE_CONTROLLER_LOGGER), _RefusalsUnlogged()
-    logger.addFilter(hide)
+def explained_unlogged() -> Iterator[None]:
+    """Leave out of Ray's log, for the length of a Ray session, the tracebacks of a stop
+    the run's note gives in one line: a refused checkpoint (a failed write: an ERROR with the trial's
+    whole result), and the trials that failed because the run folder was moved away
+    (Ray could no longer store their checkpoints where it was)."""
+    hide = _Explained()
+    loggers = [logging.getLogger(name) for name in (private.TUNE_CONTROLLER_LOGGER, private.RAY_WORKER_LOGGER, private.TUNE_RUN_LOGGER)]
+    for logger in loggers:
+        logger.addFilter(hide)
     try:
         yield
     finally:
-        logger.removeFilter(hide)
+        for logger in loggers:
+            logger.removeFilter(hide)
 
 
 class FitListener(Protocol):
@@ -71,6 +87,7 @@ class FitListener(Protocol):
     def trial_failed(self, trial_id: str, config: dict, reason: str) -> None: ...
     def step(self) -> None: ...
     def flush(self) -> None: ...
+    def moved_to(self) -> str | None: ...
 
 
 @dataclass
@@ -96,7 +113,7 @@ def run_fit(tuner, fit: Fit) -> None:
     callback (Ray wraps what it raised) is the command's stop, not a traceback."""
     token = _FIT.set(fit)
     try:
-        with handlers_kept(), refusals_unlogged():
+        with handlers_kept():
             tuner.fit()
     except Exception as e:
         failed = os_error_in(e)

@@ -29,6 +29,11 @@ IDLE_WORKERS_ENV = "RAY_num_workers_soft_limit"
 # raised with a traceback and the trial's whole result. Without it: a refused checkpoint
 # (a failed write) is also a Ray traceback on the terminal.
 TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+# The driver's logger of errors in objects nobody read (a trial's task that failed): it
+# repeats such a trial's traceback once more.
+RAY_WORKER_LOGGER = "ray._private.worker"
+# Tune's run loop's logger: "Trials did not complete" with the trials a stopped fit left.
+TUNE_RUN_LOGGER = "ray.tune.tune"
 
 
 # --- the driver -----------------------------------------------------------------------------

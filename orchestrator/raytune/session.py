@@ -274,7 +274,10 @@ class RaySession:
     def __enter__(self) -> "RaySession":
         import ray
 
+        from orchestrator.raytune.fit import explained_unlogged
+
         try:
+            self._enter(explained_unlogged())
             if not ray.is_initialized():
                 self._start()
             self._enter(tune_environment())

@@ -61,14 +61,18 @@ def phase_name(phase: int) -> str:
 
 
 def restore_tuner(folder: RunFolder, trainable_fn, ray_name: str = RAY_DIR):
-    """Ray Tune's saved experiment of one phase of the run, from where the folder is now."""
+    """Ray Tune's saved experiment of one phase of the run, from where the folder is now.
+    Every trial it does not hold as done is run on, errored ones too: the Parquet, not
+    Ray's state, says what is done (the trial returns at once for those:
+    ``TrialSettings.done_trials``), and a trial can error for the run's sake, not its
+    own (its checkpoint could not be stored: the folder was moved away mid-sweep)."""
     from ray import tune
 
     path, fs = folder.ray_path(ray_name), folder.storage().get("storage_filesystem")
     if not tune.Tuner.can_restore(path, storage_filesystem=fs):
         raise UserError(f"{folder.location}: Ray saved no experiment state before the run stopped; start it again")
     try:
-        return tune.Tuner.restore(path, trainable=trainable_fn, resume_unfinished=True, resume_errored=False,
+        return tune.Tuner.restore(path, trainable=trainable_fn, resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=fs)
     except (ModuleNotFoundError, AttributeError) as e:
         # Ray's state pickles the searcher, scheduler and callback by module path

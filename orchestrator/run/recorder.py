@@ -42,6 +42,7 @@ class Recorder:
     store: RunStore | None = field(default=None, init=False)
     _printer: ProgressPrinter | None = field(default=None, init=False)
     _watch: FolderWatch | None = field(default=None, init=False)
+    _moved_to: str | None = field(default=None, init=False)
     _last_flush: float = field(default_factory=time.monotonic, init=False)
 
     # --- the fit's events --------------------------------------------------------------------
@@ -94,6 +95,8 @@ class Recorder:
         self._persist(force=True)
 
     def trial_failed(self, trial_id: str, config: dict, reason: str) -> None:
+        if self._moved():          # Ray could not store its checkpoint where the folder was: not the trial's fault
+            return                 # it stays unfinished, and a resume trains it on
         self.ledger.error(trial_id, config, reason)
         self._persist(force=True)
 
@@ -113,17 +116,27 @@ class Recorder:
         return self.ledger.counts() if self.ledger is not None else {}
 
     def moved_to(self) -> str | None:
-        return self._watch.moved() if self._watch is not None else None
+        """Where the run folder is now, once it was moved away ("" when that cannot be told);
+        None while it is where it was."""
+        if self._moved_to is None and self._watch is not None:
+            self._moved_to = self._watch.moved()
+        return self._moved_to
 
     # --- writing ----------------------------------------------------------------------------
+    def _moved(self) -> bool:
+        """Whether the folder was moved away (the first time: the command's stop)."""
+        if self.stop.has(Reason.FOLDER_MOVED):
+            return True
+        moved = self.moved_to()
+        if moved is None:
+            return False
+        where = f"moved to {moved}" if moved else "moved or deleted"
+        self.stop.request(Reason.FOLDER_MOVED, f"the run folder was {where} while it ran")
+        return True
+
     def _write(self, action) -> None:
         """Every write into the folder: none once one failed or the folder moved away."""
-        if self.stop.has(*REFUSING):
-            return
-        moved = self.moved_to()
-        if moved is not None:
-            where = f"moved to {moved}" if moved else "moved or deleted"
-            self.stop.request(Reason.FOLDER_MOVED, f"the run folder was {where} while it ran")
+        if self.stop.has(*REFUSING) or self._moved():
             return
         try:
             action()

@@ -31,9 +31,10 @@ def test_the_idle_worker_setting_is_a_config_the_raylet_knows():
     assert name in ray_file("_raylet.so").read_bytes()
 
 
-def test_tunes_controller_logs_under_the_name_filtered():
-    module = importlib.import_module(private.TUNE_CONTROLLER_LOGGER)
-    assert module.logger is logging.getLogger(private.TUNE_CONTROLLER_LOGGER)
+def test_the_loggers_filtered_are_the_ones_ray_logs_with():
+    for name in (private.TUNE_CONTROLLER_LOGGER, private.RAY_WORKER_LOGGER, private.TUNE_RUN_LOGGER):
+        module = importlib.import_module(name)
+        assert module.logger is logging.getLogger(name), name
 
 
 def test_tunes_trainable_env_tables_are_there():
@@ -112,7 +113,7 @@ def test_no_other_module_names_a_private_ray_module():
     """The adapter's rule, held against the code: ``ray._private``, ``ray.*._internal`` and
     the underscore attributes read above appear in private.py alone."""
     root = Path(__file__).parents[2]
-    patterns = ("ray._private", "._internal", "._checkpoint_results", "._ot_study", '"_brackets"', '"_rungs"',
+    patterns = ("ray._private", "ray.tune.tune\"", "._internal", "._checkpoint_results", "._ot_study", '"_brackets"', '"_rungs"',
                 '"_metric_op"', "global_worker", "__RAY_", "RAY_num_")
     found = []
     for path in [*root.glob("orchestrator/**/*.py"), *root.glob("trainables/**/*.py")]:

@@ -93,12 +93,13 @@ def test_a_ctrl_c_python_drops_in_a_finalizer_is_still_seen_by_the_next_check():
 def test_handlers_set_inside_are_put_back():
     mine = lambda signum, frame: None                       # noqa: E731
     before = signal.signal(signal.SIGTERM, mine)
+    usr1 = signal.getsignal(signal.SIGUSR1)
     try:
         with handlers_kept():
             signal.signal(signal.SIGTERM, lambda signum, frame: None)     # as ray.init does
             signal.signal(signal.SIGUSR1, lambda signum, frame: None)     # as Tune's fit does
         assert signal.getsignal(signal.SIGTERM) is mine
-        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+        assert signal.getsignal(signal.SIGUSR1) is usr1
     finally:
         signal.signal(signal.SIGTERM, before)
 
