@@ -15,8 +15,13 @@ import time
 from typing import Any, Callable
 
 
-def make_trivial_trial(work_seconds: float) -> Callable[..., None]:
+def make_trivial_trial(work_seconds: float, noise: float = 0.0) -> Callable[..., None]:
+    """``noise``: the score's seed-to-seed spread (a normal draw per epoch, from the
+    config's seed), so that runs of one configuration differ as real ones do."""
+
     def trivial_trial(config: dict[str, Any], data, settings) -> None:
+        import random
+
         from ray import tune
 
         entered = time.perf_counter()
@@ -27,6 +32,7 @@ def make_trivial_trial(work_seconds: float) -> Callable[..., None]:
                 start = json.load(f)["epoch"]
         # a smooth made-up score, best near lr = 1e-3, so ASHA has something to rank
         quality = 0.9 - 0.1 * abs(math.log10(float(config["lr"])) + 3.0)
+        luck = random.Random(int(config.get("seed", 0)))
         best = None
         for epoch in range(start + 1, settings.max_epochs + 1):
             if epoch == start + 1:
@@ -35,7 +41,7 @@ def make_trivial_trial(work_seconds: float) -> Callable[..., None]:
             while time.perf_counter() - began < work_seconds:   # the trial's own work: busy CPU
                 pass
             seconds = time.perf_counter() - began
-            value = quality * (1 - 0.5 ** epoch)
+            value = quality * (1 - 0.5 ** epoch) + luck.gauss(0.0, noise)
             improved = best is None or value > best
             best = value if improved else best
             folder = tempfile.mkdtemp(prefix="tunefm-bench-")

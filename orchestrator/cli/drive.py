@@ -77,12 +77,15 @@ def _command() -> str:
               help="Write TensorBoard event files under the run folder (tracking.tensorboard).")
 @click.option("--mlflow-uri", help="Log each trial as an MLflow run at this tracking URI (tracking.mlflow).")
 @click.option("--mlflow-experiment", help="MLflow experiment name (default: the sweep's name).")
+@click.option("--decide", is_flag=True, default=None,
+              help="After the search, race the leaders on new seeds until the winner is settled, a tie is shown, "
+                   "or the race's budget runs out (the sweep file's decide: block, or its defaults).")
 @click.option("--resume", "resume_dir", type=RUN_DIR,
               help="Continue the interrupted run in this folder instead (same as tunefm resume).")
 @ALLOW_CHANGED_DATA
 @_user_errors
 def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, num_samples, max_epochs,
-          reuse_workers, progress, make_report, tensorboard, mlflow_uri, mlflow_experiment, resume_dir,
+          reuse_workers, progress, make_report, tensorboard, mlflow_uri, mlflow_experiment, decide, resume_dir,
           allow_changed_data) -> None:
     """Run the sweep in SWEEP_FILE and write every epoch of every trial to Parquet.
 
@@ -103,7 +106,8 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
         return
     overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs),
                                    ("tensorboard", tensorboard), ("mlflow_uri", mlflow_uri),
-                                   ("mlflow_experiment", mlflow_experiment)) if v not in (None, False)}
+                                   ("mlflow_experiment", mlflow_experiment), ("decide", decide))
+                 if v not in (None, False)}
     spec = with_overrides(load_sweep(sweep_file), **overrides)
     options = SweepOptions(cpus=cpus, gpus=gpus, address=address, results_dir=results_dir,
                            run_name=run_name, reuse_workers=reuse_workers, progress=progress,
@@ -112,6 +116,11 @@ def sweep(sweep_file: Path | None, cpus, gpus, address, results_dir, run_name, n
     if spec.repeat_top_k:
         click.echo(f"repeating the top {spec.repeat_top_k} with {spec.repeat_seeds} new seeds each "
                    "when the sweep finishes (repeat: in the sweep file)")
+    if spec.decide is not None:
+        d = spec.decide
+        budget = "".join(f", at most {v} {k}" for k, v in (("seconds", d.seconds), ("runs", d.trials)) if v)
+        click.echo(f"then racing up to {d.candidates} leaders on new seeds until settled (error rate {d.alpha:g}) "
+                   f"or tied (within {d.equivalence:g}), {d.rounds} rounds at most{budget}")
     _finish(run_sweep(spec, options), make_report)
 
 
@@ -141,8 +150,14 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
 
 @main.command()
 @click.argument("run_dir", type=RUN_DIR)
-@click.option("--num-samples", required=True, type=click.IntRange(min=0, max=MAX_TRIALS),
+@click.option("--num-samples", type=click.IntRange(min=0, max=MAX_TRIALS),
               help="New trials per family (or for --family).")
+@click.option("--race", is_flag=True,
+              help="Race the run's leaders instead (or go on with a race that ended unsettled).")
+@click.option("--rounds", type=click.IntRange(min=1, max=100), default=4, show_default=True,
+              help="With --race: rounds more, at most.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True),
+              help="With --race: the race's time budget (default: the sweep file's decide.seconds).")
 @click.option("--family", help="Extend only this family.")
 @click.option("--max-epochs", type=click.IntRange(min=1, max=MAX_EPOCHS),
               help="A larger epoch budget: the best trials that trained to the old one continue to it.")
@@ -151,8 +166,9 @@ def repeat(run_dir: Path, top_k: int, seeds: int, cpus, gpus, address, progress,
 @_cluster_options
 @ALLOW_CHANGED_DATA
 @_user_errors
-def extend(run_dir: Path, num_samples: int, family: str | None, max_epochs: int | None, continue_top: int,
-           cpus, gpus, address, progress, make_report, allow_changed_data) -> None:
+def extend(run_dir: Path, num_samples: int | None, race: bool, rounds: int, seconds: float | None, family: str | None,
+           max_epochs: int | None, continue_top: int, cpus, gpus, address, progress, make_report,
+           allow_changed_data) -> None:
     """Add trials to a finished run, in the same folder and Parquet (resume an interrupted one first).
 
     Random and grid search continue their seeded streams without repeating a
@@ -160,14 +176,22 @@ def extend(run_dir: Path, num_samples: int, family: str | None, max_epochs: int 
     ASHA's rungs start with the earlier trials' results. tunefm resume continues an
     interrupted extension.
     """
-    from orchestrator.run.extend import extend_run
+    from orchestrator.run.extend import extend_race, extend_run
     from orchestrator.run.plans import SweepOptions
 
+    options = SweepOptions(cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command(),
+                           allow_changed_data=allow_changed_data)
+    if race:
+        if num_samples is not None or family or max_epochs is not None:
+            raise UserError("--race races the run's leaders: it takes no --num-samples, --family or --max-epochs")
+        _finish(extend_race(run_dir, rounds, seconds, options), make_report, allow_changed_data)
+        return
+    if num_samples is None:
+        raise UserError("give --num-samples (new trials per family), or --race to race the run's leaders")
     if num_samples == 0 and max_epochs is None:
         raise UserError("--num-samples 0 adds nothing; give --max-epochs to continue the best trials instead")
-    _finish(extend_run(run_dir, num_samples, family, max_epochs, continue_top, SweepOptions(
-        cpus=cpus, gpus=gpus, address=address, progress=progress, command=_command(),
-        allow_changed_data=allow_changed_data)), make_report, allow_changed_data)
+    _finish(extend_run(run_dir, num_samples, family, max_epochs, continue_top, options), make_report,
+            allow_changed_data)
 
 
 @main.command()

@@ -36,6 +36,8 @@ def export(run_dir: Path, out: Path, formats: tuple[str, ...], trial_id: str | N
                           *(["--allow-changed-data"] if allow_changed_data else [])])
     result = export_trial(run_dir, formats, out, trial_id, allow_changed_data, command)
     click.echo(f"exported {result.trial_id} ({result.family}): test accuracy {result.test_accuracy:.4f}")
+    if result.race:
+        click.echo(f"race: {result.race}")
     click.echo(f"ranking: {result.ranking}")
     for fmt, path, agreement in result.artifacts:
         click.echo(f"{fmt}: {path} (agrees with the checkpoint on {agreement.images - agreement.top1_disagreements}"

@@ -18,6 +18,14 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
     result = build_report(run_dir, top_k=top_k, metric=metric, out=out, allow_changed_data=allow_changed_data,
                           budgets=parsed, refresh_seconds=watch)
     test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
+    if result.verdict:
+        click.echo(f"verdict: {result.verdict}")
+    if len(result.winner_test_seeds) > 1:
+        import statistics
+
+        seeds = result.winner_test_seeds
+        test = (f", test accuracy {statistics.mean(seeds):.4f} ± {statistics.stdev(seeds):.4f} over its "
+                f"{len(seeds)} race seeds")
     click.echo(f"winner: {result.winner} ({result.winner_family}){test}")
     click.echo(f"ranking: {result.ranking}")
     for line in result.budgets:
@@ -148,6 +156,8 @@ def compare(run_dirs: tuple[Path, ...], out: Path, metric: str | None) -> None:
     writable_dir(out, "the comparison", "choose another --out DIR")     # before any work
     c = compare_runs(list(run_dirs), metric)
     click.echo(f"{len(c.views)} runs, ranked by {c.metric} ({c.mode})")
+    for v in c.views:
+        click.echo(f"{v.name}: {v.verdict}")
     click.echo("settings that differ:")
     click.echo(c.differences.to_string(index=False) if len(c.differences) else "  none")
     click.echo("best trials (overall and per family):")

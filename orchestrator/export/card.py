@@ -35,6 +35,7 @@ class ModelCard(Record):
     test: dict                         # held-out test metrics, per-class accuracy
     artifacts: tuple[dict, ...] = ()   # format, path, agreement with the checkpoint
     versions: dict = field(default_factory=dict)
+    race: dict = field(default_factory=dict)   # the race's verdict, the shipped run and why, test over its seeds
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -66,6 +67,7 @@ def markdown(card: ModelCard) -> str:
           f"{a['agreement']['max_abs_prob_diff']:.2e} |" for a in card.artifacts],
         "",
         "## How good, and how sure",
+        *_race_lines(card.race),
         *([f"- NOTE: on today's validation files this checkpoint scores {v['recomputed']:.4f}, not the "
            f"{v['score']:.4f} the sweep recorded; the interval below is around today's score"]
           if abs(v["recomputed"] - v["score"]) > 1e-6 else []),
@@ -103,6 +105,18 @@ def markdown(card: ModelCard) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _race_lines(race: dict) -> list[str]:
+    if not race:
+        return []
+    seeds = race["test_over_seeds"]
+    over = (f"- held-out test accuracy over the configuration's {seeds['seeds']} race seeds: **{seeds['mean']:.4f}**"
+            + (f" ± {seeds['sd']:.4f} (sd)" if seeds.get("sd") is not None else "")
+            + " (the test split reports; it decided nothing)" if seeds.get("mean") is not None else None)
+    return [f"- the race: {race['verdict']}",
+            f"- shipped: run `{race['shipped_run']}` of configuration `{race['configuration']}` ({race['why']}): "
+            f"{race['run_why']}", *([over] if over else [])]
 
 
 def write_card(card: ModelCard, out: Path) -> tuple[Path, Path]:

@@ -29,6 +29,7 @@ class ExportResult:
     test_accuracy: float
     ranking: str
     seconds: float
+    race: str | None = None            # the race's verdict and why this run is the one shipped
 
 
 def _ranked(snap):
@@ -41,11 +42,11 @@ def _ranked(snap):
     return ranked
 
 
-def _choose(snap, ranked, trial_id: str | None) -> str:
+def _choose(snap, ranked, trial_id: str | None, race) -> str:
     from orchestrator.store import schema as S
 
     if trial_id is None:
-        return str(ranked[S.TRIAL_ID].iloc[0])
+        return race.run if race is not None else str(ranked[S.TRIAL_ID].iloc[0])
     if trial_id not in set(snap.trials[S.TRIAL_ID]):
         raise UserError(f"--trial {trial_id}: no such trial in {snap.folder.location} "
                         f"(tunefm leaderboard {snap.folder.location} lists them)")
@@ -72,7 +73,10 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     snap = read_snapshot(folder)
     changed = data_changes(snap.meta, snap.spec, folder.location, allow_changed_data)
     ranked = _ranked(snap)
-    tid = _choose(snap, ranked, trial_id)
+    from orchestrator.search.race import finding
+
+    race = finding(snap.trials, snap.spec, location=folder.location) if snap.spec.decide is not None else None
+    tid = _choose(snap, ranked, trial_id, race)
     found = present_checkpoints(snap, [(tid, "export")], folder.remote)
     if not found:
         raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export (still in its first epoch, "
@@ -84,8 +88,11 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     earlier = earlier_export(out)
 
     validation, rank = _validation(snap, ranked, tid, folder.remote)
-    holdout = evaluate(snap, [(tid, "export")], folder.remote)
-    test_row = holdout.table.iloc[0]
+    seeds = _seed_runs(snap, race, tid)
+    holdout = evaluate(snap, [(tid, "export"), *[(t, "race seed") for t in seeds if t != tid]], folder.remote)
+    test_row = holdout.table.set_index(S.TRIAL_ID).loc[tid].rename(None)
+    test_row[S.TRIAL_ID] = tid
+    over_seeds = holdout.table[holdout.table[S.TRIAL_ID].isin(seeds)]["test_accuracy"].tolist()
     from orchestrator.report.costs import inference_costs
     from trainables.contract.keys import REPORT_DIR
 
@@ -111,13 +118,14 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
         trials = snap.trials.set_index(S.TRIAL_ID)
         card = _card(snap, tid, trials.loc[tid], validation, rank, test_row,
                      (float(costs["ms_per_image_batch1"]), float(costs["ms_per_image_batch256"])), written, out,
-                     command, changed)
+                     command, changed, _race_record(race, tid, over_seeds))
         write_card(card, staging)
         publish(staging, out, earlier)
     finally:
         artifact.remove(staging)
     return ExportResult(tid, str(trials.loc[tid, S.FAMILY]), out, tuple(written), out / CARD_JSON, out / CARD_MD,
-                        float(test_row["test_accuracy"]), card.ranking, time.monotonic() - started)
+                        float(test_row["test_accuracy"]), card.ranking, time.monotonic() - started,
+                        f"{race.line}; shipped {tid}: {card.race['run_why']}" if race is not None else None)
 
 
 def earlier_export(out: Path) -> list[str]:
@@ -162,6 +170,31 @@ def publish(staging: Path, out: Path, earlier: list[str]) -> None:
     stop.check(since=mark)
 
 
+def _seed_runs(snap, race, tid: str) -> list[str]:
+    """The race runs of the shipped trial's configuration (none when no race ran, or the
+    trial is not of a configuration that raced)."""
+    from orchestrator.search.race import configuration, runs_of
+    from orchestrator.store import schema as S
+
+    if race is None:
+        return []
+    config = configuration(snap.trials.set_index(S.TRIAL_ID).loc[[tid]].reset_index()).iloc[0]
+    return runs_of(snap.trials, str(config))[S.TRIAL_ID].tolist()
+
+
+def _race_record(race, tid: str, over_seeds: list[float]) -> dict:
+    import statistics
+
+    if race is None:
+        return {}
+    chosen = tid == race.run
+    return {"verdict": race.line, "configuration": race.chosen, "why": race.why,
+            "shipped_run": tid, "run_why": race.run_why if chosen else "named with --trial",
+            "test_over_seeds": {"seeds": len(over_seeds), "values": over_seeds,
+                                "mean": statistics.mean(over_seeds) if over_seeds else None,
+                                "sd": statistics.stdev(over_seeds) if len(over_seeds) > 1 else None}}
+
+
 def _validation(snap, ranked, tid: str, remote):
     """The trial's validation interval and its paired test: against #2 when it is #1,
     against #1 otherwise."""
@@ -178,7 +211,7 @@ def _validation(snap, ranked, tid: str, remote):
 
 
 def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Path, command: str,
-          changed) -> ModelCard:
+          changed, race: dict) -> ModelCard:
     import pandas as pd
 
     from orchestrator.report.costs import machine, threads
@@ -223,6 +256,7 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
         artifacts=tuple({"format": fmt, "path": str(path.relative_to(out)), "agreement": a.to_dict()}
                         for fmt, path, a in written),
         versions={**versions(), **_export_versions()},
+        race=race,
     )
 
 

@@ -131,11 +131,12 @@ def config_param_names(spec: SweepSpec) -> list[str]:
 
 def param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
     """``(name, kind)`` of every config column of the run's tables."""
-    from trainables.contract.keys import REPEAT_KEY
+    from trainables.contract.keys import FOLD_KEY, FOLDS_KEY, RACE_KEY, REPEAT_KEY, ROUND_KEY
     from trainables.families import get_family
 
-    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", REPEAT_KEY: "str"}
+    bookkeeping = {REPEAT_KEY: "str", RACE_KEY: "str", ROUND_KEY: "int", FOLD_KEY: "int", FOLDS_KEY: "int"}
+    kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", **bookkeeping}
     for fam in spec.families:
         for p in get_family(fam.family).all_params:
             kinds.setdefault(p.name, p.kind)
-    return [(name, kinds[name]) for name in [*config_param_names(spec), REPEAT_KEY]]
+    return [(name, kinds[name]) for name in [*config_param_names(spec), *bookkeeping]]

@@ -51,6 +51,8 @@ class ReportResult:
     status_note: str | None = None     # e.g. "interrupted: its driver stopped without a word"
     ranking: str = ""                  # "#1 (...) and #2 (...) are tied on validation (McNemar exact, p=...)"
     budgets: list[str] = field(default_factory=list)   # the best trial within each --budget
+    verdict: str | None = None         # the race's verdict and cost, when a race ran
+    winner_test_seeds: tuple[float, ...] = ()   # the shipped configuration's test accuracy over its race seeds
 
 
 def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
@@ -106,11 +108,17 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                                      dict(zip(ranked[S.TRIAL_ID], ranked["score"])), folder.remote, top_k)
     boards = annotate(boards, metric, snap.meta.data.val, validation.table, verdicts(validation.tests))
     tradeoff = trade_off(snap, ranked, mode, out, folder.remote, budgets)
+    race = _race(snap, tradeoff) if metric == snap.spec.metric else None
 
     chosen_ids = select_for_evaluation(boards, top_k)
     top = set(overall[S.TRIAL_ID].head(top_k))
     chosen = [(tid, "top-k" if tid in top else "family best") for tid in chosen_ids]
     chosen += [(tid, "repeats") for tid in _repeated_trials(overall) if tid not in chosen_ids]
+    if race is not None:
+        from orchestrator.search.race import runs_of
+
+        chosen += [(tid, "race: the shipped configuration's seeds") for tid in runs_of(snap.trials, race.chosen)[S.TRIAL_ID]
+                   if tid not in {t for t, _ in chosen}]
     chosen += [(tid, why) for tid, why in tradeoff.members() if tid not in {t for t, _ in chosen}]
 
     from orchestrator.report.holdout import evaluate
@@ -127,9 +135,9 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
         atomic_write_table(out / TIES_FILE, _arrow(tests_table(validation.tests)))
         atomic_write_table(out / TRADEOFF_FILE, _arrow(tradeoff.table))
 
-        winner = board(boards).iloc[0]
+        winner = _winner(board(boards), race)
         importances = _importances(snap, overall, metric)
-        findings = Findings(validation, tradeoff)
+        findings = Findings(validation, tradeoff, race)
         figures = draw(snap, boards, holdout, metric, config_cols, top_k, out / "figures", importances, findings)
         content = report_content(snap, boards, holdout, winner, metric, mode, config_cols, figures, importances,
                                  findings)
@@ -151,7 +159,40 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                         float(w_eval["test_accuracy"].iloc[0]) if len(w_eval) else None,
                         [p for _, p in figures], time.monotonic() - started, snap.running,
                         snap.status_note, headline(validation.tests, validation.why_none),
-                        [budget_line(b, row, metric, tradeoff.measured) for b, row in tradeoff.budgets])
+                        [budget_line(b, row, metric, tradeoff.measured) for b, row in tradeoff.budgets],
+                        race.line if race else None, seed_scores(snap, evaluated, race))
+
+
+def _race(snap: Snapshot, tradeoff):
+    """The race's finding, a tie picked by latency where the report measured it."""
+    from orchestrator.search.race import finding
+
+    if snap.spec.decide is None:
+        return None
+    latency = {}
+    if "ms_per_image_batch1" in tradeoff.table:
+        latency = tradeoff.table.dropna(subset=["ms_per_image_batch1"]).set_index(S.TRIAL_ID)["ms_per_image_batch1"]
+        latency = {str(k): float(v) for k, v in latency.items()}
+    return finding(snap.trials, snap.spec, latency, snap.folder.location)
+
+
+def _winner(overall: pd.DataFrame, race) -> pd.Series:
+    """The board's #1; when a race ran, the run it ships (the race decides, not one seed's score)."""
+    if race is not None:
+        picked = overall[overall[S.TRIAL_ID] == race.run]
+        if len(picked):
+            return picked.iloc[0]
+    return overall.iloc[0]
+
+
+def seed_scores(snap: Snapshot, evaluated: pd.DataFrame, race) -> tuple[float, ...]:
+    """The shipped configuration's test accuracy, one per race run (the test split reports)."""
+    if race is None or evaluated.empty:
+        return ()
+    from orchestrator.search.race import runs_of
+
+    ids = set(runs_of(snap.trials, race.chosen)[S.TRIAL_ID])
+    return tuple(float(v) for v in evaluated[evaluated[S.TRIAL_ID].isin(ids)]["test_accuracy"])
 
 
 def _repeated_trials(overall: pd.DataFrame) -> list[str]:

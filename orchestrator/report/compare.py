@@ -77,6 +77,7 @@ class RunView:
     board: pd.DataFrame         # the run's overall and per-family boards, annotated with intervals
     curve: pd.DataFrame
     winner_test: pd.Series | None   # the winner's row of its report's test_eval.parquet, when there is one
+    verdict: str = "no race"        # the run's race: its verdict, cost, and the run it ships
 
 
 def bests(views: list[RunView], metric: str) -> pd.DataFrame:
@@ -111,8 +112,13 @@ def view(location: str | Path, metric: str | None, label: str) -> RunView:
         raise UserError(f"{snap.folder.location}: no trial has a {metric} yet; nothing to compare")
     curve = anytime_curve(snap.metrics, metric, mode, pd.Timestamp(snap.meta.started_at))
     winner = board[(board["board"] == "overall") & (board["rank"] == 1)][S.TRIAL_ID].iloc[0]
+    from orchestrator.search.race import finding
+
+    race = finding(snap.trials, snap.spec, location=snap.folder.location) if snap.spec.decide is not None else None
+    verdict = f"{race.line}; ships {race.run}" if race is not None else \
+        ("no race: its sweep file has no decide: block" if snap.spec.decide is None else "no race ran")
     return RunView(label, str(snap.folder.location), dataclasses.asdict(snap.spec), board, curve,
-                   _winner_test(snap.run_dir / REPORT_DIR, winner))
+                   _winner_test(snap.run_dir / REPORT_DIR, race.run if race is not None else winner), verdict)
 
 
 def _winner_test(report_dir: Path, winner: str) -> pd.Series | None:
@@ -141,6 +147,11 @@ def curve_summary(views: list[RunView], mode: str) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(common_target=target)
 
 
+def verdicts(views: list[RunView]) -> pd.DataFrame:
+    """Per run: its race's verdict side by side."""
+    return pd.DataFrame({"run": [v.name for v in views], "race": [v.verdict for v in views]})
+
+
 @dataclass(frozen=True)
 class Comparison:
     metric: str
@@ -152,11 +163,13 @@ class Comparison:
 
 
 def compare(locations: list[str | Path], metric: str | None = None) -> Comparison:
+    import dataclasses
+
     from trainables.contract.metrics import SELECTABLE
 
     if len(locations) < 2:
         raise UserError("compare needs two or more run folders")
-    seen = [Path(str(p)).expanduser().absolute() if "://" not in str(p) else str(p) for p in locations]
+    seen = [Path(str(p)).expanduser().resolve() if "://" not in str(p) else str(p) for p in locations]
     if len(set(map(str, seen))) < len(seen):
         raise UserError("compare: a run folder is named twice; give each run once")
     if metric is not None and metric not in SELECTABLE:
@@ -168,7 +181,7 @@ def compare(locations: list[str | Path], metric: str | None = None) -> Compariso
         name = f"{v.spec['name']}/{Path(v.location.rstrip('/')).name}"
         if name in {w.name for w in views}:
             name = f"{name} ({i + 1})"
-        views.append(RunView(name, *[getattr(v, f) for f in ("location", "spec", "board", "curve", "winner_test")]))
+        views.append(dataclasses.replace(v, name=name))
     mode = Mode.of(metric).name if metric != views[0].spec["metric"] else views[0].spec["mode"]
     return Comparison(metric, mode, views, setting_differences({v.name: v.spec for v in views}),
                       bests(views, metric), curve_summary(views, mode))
@@ -184,7 +197,8 @@ def write_comparison(c: Comparison, out: Path) -> tuple[Path, Path]:
     figure = F.anytime_curves({v.name: v.curve for v in c.views}, c.metric, out / "figures" / "anytime.png")
     summary = [(v.name, v.location) for v in c.views]
     summary.append(("ranked by", f"{c.metric} ({c.mode}) on each run's validation split"))
-    tables = [("Settings that differ", c.differences if len(c.differences) else
+    tables = [("Each run's race: which model to ship, and how sure", verdicts(c.views)),
+              ("Settings that differ", c.differences if len(c.differences) else
                pd.DataFrame({"setting": ["(none: the runs' settings are identical)"]})),
               ("Best trial of each run, overall and per family (95% interval; test accuracy of each winner)",
                c.bests),

@@ -26,6 +26,7 @@ class Findings:
 
     validation: ValidationEval
     tradeoff: TradeOff
+    race: object | None = None        # search.race.Finding, when a race ran
 
 
 def budget_line(budget: Budget, row: pd.Series | None, metric: str, measured: int | None = None) -> str:
@@ -135,6 +136,24 @@ def _phases_table(meta) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _race_runs(trials: pd.DataFrame, candidate: str) -> list[str]:
+    from orchestrator.search.race import runs_of
+
+    return runs_of(trials, candidate)[S.TRIAL_ID].tolist()
+
+
+def _race_note(race, spec) -> str:
+    d = spec.decide
+    varied = "the seed (initialisation, shuffling, augmentation, dropout)" + \
+        (f" and the training/validation split ({d.resplit} stratified folds)" if d.resplit else "")
+    return (f"The race: each round trains every candidate still in it again, with {varied} new in each round and "
+            f"the same for all of them. After every round a candidate is out once another is shown better by an "
+            f"anytime-valid t-test (an e-value; Bonferroni over the pairs): a race of identical configurations "
+            f"ends 'settled' with probability at most {d.alpha:g}, however many rounds it runs, and a 'tie' "
+            f"(every pair shown within {d.equivalence:g}) is wrong with probability at most {d.alpha:g}. The "
+            f"interval is the 95% anytime-valid interval of the mean difference.")
+
+
 def _count(value) -> str:
     return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
 
@@ -160,6 +179,17 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
         ("ranking", headline(findings.validation.tests, findings.validation.why_none)),
         *[("budget", budget_line(b, row, metric, findings.tradeoff.measured)) for b, row in findings.tradeoff.budgets],
     ]
+    race = findings.race
+    if race is not None:
+        summary[0:0] = [("verdict", race.line),
+                        ("shipped", f"{winner[S.TRIAL_ID]}: {race.run_why}; configuration {race.chosen}, {race.why}")]
+        seeds = holdout.table[holdout.table[S.TRIAL_ID].isin(_race_runs(trials, race.chosen))]["test_accuracy"] \
+            if not holdout.table.empty else pd.Series(dtype=float)
+        if len(seeds):
+            spread = f" ± {seeds.std(ddof=1):.4f} (sd)" if len(seeds) > 1 else ""
+            summary.insert(2, ("on the test split", f"mean test accuracy {seeds.mean():.4f}{spread} over the "
+                                                    f"{len(seeds)} race seed(s) of {race.chosen}; the test split "
+                                                    "reports, it decided nothing"))
     notes = []
     if snap.running:
         notes.append("The sweep is still running" + (f" ({snap.status_note})" if snap.status_note else "")
@@ -195,6 +225,11 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
         boards = boards.assign(phase=boards[S.TRIAL_ID].map(phase_of).astype("Int64"))
         config_cols = ["phase", *config_cols]
     tables = _board_tables(boards, metric, config_cols)
+    if race is not None:
+        tables.insert(0, (f"The race: each candidate's {metric} per round (every candidate of a round: the same "
+                          f"seed{', the same fold' if snap.spec.decide and snap.spec.decide.resplit else ''})",
+                          race.rounds.reset_index()))
+        notes.append(_race_note(race, snap.spec))
     if meta.repeats:
         tables.append(("Phases: the sweep, then each repeat or extension (column phase of the leaderboards)",
                        _phases_table(meta)))

@@ -58,4 +58,9 @@ def leaderboard_text(run_dir: str | Path, family: str | None = None, top: int = 
     if not family:
         lines.append("vs_1: paired tests of #1 on the validation split, from the last report" if said else
                      f"ties: not tested for today's #1 by {metric}; tunefm report {snap.folder.location} tests them")
+    from orchestrator.search.race import finding
+
+    race = finding(snap.trials, snap.spec, location=snap.folder.location) if snap.spec.decide is not None and metric == snap.spec.metric else None
+    if race is not None:
+        lines.insert(1, f"race: {race.line}; ships {race.run} ({race.chosen}: {race.why})")
     return BoardText(lines, snap.running)

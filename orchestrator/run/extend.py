@@ -130,3 +130,56 @@ def _warm_tpe(spec: SweepSpec, families, num_samples: int, snap, phase: int, con
     from orchestrator.raytune.searcher import ChainSearcher
 
     return ChainSearcher(continuations, searcher)
+
+
+def extend_race(location: str | Path, rounds: int = 4, seconds: float | None = None,
+                options: SweepOptions = SweepOptions()) -> RunSummary:
+    """Race a finished run's leaders, or go on with a race that ended unsettled, for
+    ``rounds`` more rounds (and at most ``seconds``). A run whose sweep file has no
+    ``decide:`` block races under the defaults (run.json records that, so its report
+    reads the race under the same rule)."""
+    with command_stop() as stop:
+        return settle(_extend_race(location, rounds, seconds, options, stop), stop)
+
+
+def _extend_race(location, rounds: int, seconds: float | None, options: SweepOptions, stop: Stop) -> RunSummary:
+    from orchestrator.run.race import race_phase
+    from orchestrator.run.runner import NothingToRun
+    from orchestrator.search.race import verdict
+    from orchestrator.spec.sweep import with_overrides
+    from orchestrator.store.parquet import read_trials
+
+    started, started_iso = session_clock()
+    folder, lock = RunFolder.drive(location, options.command)
+    with lock:
+        meta = folder.meta()
+        if meta.status != RunStatus.FINISHED:
+            raise UserError(f"{folder.location}: the run is {meta.status.value}; finish it first (tunefm resume "
+                            f"{folder.location}), then race it")
+        spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)
+        check_finished(folder, meta, spec)
+        if spec.decide is None:
+            spec = with_overrides(spec, decide=True)
+            meta = meta.with_(overrides={**meta.overrides, "decide": True})
+        so_far = verdict(read_trials(folder.path), spec)
+        if so_far is not None and so_far.decided:
+            from orchestrator.ranking.race import describe
+
+            raise UserError(f"{folder.location}: the race is decided already ({describe(so_far, spec.metric)}); "
+                            "nothing to extend")
+        changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
+        loading = load_data(spec.dataset)
+        with session_for(options, spec, stop, meta.address) as session:
+            session.check_resources(spec)
+            data = stop.result(loading)
+            cmd = Command(folder, spec, options, stop, session, data,
+                          meta.with_(data_changes=(*meta.data_changes, *changed)), param_kinds(spec),
+                          clock=started, started_iso=started_iso)
+            try:
+                phase = race_phase(cmd, more_rounds=rounds, seconds=seconds)
+            except NothingToRun as e:
+                raise UserError(f"{folder.location}: no race: {e}") from None
+            summary = run_phase(cmd, phase)
+            if summary is None:       # a stop before the phase was recorded: the run is as it was
+                stop.check()
+            return summary

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from orchestrator.lifecycle.budget import Budget
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.records import RepeatPhase
 from trainables.contract.errors import UserError
 
-SWEEP, REPEAT, EXTENSION = "sweep", "repeat", "extension"
+SWEEP, REPEAT, EXTENSION, RACE = "sweep", "repeat", "extension", "race"
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Phase:
     kind: str                                  # SWEEP, REPEAT, EXTENSION
     index: int                                 # 0: the sweep; n: run.json's n-th later phase
     max_epochs: int                            # the phase's epoch budget
-    total: int                                 # trials the run will have, for the progress line
+    total: int | None                          # trials the run will have (None: as many as it needs: a race)
     num_samples: int = 0                       # trials this phase adds (a new Tuner)
     searcher: Any = None                       # a Ray searcher (a new Tuner)
     scheduler: Any = None                      # a PerFamilyScheduler (a new Tuner)
@@ -40,6 +40,7 @@ class Phase:
     recorded_epochs: Mapping[str, int] = field(default_factory=dict)   # resume: each trial's last epoch on disk
     continue_from: Mapping[str, str] = field(default_factory=dict)     # extend: trial id -> checkpoint folder
     note: str | None = None                    # the summary's note when it finishes without one
+    conclude: Callable[[Any], str] | None = None   # ... or that note, from the run's command once it ends (the race's verdict)
 
     @property
     def ray_name(self) -> str:
@@ -55,7 +56,7 @@ def decided_up_front(spec: SweepSpec) -> bool:
 
 
 def phase_kind(record: RepeatPhase) -> str:
-    return EXTENSION if record.kind == "extend" else REPEAT
+    return {"extend": EXTENSION, "race": RACE}.get(record.kind, REPEAT)
 
 
 def phase_epochs(spec: SweepSpec, phases: tuple[RepeatPhase, ...]) -> SweepSpec:
@@ -68,9 +69,12 @@ def phase_epochs(spec: SweepSpec, phases: tuple[RepeatPhase, ...]) -> SweepSpec:
 
 def follows(kind: str, spec: SweepSpec, repeat: bool = True) -> str | None:
     """The phase a sweep file declares after a phase of ``kind``, if any: its ``repeat:``
-    block after the sweep. ``repeat``: the command runs it (``SweepOptions.repeat``)."""
+    block after the sweep, then its ``decide:`` block (the race). ``repeat``: the command
+    runs the repeat block (``SweepOptions.repeat``)."""
     if kind == SWEEP and repeat and spec.repeat_top_k:
         return REPEAT
+    if kind in (SWEEP, REPEAT) and spec.decide is not None:
+        return RACE
     return None
 
 

@@ -25,7 +25,7 @@ from orchestrator.lifecycle.options import SweepOptions
 from orchestrator.lifecycle.stop import Stop, command_stop
 from orchestrator.raytune.session import RaySession, trial_slots
 from orchestrator.raytune.space import param_kinds
-from orchestrator.run.phase import REPEAT, SWEEP, Phase, continue_from, decided_up_front, phase_epochs, phase_kind
+from orchestrator.run.phase import RACE, REPEAT, SWEEP, Phase, continue_from, decided_up_front, phase_epochs, phase_kind
 from orchestrator.run.runner import Command, RunSummary, run_phase, run_phases, settle
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
@@ -137,7 +137,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stop: Stop) -> RunSummary
             phase = Phase(SWEEP, 0, spec.scheduler.max_epochs, total=len(configs), num_samples=len(configs),
                           searcher=searcher_for(spec, configs if up_front else None), scheduler=scheduler,
                           up_front=up_front, budget=_budget(spec, 0.0, started), feature_cache=True)
-            return run_phases(cmd, run_phase(cmd, phase), declare_repeat)
+            return run_phases(cmd, run_phase(cmd, phase), declare_next)
 
 
 def folder_store(folder: RunFolder, params):
@@ -197,14 +197,16 @@ def _resume(location, options: SweepOptions, stop: Stop) -> RunSummary:
             meta = meta.with_(resumed=(*meta.resumed, started_iso), remote=folder.uri,
                               data_changes=(*meta.data_changes, *changed), wall_seconds=spent)
             kind = phase_kind(meta.repeats[-1]) if phases else SWEEP
-            phase = Phase(kind, phases, spec.scheduler.max_epochs, total=meta.trials + sum(r.trials for r in meta.repeats),
-                          restore=True, budget=None if phases else _budget(spec, spent, started),   # later phases: no budget
+            total = None if kind == RACE else meta.trials + sum(r.trials for r in meta.repeats if r.kind != "race")
+            phase = Phase(kind, phases, spec.scheduler.max_epochs, total=total,
+                          restore=True, budget=_resumed_budget(kind, spec, meta, spent, started, metrics),
                           feature_cache=not phases, done=done, drop=frozenset(ours_ids - known),
                           recorded_epochs=metrics.groupby(TRIAL_ID)[EPOCH].max().astype(int).to_dict()
-                          if len(metrics) else {}, continue_from=continues)
+                          if len(metrics) else {}, continue_from=continues,
+                          conclude=_race_conclusion() if kind == RACE else None)
             cmd = Command(folder, spec, options, stop, session, data, meta, params, clock=started,
                           started_iso=started_iso)
-            return run_phases(cmd, run_phase(cmd, phase), declare_repeat)
+            return run_phases(cmd, run_phase(cmd, phase), declare_next)
 
 
 # --- tunefm repeat, and a sweep file's repeat: block -------------------------------------------
@@ -241,11 +243,16 @@ def _repeat_run(location, top_k: int, seeds: int, options: SweepOptions, stop: S
             return summary
 
 
-def declare_repeat(cmd: Command, kind: str) -> Phase:
-    """The sweep file's ``repeat:`` block, after its sweep finished."""
-    if kind != REPEAT:
-        raise ValueError(f"no plan declares a {kind} phase")
-    return repeat_phase(cmd, cmd.spec.repeat_top_k, cmd.spec.repeat_seeds)
+def declare_next(cmd: Command, kind: str) -> Phase:
+    """The phase the sweep file declares next: its ``repeat:`` block after the sweep, its
+    ``decide:`` block (the race) after that."""
+    if kind == REPEAT:
+        return repeat_phase(cmd, cmd.spec.repeat_top_k, cmd.spec.repeat_seeds)
+    if kind == RACE:
+        from orchestrator.run.race import race_phase
+
+        return race_phase(cmd)
+    raise ValueError(f"no plan declares a {kind} phase")
 
 
 def repeat_phase(cmd: Command, top_k: int, seeds: int) -> Phase:
@@ -271,6 +278,30 @@ def repeat_phase(cmd: Command, top_k: int, seeds: int) -> Phase:
 
 def _budget(spec: SweepSpec, spent: float, started: float) -> Budget | None:
     return None if spec.time_budget_s is None else Budget(float(spec.time_budget_s), spent, started)
+
+
+def _resumed_budget(kind: str, spec: SweepSpec, meta: RunMeta, spent: float, started: float,
+                    metrics) -> Budget | None:
+    """The time budget a resumed phase has left: the sweep's (``time_budget_s``, over all
+    its sessions), or the race's (``decide.seconds``, less its time from the phase's start
+    to its last recorded epoch); a repeat or an extension has none."""
+    if kind == SWEEP:
+        return _budget(spec, spent, started)
+    if kind == RACE and spec.decide is not None and spec.decide.seconds:
+        from datetime import datetime
+
+        from orchestrator.store.schema import WALL_TIME
+
+        began = datetime.fromisoformat(meta.repeats[-1].at).timestamp()
+        last = max((t.timestamp() for t in metrics[WALL_TIME].dropna()), default=began) if len(metrics) else began
+        return Budget(float(spec.decide.seconds), max(0.0, last - began), started)
+    return None
+
+
+def _race_conclusion():
+    from orchestrator.run.race import conclude
+
+    return conclude
 
 
 def _dump(spec: SweepSpec) -> dict:

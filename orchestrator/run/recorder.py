@@ -34,7 +34,7 @@ class Recorder:
     metric: str
     mode: str
     max_epochs: int
-    total: int                                # trials the run will have, for the progress line
+    total: int | None                         # trials the run will have, for the progress line (None: open)
     stop: Stop                                # the command's stop token
     progress: bool = True
     drop: frozenset[str] = frozenset()        # trials Ray's saved state never saw: discarded

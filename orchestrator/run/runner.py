@@ -54,7 +54,8 @@ class RunSummary:
 
     @property
     def note(self) -> str | None:
-        return self.outcome.note or self.note_override
+        return self.note_override or self.outcome.note if self.outcome.status == RunStatus.FINISHED \
+            else self.outcome.note or self.note_override
 
     @property
     def skipped(self) -> str | None:
@@ -189,12 +190,16 @@ def _end_phase(cmd: Command, phase: Phase, recorder: Recorder, fit: Fit, asked_b
     counts = ledger.counts() if ledger else {s: 0 for s in STATUSES}
     best_info = None if best is None else BestTrial(best.trial_id, best.family, cmd.spec.metric,
                                                     float(best.best_metric), int(best.best_epoch))
+    conclusion = None
+    if phase.conclude is not None and outcome.status == RunStatus.FINISHED:
+        conclusion = phase.conclude(cmd)       # e.g. the race's verdict, read from the files just written
     now = time.monotonic()
     wall = now - cmd.clock
     cmd.clock = now
     cmd.meta = cmd.meta.with_(status=outcome.status, ended_at=now_iso(),
                               wall_seconds=(cmd.meta.wall_seconds or 0.0) + wall,
-                              counts={str(k): v for k, v in counts.items() if v}, best=best_info, note=outcome.note)
+                              counts={str(k): v for k, v in counts.items() if v}, best=best_info,
+                              note="; ".join(n for n in (conclusion, outcome.note) if n) or None)
     store = cmd.store()
     if stop.has(Reason.FOLDER_MOVED) and not recorder.moved_to():
         unsaved = unsaved or "the run folder is gone: run.json could not be written"
@@ -204,7 +209,12 @@ def _end_phase(cmd: Command, phase: Phase, recorder: Recorder, fit: Fit, asked_b
         except OSError as e:
             unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
     return RunSummary(cmd.folder, outcome.status, counts, best_info, wall, end, outcome, store.unsynced, unsaved,
-                      note_override=phase.note)
+                      note_override=cmd.meta.note if conclusion else phase.note)
+
+
+class NothingToRun(Exception):
+    """A declared phase has nothing to train (the race: fewer than two candidates); the
+    message says why, and the run goes on to what follows."""
 
 
 def run_phases(cmd: Command, summary: RunSummary, declare: Callable[[Command, str], Phase]) -> RunSummary:
@@ -213,12 +223,34 @@ def run_phases(cmd: Command, summary: RunSummary, declare: Callable[[Command, st
     recorded leaves the run finished without it: run.json's note and the summary say so,
     with the command that runs it."""
     while summary.outcome.then == Then.NEXT_PHASE:
-        phase = None if cmd.stop else declare(cmd, summary.end.next_phase)
+        kind = summary.end.next_phase
+        try:
+            phase = None if cmd.stop else declare(cmd, kind)
+        except NothingToRun as e:
+            summary = _nothing(cmd, summary, kind, str(e))
+            continue
         result = run_phase(cmd, phase) if phase is not None else None
         if result is None:
             return _skipped(cmd, summary)
         summary = result
     return summary
+
+
+def _nothing(cmd: Command, summary: RunSummary, kind: str, why: str) -> RunSummary:
+    """``kind`` had nothing to run: the run is as the last phase left it, run.json's note
+    says why, and the command goes on to what follows ``kind``."""
+    from orchestrator.run.phase import follows
+
+    note = f"no {kind} phase: {why}"
+    unsaved = summary.unsaved
+    try:
+        cmd.store().write_meta(cmd.folder.meta().with_(note=note))
+    except OSError as e:
+        unsaved = unsaved or f"{e.strerror or e}: {e.filename or ''}"
+    after = follows(kind, cmd.spec, cmd.options.repeat)
+    end = replace(summary.end, next_phase=after)
+    return replace(summary, end=end, outcome=phase_outcome(end, _skip_command(cmd, after)), unsaved=unsaved,
+                   note_override=note)
 
 
 def _skipped(cmd: Command, summary: RunSummary) -> RunSummary:
@@ -250,6 +282,8 @@ def _follows(cmd: Command, phase: Phase) -> str | None:
 def _skip_command(cmd: Command, kind: str | None) -> str | None:
     if kind == "repeat":
         return f"tunefm repeat {cmd.folder.location} --top-k {cmd.spec.repeat_top_k} --seeds {cmd.spec.repeat_seeds}"
+    if kind == "race":
+        return f"tunefm extend {cmd.folder.location} --race"
     return None
 
 

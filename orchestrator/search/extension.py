@@ -22,14 +22,16 @@ from orchestrator.spec.sweep import FamilySweep, SweepSpec
 from orchestrator.store import schema as S
 from trainables.contract.errors import UserError
 from orchestrator.search.row_config import missing
-from trainables.contract.keys import CONTINUES_KEY, REPEAT_KEY, SEED_KEY
+from trainables.contract.keys import CONTINUES_KEY
 
 DRAW_FACTOR = 50     # draws per wanted configuration before a family is called exhausted
 
 
 def config_key(config: dict[str, Any]) -> tuple:
     """What makes two configurations the same: every value but the seed and the bookkeeping."""
-    skip = {SEED_KEY, REPEAT_KEY, CONTINUES_KEY}
+    from orchestrator.search.race import BOOKKEEPING
+
+    skip = set(BOOKKEEPING)
     return tuple(sorted((k, repr(_plain(v))) for k, v in config.items() if k not in skip))
 
 

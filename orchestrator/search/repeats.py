@@ -23,10 +23,11 @@ ALPHA = 0.05
 
 
 def config_group(trials: pd.DataFrame) -> pd.Series:
-    """The configuration each trial ran: its own id, or the id of the trial it repeats."""
-    if REPEAT_COL not in trials:
-        return trials[S.TRIAL_ID]
-    return trials[REPEAT_COL].where(trials[REPEAT_COL].notna() & (trials[REPEAT_COL] != ""), trials[S.TRIAL_ID])
+    """The configuration each trial ran: its own id, or the id of the trial it repeats (a
+    repeat, or a race run)."""
+    from orchestrator.search.race import configuration
+
+    return configuration(trials)
 
 
 def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seeds: int, base_seed: int) -> list[dict]:
@@ -41,7 +42,9 @@ def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seed
     for tid in chosen:
         from orchestrator.search.row_config import row_config
 
-        config = {k: v for k, v in row_config(table.loc[tid]).items() if k != REPEAT_KEY}
+        from orchestrator.search.race import BOOKKEEPING
+
+        config = {k: v for k, v in row_config(table.loc[tid]).items() if k not in BOOKKEEPING or k == SEED_KEY}
         used = {int(config[SEED_KEY])}
         for _ in range(seeds):
             seed = int(rng.integers(0, 2**31 - 1))

@@ -88,6 +88,21 @@ class RepeatBlock(Block):
     seeds: int = Field(3, ge=1)
 
 
+class DecideBlock(Block):
+    """``decide:``: after the search, race the leaders until the winner is settled or a tie is said."""
+
+    candidates: int = Field(4, ge=2, le=12)      # at most this many configurations race
+    alpha: float = Field(0.05, gt=0, lt=0.5)     # the error rate of "settled" (and of "tie")
+    equivalence: float = Field(0.005, ge=0)      # a difference below this is a tie (the metric's units)
+    rounds: int = Field(12, ge=2, le=100)        # seeds per candidate before the race is unsettled
+    seconds: Optional[float] = Field(None, gt=0)   # the race's own time budget
+    trials: Optional[int] = Field(None, ge=2)      # ... and trial budget
+    resplit: Optional[int] = Field(None, ge=2, le=20)   # a new stratified train/validation fold each round, of this many
+    prefer: str = "params"                       # a tie's pick: fewest parameters, or lowest latency
+
+    _prefer = field_validator("prefer")(one_of(("params", "latency_ms")))
+
+
 class MlflowBlock(Block):
     tracking_uri: str
     experiment: Optional[str] = None    # default: the sweep's name
@@ -116,6 +131,7 @@ class SweepFile(Block):
     time_budget_s: Optional[float] = Field(None, gt=0)
     max_failures: int = Field(0, ge=0)
     repeat: Optional[RepeatBlock] = None
+    decide: Optional[DecideBlock] = None
     tracking: Optional[TrackingBlock] = None
 
     _search = field_validator("search")(one_of(SEARCHERS))

@@ -29,7 +29,7 @@ OBJECTIVE_PARAMS = "params"     # the model's parameter count (every epoch repor
 
 TPE_EXTRA = "pip install 'tunefm[tpe]' (or: pip install optuna)"
 MAX_TRIALS = 100_000   # a sweep file that expands to more is a grid typo (and would hang to expand)
-__all__ = ["SweepSpec", "FamilySweep", "SchedulerSpec", "Resources", "load_sweep", "parse_sweep", "with_overrides",
+__all__ = ["SweepSpec", "DecideSpec", "FamilySweep", "SchedulerSpec", "Resources", "load_sweep", "parse_sweep", "with_overrides",
            "dump_spec", "MAX_EPOCHS", "MAX_TRIALS", "SCHEDULERS", "SEARCHERS", "TPE_EXTRA"]
 
 
@@ -74,6 +74,21 @@ class SchedulerSpec:
 
 
 @dataclass(frozen=True)
+class DecideSpec:
+    """``decide:`` (or ``--decide``): the race among the leaders after the search
+    (``ranking/race.py`` says when it is decided)."""
+
+    candidates: int = 4
+    alpha: float = 0.05
+    equivalence: float = 0.005
+    rounds: int = 12
+    seconds: float | None = None
+    trials: int | None = None
+    resplit: int | None = None
+    prefer: str = "params"
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     name: str
     source: str
@@ -96,6 +111,7 @@ class SweepSpec:
     # searches their Pareto front, ASHA still stops by ``metric`` alone
     objectives: tuple[tuple[str, str], ...] = ()
     tracking: TrackingSpec = TrackingSpec()      # TensorBoard and MLflow (spec/tracking.py)
+    decide: DecideSpec | None = None             # race the leaders after the search (and repeat) phases
 
     def family(self, label: str) -> FamilySweep:
         return next(f for f in self.families if f.label == label)
@@ -192,6 +208,7 @@ def _sweep(data, source: str) -> SweepSpec:
         tracking=tracking_spec(f.tracking, f.name, source),
         repeat_top_k=f.repeat.top_k if f.repeat else 0,
         repeat_seeds=f.repeat.seeds if f.repeat else 0,
+        decide=DecideSpec(**f.decide.model_dump()) if f.decide is not None else None,
     )
     counts = {fam.label: fam.trial_count(search) for fam in spec.families}
     if sum(counts.values()) > MAX_TRIALS:
@@ -331,9 +348,11 @@ def _resources(block, source: str, where: str) -> Resources:
 
 def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: int | None = None,
                    tensorboard: bool | None = None, mlflow_uri: str | None = None,
-                   mlflow_experiment: str | None = None) -> SweepSpec:
-    """Apply the CLI's ``--num-samples`` / ``--max-epochs`` / tracking flags and re-check
-    the rules they touch."""
+                   mlflow_experiment: str | None = None, decide: bool | None = None) -> SweepSpec:
+    """Apply the CLI's ``--num-samples`` / ``--max-epochs`` / tracking / ``--decide`` flags
+    and re-check the rules they touch (``--decide`` keeps a sweep file's own ``decide:``)."""
+    if decide and spec.decide is None:
+        spec = dataclasses.replace(spec, decide=DecideSpec())
     if tensorboard or mlflow_uri or mlflow_experiment:
         old = spec.tracking.mlflow
         uri = mlflow_uri or (old.tracking_uri if old else None)

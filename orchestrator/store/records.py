@@ -73,8 +73,9 @@ class BestTrial(Record):
 
 @dataclass(frozen=True)
 class RepeatPhase(Record):
-    """A phase of a run after its sweep: ``tunefm repeat`` (kind "repeat") or ``tunefm
-    extend`` (kind "extend"). Its Ray state is in ``ray-repeat-<n>`` either way."""
+    """A phase of a run after its sweep: ``tunefm repeat`` (kind "repeat"), ``tunefm extend``
+    (kind "extend") or the race among the leaders (kind "race": ``trials`` is then its
+    budget; it runs as many as it needs). Its Ray state is in ``ray-repeat-<n>`` either way."""
 
     top_k: int
     seeds: int
@@ -88,8 +89,8 @@ class RepeatPhase(Record):
     def __post_init__(self) -> None:
         self.check_types({"top_k": int, "seeds": int, "trials": int, "at": str, "kind": str, "drawn": Mapping,
                           "max_epochs": int}, optional=("max_epochs",))
-        if self.kind not in ("repeat", "extend"):
-            raise ValueError(f"kind must be repeat or extend, got {self.kind!r}")
+        if self.kind not in ("repeat", "extend", "race"):
+            raise ValueError(f"kind must be repeat, extend or race, got {self.kind!r}")
         object.__setattr__(self, "continued", tuple(str(t) for t in self.continued))
 
 

@@ -22,7 +22,7 @@ from orchestrator.store import schema as S
 from orchestrator.store.parquet import read_metrics, read_trials
 from orchestrator.store.records import RunMeta, RunStatus
 from trainables.contract.errors import UserError
-from trainables.contract.keys import RUN_FILE, TRIALS_FILE
+from trainables.contract.keys import RACE_COL, RUN_FILE, TRIALS_FILE
 from trainables.contract.status import Status
 
 
@@ -72,9 +72,15 @@ def finished_contradiction(meta: RunMeta, spec: SweepSpec, trials: pd.DataFrame)
     counts = trials[S.STATUS].value_counts().to_dict() if len(trials) else {}
     still = counts.get(Status.RUNNING, 0) + counts.get(Status.PENDING, 0)
     budget = spec.time_budget_s is not None
+    raced = trials[RACE_COL].notna() & (trials[RACE_COL] != "") if RACE_COL in trials else None
+    if raced is not None and spec.decide is not None and spec.decide.seconds is not None and len(trials):
+        # the race's own time budget stops its last runs: not a contradiction either
+        counts[Status.STOPPED] = int(((trials[S.STATUS] == Status.STOPPED) & ~raced).sum())
     stopped = 0 if budget else counts.get(Status.STOPPED, 0)
-    drawn = meta.trials + sum(p.trials for p in meta.repeats)
-    missing = 0 if budget else max(0, drawn - len(trials))
+    # a race runs as many trials as it needs (its record holds its budget)
+    drawn = meta.trials + sum(p.trials for p in meta.repeats if p.kind != "race")
+    planned = len(trials) - (int(raced.sum()) if raced is not None and len(trials) else 0)
+    missing = 0 if budget else max(0, drawn - planned)
     why = [f"{still} trial(s) are still running or pending" if still else "",
            f"{stopped} trial(s) were stopped before their end" if stopped else "",
            f"{missing} of its {drawn} trials never started" if missing else ""]

@@ -11,6 +11,10 @@ MODEL_KEY = "model"              # the registered model family that builds it
 SEED_KEY = "seed"
 REPEAT_KEY = "repeat_of"         # a seed re-run: the trial whose configuration it repeats
 CONTINUES_KEY = "continues"      # tunefm extend --max-epochs: the earlier trial this one trains on from
+RACE_KEY = "race_of"             # a race run: the candidate configuration it runs again (that trial's id)
+ROUND_KEY = "race_round"         # ... in this round (every candidate of a round: the same seed, the same fold)
+FOLD_KEY = "fold"                # a race run on re-split data: its training/validation fold ...
+FOLDS_KEY = "folds"              # ... of this many stratified folds of the training and validation images
 FACTOR_KEY = "ablation_factor"   # ablation: the factor this run changes ("baseline" for none)
 FACTOR_VALUE_KEY = "ablation_value"
 BASELINE = "baseline"
@@ -27,6 +31,7 @@ def config_column(param: str) -> str:
 
 
 REPEAT_COL = config_column(REPEAT_KEY)
+RACE_COL = config_column(RACE_KEY)
 FACTOR_COL = config_column(FACTOR_KEY)
 
 # --- the files of a run folder ------------------------------------------------------

@@ -35,3 +35,22 @@ def stratified_subset(y: np.ndarray, size: int | None, seed: int, what: str) -> 
     stratify = y if size >= n_classes and np.bincount(y)[np.unique(y)].min() >= 2 else None
     keep, _ = train_test_split(idx, train_size=size, random_state=seed, stratify=stratify)
     return np.sort(keep)
+
+
+def refold(data, folds: int, fold: int, seed: int = 0):
+    """``data`` (a ``TrialData``) with its training and validation images pooled and split
+    again: validation is fold ``fold`` of ``folds`` stratified folds of the pool, training
+    the rest. The same ``folds`` and ``seed`` give every trial the same folds; the test
+    split is never part of it (a trial never has it)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from trainables.datasets.base import Labeled, TrialData
+
+    x = np.concatenate([data.train.x, data.val.x])
+    y = np.concatenate([data.train.y, data.val.y])
+    counts = np.bincount(y)
+    if counts[counts > 0].min() < folds:
+        raise DatasetError(f"a class has fewer than {folds} images in training and validation together: "
+                           f"{folds} stratified folds cannot be made (lower decide.resplit)")
+    train, val = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))[fold % folds]
+    return TrialData(Labeled(x[train], y[train]), Labeled(x[val], y[val]), data.class_names)

@@ -34,7 +34,7 @@ from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_n
 from trainables.contract.status import Status
 from trainables.training.settings import TrialSettings
 
-from trainables.contract.keys import CONTINUES_KEY, MODEL_KEY, SEED_KEY
+from trainables.contract.keys import CONTINUES_KEY, FOLD_KEY, FOLDS_KEY, MODEL_KEY, SEED_KEY
 _trials_in_process = 0
 
 
@@ -47,6 +47,10 @@ def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) 
     if settings.done_trials and context.trial_id() in settings.done_trials:
         return  # resumed run: this trial finished after Ray's last saved state; do not train it again
     _trials_in_process += 1
+    if config.get(FOLD_KEY) is not None:      # a race run on re-split data: the round's fold, as every candidate's
+        from trainables.datasets.split import refold
+
+        data = refold(data, int(config[FOLDS_KEY]), int(config[FOLD_KEY]))
     imported_before = runtime._configured
     runtime.configure_backend(settings.cpus)
     import keras
