@@ -16,7 +16,7 @@ from orchestrator.raytune.searcher import StatefulSearcher
 from trainables.contract.keys import RACE_KEY, ROUND_KEY
 from trainables.contract.status import Status
 
-LOOK_AHEAD = 1      # rounds a candidate may be proposed past the last round every survivor finished
+LOOK_AHEAD = 1      # rounds a candidate may be proposed beyond the one under way (the first not every survivor ended)
 
 
 class RaceSearcher(StatefulSearcher):
@@ -45,7 +45,7 @@ class RaceSearcher(StatefulSearcher):
         finished = self._finished_rounds(ended, survivors)
         choices = [(self._next_round(c, ended), c) for c in survivors]
         choices = [(r, c) for r, c in choices if r < self._rule.max_rounds
-                   and r <= finished + LOOK_AHEAD]
+                   and r <= finished + 1 + LOOK_AHEAD]
         if not choices:
             outstanding = any(r not in ended.get(c, {}) for c, rounds in self._proposed.items() for r in rounds)
             return None if outstanding else Searcher.FINISHED    # wait for runs under way; else nothing can come
