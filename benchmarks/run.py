@@ -6,9 +6,12 @@
 
 Sections (``--only`` picks some): ``floor`` (orchestration overhead), ``in_trial`` (a
 tunefm trial against a plain model.fit), ``peers`` (the search against KerasTuner,
-Optuna and plain Ray Tune; needs ``pip install -e ".[bench]"``). ``--quality-run DIR``
-adds the summary of a finished, reported quality sweep (see benchmarks/quality.py).
-Numbers are printed and written, never asserted.
+Optuna and plain Ray Tune; needs ``pip install -e ".[bench]"``), ``race`` (the race
+among the leaders against the search alone: what each ships, what the race costs,
+whether a settled verdict holds up; not in the default set: ``--only race``, about 15-25
+minutes on 2 cores with ``--quick``). ``--quality-run DIR`` adds the summary of a
+finished, reported quality sweep (see benchmarks/quality.py). Numbers are printed and
+written, never asserted; ``--readme`` replaces the README's block of the sections run.
 """
 from __future__ import annotations
 
@@ -23,8 +26,10 @@ from typing import Any
 
 from benchmarks.common import REPO, machine
 
-SECTIONS = ("floor", "in_trial", "peers")
+SECTIONS = ("floor", "in_trial", "peers", "race")
+DEFAULT = ("floor", "in_trial", "peers")
 README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+RACE_START, RACE_END = "<!-- race:start -->", "<!-- race:end -->"
 
 
 def preflight(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> None:
@@ -62,6 +67,11 @@ def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict
 
         print("search against peers ...", flush=True)
         out["peers"] = peers(quick)
+    if "race" in sections:
+        from benchmarks.race import compare as race
+
+        print("the race against the search alone ...", flush=True)
+        out["race"] = race(quick)
     if quality_runs:
         from benchmarks.quality import summarize
 
@@ -84,6 +94,10 @@ def markdown(res: dict[str, Any]) -> str:
         lines += _peers(res["peers"])
     if res.get("quality"):
         lines += _quality(res["quality"])
+    if "race" in res:
+        from benchmarks.race import markdown as race
+
+        lines += race(res["race"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -209,12 +223,13 @@ def _na(x) -> str:
     return "never" if x is None else str(x)
 
 
-def update_readme(table: str, readme: Path = REPO / "README.md") -> None:
+def update_readme(table: str, readme: Path = REPO / "README.md", start: str = README_START,
+                  end: str = README_END) -> None:
     text = readme.read_text()
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{readme}: no {README_START} ... {README_END} section to replace")
-    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{table}{README_END}", text))
+        raise SystemExit(f"{readme}: no {start} ... {end} section to replace")
+    readme.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
 
 
 def main() -> None:
@@ -226,12 +241,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where the JSON and Markdown go")
     parser.add_argument("--readme", action="store_true", help="replace README.md's benchmark table with this one")
     args = parser.parse_args()
-    sections = tuple(args.only) if args.only else SECTIONS
+    sections = tuple(args.only) if args.only else DEFAULT
     preflight(sections, args.quick, args.quality_run)
     res = run(sections, args.quick, args.quality_run)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else "full"
+    stem = ("quick" if args.quick else "full") + ("_race" if sections == ("race",) else "")
     if "peers" in res:
         from benchmarks.curves import draw
 
@@ -243,7 +258,10 @@ def main() -> None:
     print("\n" + table)
     print(f"written: {out / (stem + '.json')}, {out / (stem + '.md')}")
     if args.readme:
-        update_readme(table)
+        if sections == ("race",):
+            update_readme(table, start=RACE_START, end=RACE_END)
+        else:
+            update_readme(table)
         print("README.md table replaced")
 
 
