@@ -173,6 +173,9 @@ def _sweep(data, source: str) -> SweepSpec:
         raise SweepFileError(source, "objectives", f"the first objective is the metric ASHA stops by and the "
                              f"leaderboard ranks by; it must be metric ({metric}), got {objectives[0][0]}")
     mode = f.mode or SELECTABLE[metric]
+    if mode != SELECTABLE[metric]:
+        raise SweepFileError(source, "mode", f"{metric} is better {'higher' if SELECTABLE[metric] == 'max' else 'lower'}"
+                             f": mode {mode} would rank its worst trials first; leave mode out (it follows the metric)")
     if objectives and mode != objectives[0][1]:
         objectives = ((metric, mode), *objectives[1:])
     if objectives and search != "tpe":
@@ -185,6 +188,11 @@ def _sweep(data, source: str) -> SweepSpec:
         if importlib.util.find_spec("optuna") is None:
             raise SweepFileError(source, "search", f"tpe needs Optuna, which is not installed: {TPE_EXTRA}")
     scheduler = SchedulerSpec(**f.scheduler.model_dump())
+    asha_only = sorted(set(f.scheduler.model_fields_set) & {"grace_period", "reduction_factor", "brackets"})
+    if scheduler.kind != "asha" and asha_only:
+        raise SweepFileError(source, f"scheduler.{asha_only[0]}", f"only ASHA stops trials early; kind "
+                             f"{scheduler.kind} trains every trial to max_epochs and would ignore it (remove it, "
+                             "or say kind: asha)")
     if scheduler.grace_period > scheduler.max_epochs:
         raise SweepFileError(source, "scheduler.grace_period",
                              f"must be <= max_epochs ({scheduler.max_epochs}), got {scheduler.grace_period}")

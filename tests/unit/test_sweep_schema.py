@@ -370,3 +370,19 @@ def test_the_schema_lists_every_key_path():
     every = keys()
     assert {"scheduler.max_epochs", "dataset.image_size", "families.<name>.params", "tracking.mlflow.experiment",
             "repeat.top_k"} <= set(every)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("metric: val_loss\nmode: max\n",
+     "s.yaml: mode: val_loss is better lower: mode max would rank its worst trials first; leave mode out"),
+    ("metric: val_accuracy\nmode: min\n", "s.yaml: mode: val_accuracy is better higher: mode min"),
+    ("scheduler: {kind: fifo, grace_period: 2}\n", "s.yaml: scheduler.grace_period: only ASHA stops trials early; "
+                                                   "kind fifo trains every trial to max_epochs and would ignore it"),
+    ("scheduler: {kind: fifo, reduction_factor: 2, brackets: 2}\n", "s.yaml: scheduler.brackets: only ASHA"),
+])
+def test_settings_that_would_be_ignored_or_rank_backwards_are_refused(extra, message):
+    with pytest.raises(SweepFileError) as err:
+        parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n" + extra)
+    assert str(err.value).startswith(message), str(err.value)
+    assert parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\n"
+                 "scheduler: {kind: fifo, max_epochs: 3}\nmetric: val_loss\nmode: min\n").mode == "min"
