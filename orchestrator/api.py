@@ -66,6 +66,14 @@ class Run:
         boards = annotate(leaderboards(snap.trials, snap.metrics, metric, mode, cols), metric, snap.meta.data.val)
         return board(boards, family or OVERALL).drop(columns=["board", "vs_1"])
 
+    def race(self):
+        """The race's finding (``search.race.Finding``: its verdict, what it cost, the run it
+        ships and why), or None when no race ran."""
+        from orchestrator.search.race import finding
+
+        snap = self.snapshot()
+        return finding(snap.trials, snap.spec, location=self.location) if snap.spec.decide is not None else None
+
     def report(self, top_k: int = 3, metric: str | None = None, out: str | Path | None = None,
                budgets: tuple[str, ...] = (), allow_changed_data: bool = False):
         """``tunefm report``: returns a ``ReportResult`` (winner, ranking verdict, budgets, files)."""
@@ -119,17 +127,22 @@ def load_spec(sweep: str | Path | Mapping[str, Any]):
 
 def sweep(sweep: str | Path | Mapping[str, Any], results: str | Path = "results", name: str | None = None,
           cpus: int | None = None, gpus: int | None = None, address: str | None = None,
-          num_samples: int | None = None, max_epochs: int | None = None, progress: bool = False) -> Run:
+          num_samples: int | None = None, max_epochs: int | None = None, progress: bool = False,
+          decide: bool = False) -> Run:
     """Run a sweep (a file's path, YAML text, or a dict) to its end and return its ``Run``.
-    A KeyboardInterrupt (the notebook's stop button) stops it like Ctrl-C: resumable; once
-    the sweep finished, the repeat phase is skipped instead (``run.snapshot().meta.note``)."""
+    ``decide``: race the leaders after the search, as ``--decide`` does (``Run.race()``).
+    The notebook's stop button (a SIGINT) stops it as Ctrl-C does: resumable; once every
+    trial of a phase ended, the phases after it are skipped instead
+    (``run.snapshot().meta.note``). Before the run folder exists, it raises
+    ``orchestrator.lifecycle.stop.Stopped`` and nothing is written."""
     import yaml
 
     from orchestrator.run.plans import SweepOptions, run_sweep
     from orchestrator.spec.sweep import with_overrides
 
     spec, text = load_spec(sweep)
-    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs)) if v is not None}
+    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs),
+                                   ("decide", decide or None)) if v is not None}
     spec = with_overrides(spec, **overrides)
     if text is None:
         text = yaml.safe_dump(dict(sweep), sort_keys=False)
