@@ -342,3 +342,23 @@ def test_a_damaged_test_split_is_found_before_a_sweep_trains(tmp_path):
     load_trial_data(spec)                                   # the sweep's own splits are fine
     with pytest.raises(DatasetError, match=r"t10k-labels-idx1-ubyte.gz: cannot be read"):
         check_test_split(spec)
+
+
+def test_subsets_smaller_than_the_classes_and_one_class_labels_are_refused(idx_dir, tmp_path):
+    """A subset that cannot hold one image of each class used to train (unstratified), and
+    labels of one class only used to score 1.0 without a word."""
+    from trainables.contract.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="dataset.train_size: 5 images cannot hold one of each of the 10 "
+                                           "classes; give at least 10"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir), train_size=5))
+    with pytest.raises(DatasetError, match="dataset.val_size: 3 images"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir), val_size=3))
+    one = tmp_path / "one"
+    one.mkdir()
+    for part, n in (("train", 200), ("t10k", 50)):
+        x, _ = make_images(n)
+        write_idx(one / f"{part}-images-idx3-ubyte.gz", x)
+        write_idx(one / f"{part}-labels-idx1-ubyte.gz", np.full(n, 3, dtype=np.uint8))
+    with pytest.raises(DatasetError, match=r"the training split holds one class only \(Dress\) of 10"):
+        load_trial_data(DataSpec("fashion_mnist", data_dir=str(one)))

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from trainables.datasets import folder, mnist_like
+from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled, TrialData
 from trainables.datasets.split import stratified_split, stratified_subset
 
@@ -99,8 +100,17 @@ def load_trial_data(spec: DataSpec) -> TrialData:
     if len(val) == 0:
         keep, held = stratified_split(pool.y, spec.val_fraction, spec.seed)
         pool, val = _take(pool, keep), _take(pool, held)
+    for size, key in ((spec.train_size, "dataset.train_size"), (spec.val_size, "dataset.val_size")):
+        if size is not None and size < len(names):
+            raise DatasetError(f"{key}: {size} images cannot hold one of each of the {len(names)} classes; "
+                               f"give at least {len(names)}")
     train = _take(pool, stratified_subset(pool.y, spec.train_size, spec.seed, "dataset.train_size"))
     val = _take(val, stratified_subset(val.y, spec.val_size, spec.seed + 1, "dataset.val_size"))
+    present = np.unique(train.y)
+    if len(present) < 2:
+        only = names[int(present[0])] if len(present) else "none"
+        raise DatasetError(f"dataset {spec.name}: the training split holds one class only ({only}) of "
+                           f"{len(names)}; a classifier needs two or more (the sweep would score 1.0 on nothing)")
     return TrialData(train=train, val=val, class_names=tuple(names))
 
 
