@@ -18,6 +18,8 @@ def _print_report(run_dir: Path | str, top_k: int, metric: str | None, out: Path
     result = build_report(run_dir, top_k=top_k, metric=metric, out=out, allow_changed_data=allow_changed_data,
                           budgets=parsed, refresh_seconds=watch)
     test = f", test accuracy {result.winner_test_accuracy:.4f}" if result.winner_test_accuracy is not None else ""
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if result.verdict:
         click.echo(f"verdict: {result.verdict}")
     if len(result.winner_test_seeds) > 1:
@@ -156,6 +158,8 @@ def compare(run_dirs: tuple[Path, ...], out: Path, metric: str | None) -> None:
     writable_dir(out, "the comparison", "choose another --out DIR")     # before any work
     c = compare_runs(list(run_dirs), metric)
     click.echo(f"{len(c.views)} runs, ranked by {c.metric} ({c.mode})")
+    if c.warning:
+        click.echo(f"warning: {c.warning}", err=True)
     for v in c.views:
         click.echo(f"{v.name}: {v.verdict}")
     click.echo("settings that differ:")

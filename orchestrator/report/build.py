@@ -37,6 +37,7 @@ from trainables.contract.keys import REPEAT_COL, REPORT_DIR
 from trainables.contract.metrics import SELECTABLE, Mode
 
 TRADEOFF_FILE = "tradeoff.parquet"
+SWEEP_EDITED = "the run's frozen sweep.yaml was edited after the run started, so it may not describe its trials"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class ReportResult:
     budgets: list[str] = field(default_factory=list)   # the best trial within each --budget
     verdict: str | None = None         # the race's verdict and cost, when a race ran
     winner_test_seeds: tuple[float, ...] = ()   # the shipped configuration's test accuracy over its race seeds
+    warnings: tuple[str, ...] = ()     # what makes the numbers doubtful (the report shows them in red)
 
 
 def _metric_and_mode(snap: Snapshot, metric: str | None) -> tuple[str, str]:
@@ -145,6 +147,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                            "and the test scores below are on today's files, not the sweep's" for c in changed]
         content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
                            for c in snap.meta.data_changes]
+        if folder.sweep_edited():
+            content.alarms.append(f"{SWEEP_EDITED}; this report reads it as it is now")
         if snap.running and refresh_seconds:
             content.refresh_seconds = refresh_seconds      # --watch: the open page follows the sweep
         write_markdown(content, out / "report.md")
@@ -160,7 +164,7 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                         [p for _, p in figures], time.monotonic() - started, snap.running,
                         snap.status_note, headline(validation.tests, validation.why_none),
                         [budget_line(b, row, metric, tradeoff.measured) for b, row in tradeoff.budgets],
-                        race.line if race else None, seed_scores(snap, evaluated, race))
+                        race.line if race else None, seed_scores(snap, evaluated, race), tuple(content.alarms))
 
 
 def _race(snap: Snapshot, tradeoff):

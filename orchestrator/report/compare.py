@@ -152,6 +152,16 @@ def verdicts(views: list[RunView]) -> pd.DataFrame:
     return pd.DataFrame({"run": [v.name for v in views], "race": [v.verdict for v in views]})
 
 
+def data_warning(differences: pd.DataFrame) -> str | None:
+    """Runs on different data are not ranked on the same validation images: say so."""
+    rows = differences[differences["setting"].str.startswith("dataset.")] if len(differences) else differences
+    if rows.empty:
+        return None
+    keys = ", ".join(rows["setting"])
+    return (f"the runs are on different data ({keys}): their scores are on different validation images, and "
+            "their winners' test scores on different test sets when the test split differs")
+
+
 @dataclass(frozen=True)
 class Comparison:
     metric: str
@@ -160,6 +170,10 @@ class Comparison:
     differences: pd.DataFrame
     bests: pd.DataFrame
     curves: pd.DataFrame
+
+    @property
+    def warning(self) -> str | None:
+        return data_warning(self.differences)
 
 
 def compare(locations: list[str | Path], metric: str | None = None) -> Comparison:
@@ -204,5 +218,6 @@ def write_comparison(c: Comparison, out: Path) -> tuple[Path, Path]:
                c.bests),
               ("Anytime: how soon each run got there", c.curves)]
     content = ReportContent(f"tunefm compare: {len(c.views)} runs", summary, {}, {}, tables,
-                            [(f"Best {c.metric} so far against wall time and against epochs trained", figure)])
+                            [(f"Best {c.metric} so far against wall time and against epochs trained", figure)],
+                            alarms=[c.warning] if c.warning else [])
     return write_markdown(content, out / "compare.md"), write_html(content, out / "compare.html")

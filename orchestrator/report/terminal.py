@@ -63,4 +63,8 @@ def leaderboard_text(run_dir: str | Path, family: str | None = None, top: int = 
     race = finding(snap.trials, snap.spec, location=snap.folder.location) if snap.spec.decide is not None and metric == snap.spec.metric else None
     if race is not None:
         lines.insert(1, f"race: {race.line}; ships {race.run} ({race.chosen}: {race.why})")
+    if snap.folder.sweep_edited():
+        from orchestrator.report.build import SWEEP_EDITED
+
+        lines.insert(1, f"warning: {SWEEP_EDITED}")
     return BoardText(lines, snap.running)

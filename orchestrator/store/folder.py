@@ -124,6 +124,12 @@ class RunFolder:
         except (OSError, UnicodeDecodeError) as e:
             raise UserError(f"{self.file(SWEEP_FILE)}: cannot read it ({e})") from None
 
+    def sweep_edited(self) -> bool:
+        """Whether the frozen sweep.yaml was edited after the run started (it then no longer
+        describes the run's trials)."""
+        meta = self.meta()
+        return bool(meta.sweep_sha256) and sha256_text(self.sweep_text()) != meta.sweep_sha256
+
     def spec(self, check_frozen: bool = False):
         """The run's sweep, from its frozen copy, with the run's CLI overrides applied.
         ``check_frozen``: refuse a frozen file that was edited after the run started."""

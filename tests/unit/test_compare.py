@@ -1,7 +1,7 @@
 """compare's pure parts: what differs, anytime curves, time to a target."""
 import pandas as pd
 
-from orchestrator.report.compare import anytime_curve, flatten, setting_differences, time_to
+from orchestrator.report.compare import anytime_curve, data_warning, flatten, setting_differences, time_to
 
 
 def test_flatten_keys_families_by_label():
@@ -44,3 +44,11 @@ def test_compare_refuses_a_run_named_twice_and_the_api_refuses_odd_arguments():
         api.sweep(42)
     with pytest.raises(UserError, match="got NoneType"):
         api.open_run(None)
+
+
+def test_runs_on_different_data_are_compared_with_a_warning():
+    differences = setting_differences({"a": {"dataset": {"name": "mnist", "train_size": 100}, "seed": 1},
+                                       "b": {"dataset": {"name": "mnist", "train_size": 900}, "seed": 2}})
+    assert data_warning(differences).startswith("the runs are on different data (dataset.train_size): ")
+    assert data_warning(setting_differences({"a": {"seed": 1}, "b": {"seed": 2}})) is None
+    assert data_warning(setting_differences({"a": {"seed": 1}, "b": {"seed": 1}})) is None

@@ -88,6 +88,16 @@ def test_resume_refuses_an_edited_frozen_sweep_file(tmp_path):
     one_line_error(invoke("repeat", str(run)), "interrupted, not finished")
 
 
+def test_the_leaderboard_of_a_run_whose_frozen_sweep_file_was_edited_says_so(tmp_path):
+    """Resume, repeat and extend refuse such a run; a reader goes on, but not silently."""
+    run = make_run(tmp_path / "run")
+    assert "warning" not in invoke("leaderboard", str(run)).output
+    (run / "sweep.yaml").write_text(SWEEP.replace("dense: {}", "dense: {num_samples: 3}"))
+    shown = invoke("leaderboard", str(run))
+    assert shown.exit_code == 0 and shown.output.splitlines()[1] == (
+        "warning: the run's frozen sweep.yaml was edited after the run started, so it may not describe its trials")
+
+
 def test_resume_of_a_finished_run_and_of_no_run(tmp_path):
     one_line_error(invoke("resume", str(make_run(tmp_path / "run"))), "this run finished")
     (tmp_path / "empty").mkdir()
