@@ -57,14 +57,20 @@ class Run:
         with each score's 95% interval."""
         from orchestrator.ranking.leaderboard import OVERALL, board, leaderboards, searched_columns
         from orchestrator.report.validation import annotate
-        from trainables.contract.metrics import Mode
+        from orchestrator.spec.arguments import choices
+        from trainables.contract.errors import UserError
+        from trainables.contract.metrics import SELECTABLE, Mode
 
         snap = self.snapshot()
-        metric = metric or snap.spec.metric
+        metric = choices(metric, "metric", SELECTABLE)[0] if metric is not None else snap.spec.metric
         mode = snap.spec.mode if metric == snap.spec.metric else Mode.of(metric).name
         cols = [c for c in searched_columns(snap.spec) if c in snap.trials]
         boards = annotate(leaderboards(snap.trials, snap.metrics, metric, mode, cols), metric, snap.meta.data.val)
-        return board(boards, family or OVERALL).drop(columns=["board", "vs_1"])
+        name = family or OVERALL
+        if name not in set(boards["board"]):
+            known = ", ".join(sorted(b for b in set(boards["board"]) if b != OVERALL)) or "none yet"
+            raise UserError(f"family {name!r}: no such family in this run (families: {known})")
+        return board(boards, name).drop(columns=["board", "vs_1"])
 
     def race(self):
         """The race's finding (``search.race.Finding``: its verdict, what it cost, the run it
@@ -88,8 +94,11 @@ class Run:
     def export(self, out: str | Path, formats: tuple[str, ...] = ("keras",), trial: str | None = None,
                allow_changed_data: bool = False):
         """``tunefm export``: returns an ``ExportResult`` (artefacts, agreement, card)."""
+        from orchestrator.export.artifact import ARTIFACT_NAMES
         from orchestrator.export.trial import export_trial
+        from orchestrator.spec.arguments import choices, folder
 
+        out, formats = folder(out, "out"), choices(formats, "formats", ARTIFACT_NAMES)
         with quiet():
             return export_trial(self.location, tuple(formats), out, trial, allow_changed_data,
                                 command=f"orchestrator.api: Run({self.location!r}).export({str(out)!r}, "
@@ -118,7 +127,9 @@ def load_spec(sweep: str | Path | Mapping[str, Any]):
     if not isinstance(sweep, (str, Path, Mapping)):
         raise UserError(f"a sweep is a file's path, its YAML text or a dict, got {type(sweep).__name__}")
     if isinstance(sweep, Mapping):
-        return parse_sweep(yaml.safe_dump(dict(sweep), sort_keys=False), "<notebook>"), None
+        from orchestrator.spec.arguments import plain
+
+        return parse_sweep(yaml.safe_dump(plain(dict(sweep)), sort_keys=False), "<notebook>"), None
     if isinstance(sweep, str) and "\n" in sweep:
         return parse_sweep(sweep, "<notebook>"), sweep
     path = Path(sweep)
@@ -140,13 +151,17 @@ def sweep(sweep: str | Path | Mapping[str, Any], results: str | Path = "results"
     from orchestrator.run.plans import SweepOptions, run_sweep
     from orchestrator.spec.sweep import with_overrides
 
+    from orchestrator.spec.arguments import plain
+
     spec, text = load_spec(sweep)
-    overrides = {k: v for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs),
-                                   ("decide", decide or None)) if v is not None}
+    overrides = {k: plain(v) for k, v in (("num_samples", num_samples), ("max_epochs", max_epochs),
+                                          ("decide", decide or None)) if v is not None}
     spec = with_overrides(spec, **overrides)
     if text is None:
-        text = yaml.safe_dump(dict(sweep), sort_keys=False)
-    options = SweepOptions(cpus=cpus, gpus=gpus, address=address, results_dir=str(results), run_name=name,
+        text = yaml.safe_dump(plain(dict(sweep)), sort_keys=False)
+    from orchestrator.spec.arguments import folder
+
+    options = SweepOptions(cpus=cpus, gpus=gpus, address=address, results_dir=folder(results, "results"), run_name=name,
                            progress=progress, sweep_text=text, overrides=overrides,
                            command="orchestrator.api.sweep(...)")
     with quiet():

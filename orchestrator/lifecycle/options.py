@@ -26,3 +26,17 @@ class SweepOptions:
     trial_function: Callable | None = None
     repeat: bool = True                # run the sweep file's repeat: block when the sweep finishes
     allow_changed_data: bool = False   # resume / repeat although the data changed since the sweep
+
+    def __post_init__(self) -> None:
+        """The CLI's rules, for the notebook API's arguments too (``arguments``)."""
+        from orchestrator.spec import arguments as A
+
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", A.amount(self.cpus, "cpus"))
+        if self.gpus is not None:
+            object.__setattr__(self, "gpus", A.amount(self.gpus, "gpus", low_open=False))
+        object.__setattr__(self, "results_dir", A.folder(self.results_dir, "results"))
+        if self.run_name is not None and not isinstance(self.run_name, str):
+            from trainables.contract.errors import UserError
+
+            raise UserError(f"name: must be a string (the run folder's name), got {self.run_name!r}")

@@ -359,6 +359,12 @@ def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: 
                    mlflow_experiment: str | None = None, decide: bool | None = None) -> SweepSpec:
     """Apply the CLI's ``--num-samples`` / ``--max-epochs`` / tracking / ``--decide`` flags
     and re-check the rules they touch (``--decide`` keeps a sweep file's own ``decide:``)."""
+    from orchestrator.spec.arguments import whole
+
+    if num_samples is not None:
+        num_samples = whole(num_samples, "num_samples", 1, MAX_TRIALS)
+    if max_epochs is not None:
+        max_epochs = whole(max_epochs, "max_epochs", 1, MAX_EPOCHS)
     if decide and spec.decide is None:
         spec = dataclasses.replace(spec, decide=DecideSpec())
     if tensorboard or mlflow_uri or mlflow_experiment:
