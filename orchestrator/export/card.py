@@ -36,6 +36,8 @@ class ModelCard(Record):
     artifacts: tuple[dict, ...] = ()   # format, path, agreement with the checkpoint
     versions: dict = field(default_factory=dict)
     race: dict = field(default_factory=dict)   # the race's verdict, the shipped run and why, test over its seeds
+    searched: dict = field(default_factory=dict)   # the hyperparameters the sweep searched, as this model has them
+    changed: dict = field(default_factory=dict)    # the other settings off the family's defaults
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -94,9 +96,18 @@ def markdown(card: ModelCard) -> str:
         *[split_line(part, digest) for part, digest in card.data.get("sha256", {}).items()],
         "",
         "## Configuration",
+        *(["Searched by the sweep:", "", "| hyperparameter | value |", "|---|---|",
+           *[f"| {k} | {v_} |" for k, v_ in card.searched.items()], ""] if card.searched else []),
+        *(["Set off the family's defaults:", "", "| setting | value |", "|---|---|",
+           *[f"| {k} | {v_} |" for k, v_ in card.changed.items()], ""] if card.changed else
+          ["Every other setting is the family's default.", ""]),
+        "<details><summary>Every setting</summary>",
+        "",
         "| hyperparameter | value |",
         "|---|---|",
         *[f"| {k} | {v_} |" for k, v_ in card.config.items()],
+        "",
+        "</details>",
         "",
         "## Provenance",
         f"- run: `{card.run}`, trial `{card.trial_id}`",

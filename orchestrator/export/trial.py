@@ -221,7 +221,10 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     from orchestrator.store import schema as S
     from orchestrator.store.records import now_iso
 
+    from orchestrator.search.row_config import what_was_chosen
+
     meta = snap.meta
+    chosen, changed = what_was_chosen(row_config(trow, with_keys=False), snap.spec, str(trow[S.FAMILY]))
     vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
     names = list(test_row["class_names"])
     digests = {part: {"files": s.digest, "arrays": s.arrays_sha256, "file_count": s.file_count}
@@ -257,6 +260,8 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
                         for fmt, path, a in written),
         versions={**versions(), **_export_versions()},
         race=race,
+        searched=chosen,
+        changed=changed,
     )
 
 

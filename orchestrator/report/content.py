@@ -263,4 +263,9 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
     if len(bad):
         tables.append(("Trials that did not train to a result", bad[[S.TRIAL_ID, S.FAMILY, S.STATUS, "epochs",
                                                                     "params", "error"]]))
-    return ReportContent(f"tunefm report: {snap.spec.name}", summary, config, scores, tables, figures, notes)
+    from orchestrator.search.row_config import row_config, what_was_chosen
+
+    chosen, changed = what_was_chosen(row_config(wrow.rename(winner[S.TRIAL_ID]), with_keys=False), snap.spec,
+                                      str(wrow[S.FAMILY]))
+    return ReportContent(f"tunefm report: {snap.spec.name}", summary, config, scores, tables, figures, notes,
+                         winner_chosen=chosen, winner_changed=changed)

@@ -19,13 +19,15 @@ import pandas as pd
 class ReportContent:
     title: str
     summary: list[tuple[str, str]]                     # (label, value) lines
-    winner_config: dict[str, Any]
+    winner_config: dict[str, Any]                      # every setting (shown folded away)
     winner_scores: dict[str, Any]
     tables: list[tuple[str, pd.DataFrame]]             # (heading, table)
     figures: list[tuple[str, Path]]                    # (caption, png path)
     notes: list[str] = field(default_factory=list)
     alarms: list[str] = field(default_factory=list)    # what makes the numbers doubtful: shown in red, first
     refresh_seconds: int | None = None                 # --watch: the browser reloads the page this often
+    winner_chosen: dict[str, Any] = field(default_factory=dict)    # what the sweep searched, as the winner has it
+    winner_changed: dict[str, Any] = field(default_factory=dict)   # other settings off the family's defaults
 
 
 def _cell(value: Any) -> str:
@@ -58,6 +60,17 @@ def _kv(d: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"setting": list(d), "value": [_cell(v) for v in d.values()]})
 
 
+def _chosen_lines(content: ReportContent, table) -> list[str]:
+    """The searched parameters and the other changed settings, as tables."""
+    out = []
+    if content.winner_chosen:
+        out += ["searched by the sweep:", table(_kv(content.winner_chosen))]
+    out += ["set off the family's defaults:", table(_kv(content.winner_changed))] if content.winner_changed else \
+        ["every other setting is the family's default" if content.winner_chosen else
+         "every setting is the family's default"]
+    return out
+
+
 def write_markdown(content: ReportContent, path: Path) -> Path:
     out = [f"# {content.title}", ""]
     out += [f"- **{k}:** {v}" for k, v in content.summary] + [""]
@@ -66,9 +79,11 @@ def write_markdown(content: ReportContent, path: Path) -> Path:
     if content.winner_scores:
         out += ["## Winner on the test split", "", markdown_table(_kv(content.winner_scores)), ""]
     if content.winner_config:
-        out += ["## Winner's configuration", "", markdown_table(_kv(content.winner_config)), ""]
+        out += ["## What the winner is", "", *_chosen_lines(content, markdown_table), ""]
     for heading, table in content.tables:
         out += [f"## {heading}", "", markdown_table(table), ""]
+    if content.winner_config:
+        out += ["## The winner's every setting", "", markdown_table(_kv(content.winner_config)), ""]
     out += ["## Figures", ""]
     for caption, fig in content.figures:
         out += [f"### {caption}", "", f"![{caption}](figures/{fig.name})", ""]
@@ -96,7 +111,11 @@ def write_html(content: ReportContent, path: Path) -> Path:
     if content.winner_scores:
         parts += ["<h2>Winner on the test split</h2>", html_table(_kv(content.winner_scores))]
     if content.winner_config:
-        parts += ["<h2>Winner's configuration</h2>", html_table(_kv(content.winner_config))]
+        parts += ["<h2>What the winner is</h2>",
+                  *[line if line.startswith("<") else f"<p>{html.escape(line)}</p>"
+                    for line in _chosen_lines(content, html_table)],
+                  f"<details><summary>every setting ({len(content.winner_config)})</summary>"
+                  f"{html_table(_kv(content.winner_config))}</details>"]
     for heading, table in content.tables:
         parts += [f"<h2>{html.escape(heading)}</h2>", html_table(table)]
     parts.append("<h2>Figures</h2>")

@@ -39,3 +39,27 @@ def row_config(row: pd.Series, with_keys: bool = True) -> dict[str, Any]:
             value = bool(value)
         out[key] = value
     return out
+
+
+def what_was_chosen(config: dict[str, Any], spec, label: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A trial's configuration as a reader wants it: (the parameters its sweep searched,
+    with their values; the others that differ from the family's defaults). The rest is the
+    family's defaults."""
+    from orchestrator.spec.spaces import Constant
+    from trainables.families import get_family
+
+    family = next((f for f in spec.families if f.label == label), None)
+    if family is None:
+        return {}, {}
+    defaults = get_family(family.family).defaults()
+    searched = [k for k, space in family.space.items() if not isinstance(space, Constant)]
+    chosen = {k: config[k] for k in searched if k in config}
+    changed = {k: v for k, v in config.items()
+               if k in defaults and k not in chosen and not _same(v, defaults[k])}
+    return chosen, changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return math.isclose(a, float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b

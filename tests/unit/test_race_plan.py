@@ -124,3 +124,17 @@ def test_the_searcher_proposes_round_after_round_one_ahead_and_ends_when_decided
                    else 0.85 + 0.0007 * config["race_round"])
         assert config == Searcher.FINISHED                   # settled: a is better in every round
         assert rounds[:2] == [("a", 2), ("b", 2)] and len(rounds) <= 2 * 8
+
+
+def test_what_the_winner_is_its_searched_values_and_its_settings_off_the_defaults():
+    from orchestrator.search.row_config import what_was_chosen
+    from trainables.families import get_family
+
+    spec = parse_sweep("name: s\ndataset: {name: fashion_mnist}\nfamilies:\n  small:\n    family: cnn\n"
+                       "    params: {lr: {loguniform: [1.0e-4, 1.0e-2]}, filters: {choice: [8, 16]}, blocks: 1,"
+                       " dropout: 0.0}\n", "s.yaml")
+    config = {**get_family("cnn").defaults(), "lr": 0.003, "filters": 16, "blocks": 1, "seed": 7}
+    chosen, changed = what_was_chosen(config, spec, "small")
+    assert chosen == {"lr": 0.003, "filters": 16}
+    assert changed == {"blocks": 1}             # dropout 0.0 is the default: not said; the seed is no setting
+    assert what_was_chosen(config, spec, "other") == ({}, {})
