@@ -44,6 +44,9 @@ def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> Non
     if outcome.says:
         unreported = make_report and outcome.then == Then.STOP and not outcome.skipped
         click.echo(f"tunefm: {outcome.says}" + ("; no report written" if unreported else ""), err=True)
+    if outcome.then != Then.STOP and make_report and summary.best is None:
+        said = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.counts.items() if n) or "no trials"
+        click.echo(f"tunefm: no report written: no trial has a validation result ({said})", err=True)
     if outcome.then != Then.STOP and make_report and summary.best is not None:
         try:
             with command_stop(interrupt=True) as stop:

@@ -365,6 +365,28 @@ def test_winners_are_repeated_over_seeds_and_the_tie_verdict_is_reported(tmp_pat
     md = (run_dir / "report" / "report.md").read_text()
     assert "Winners re-run over seeds" in md and "Welch's t-test p = " in md
     assert len(read_meta(run_dir)["repeats"]) == 1
+    # what the winner is: the searched lr first, its other settings off the defaults, the rest folded away
+    chosen = md.split("## What the winner is")[1].split("##")[0]
+    assert "searched by the sweep:" in chosen and "| lr |" in chosen and "set off the family's defaults:" in chosen
+    assert "| units | 16 |" in chosen and "| momentum |" not in chosen
+    assert "## The winner's every setting" in md and "| momentum |" in md
+
+
+def test_a_sweep_whose_every_trial_is_over_budget_says_why_there_is_no_report(tmp_path, local_ray):
+    from click.testing import CliRunner
+
+    from orchestrator.cli import main
+
+    data = write_idx_dataset(tmp_path / "data", n_train=300, n_test=60)
+    sweep = tmp_path / "mp.yaml"
+    sweep.write_text(f"name: mp\ndataset: {{name: fashion_mnist, data_dir: {data}}}\n"
+                     "families: {dense: {num_samples: 2}}\nscheduler: {kind: fifo, max_epochs: 1}\nmax_params: 10\n")
+    result = CliRunner().invoke(main, ["sweep", str(sweep), "--results", str(tmp_path / "res"), "--no-progress",
+                                       "--report"])
+    assert result.exit_code == 0, result.output
+    assert "sweep finished in " in result.stdout and ": 2 over budget" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == ("tunefm: no report written: no trial has a validation "
+                                                      "result (2 over budget)")
 
 
 def test_report_says_how_sure_and_at_what_cost(e2e_run, e2e_report):
