@@ -14,11 +14,12 @@ from pathlib import Path
 from ray.tune import Callback
 
 from orchestrator.raytune import fit as fits
+from trainables.contract.errors import TrialFailure
 from trainables.training.checkpoints import read_meta
 
 
 def error_reason(trial) -> str:
-    """The last line of the trial's latest error, e.g. ``ValueError: bad shape``: from
+    """The reason of the trial's latest error, e.g. ``ValueError: bad shape``: from
     ``Trial.error_file`` (the driver's copy, written before this callback runs), else
     ``Trial.get_error()`` (the copy in the run folder, which may not be synced yet)."""
     text = ""
@@ -30,11 +31,19 @@ def error_reason(trial) -> str:
     except OSError:
         pass
     latest = text.split("Failure # ")[-1]   # the file keeps every failure of a retried trial
+    told = TrialFailure.reason_in(latest)    # what the trial said failed (trainables.training.trial)
+    if told:
+        return told[:2000]
     lines = [ln.strip() for ln in latest.splitlines()[1 if "Failure # " in text else 0:] if ln.strip()]
     for line in reversed(lines):
         if ("Error" in line or "Exception" in line) and not line.startswith(("File ", "^")):
             return line[:2000]
     return lines[-1][:2000] if lines else "the trial failed without an error message"
+
+
+def traceback_at(trial) -> str:
+    """Where, on the run's storage, Ray keeps the trial's tracebacks (every failure of it)."""
+    return f"{trial.path}/error.txt"
 
 
 class FitCallback(Callback):
@@ -77,7 +86,7 @@ class FitCallback(Callback):
             fits.end_fit_if_asked()
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.listener.trial_recovered(trial.trial_id, trial.config, error_reason(trial))
+        self.listener.trial_recovered(trial.trial_id, trial.config, error_reason(trial), traceback_at(trial))
         fits.end_fit_if_asked()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
@@ -85,7 +94,7 @@ class FitCallback(Callback):
         fits.end_fit_if_asked()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.listener.trial_failed(trial.trial_id, trial.config, error_reason(trial))
+        self.listener.trial_failed(trial.trial_id, trial.config, error_reason(trial), traceback_at(trial))
         fits.end_fit_if_asked()
 
     def on_step_end(self, iteration, trials, **info) -> None:

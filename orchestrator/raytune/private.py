@@ -32,8 +32,11 @@ TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
 # The driver's logger of errors in objects nobody read (a trial's task that failed): it
 # repeats such a trial's traceback once more.
 RAY_WORKER_LOGGER = "ray._private.worker"
-# Tune's run loop's logger: "Trials did not complete" with the trials a stopped fit left.
+# Tune's run loop's logger: "Trials did not complete" with the trials a stopped fit left,
+# or that failed (as Ray's objects, e.g. ``[run_trial_542caf29]``). Without it: a line that
+# names trials by Ray's names after the recorder named each failure in its own.
 TUNE_RUN_LOGGER = "ray.tune.tune"
+TRIALS_INCOMPLETE_MESSAGE = "Trials did not complete"
 
 
 # --- the driver -----------------------------------------------------------------------------

@@ -37,10 +37,12 @@ WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "TUNE_FUN
 # Read by Ray Tune in *this* process while Tuner.fit runs, from the environment only: the
 # Tuner API has no parameter for the experiment-state period (TUNE_GLOBAL_CHECKPOINT_S),
 # the console output style (RAY_AIR_NEW_OUTPUT) or leaving out its own CSV/JSON/TensorBoard
-# loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS). They are set for the call only, where the
-# user has not set them, and put back after it.
+# loggers (TUNE_DISABLE_AUTO_CALLBACK_LOGGERS), or printing a failed trial's whole traceback
+# (TUNE_PRINT_ALL_TRIAL_ERRORS). They are set for the call only, where the user has not set
+# them, and put back after it.
 TUNE_SETTINGS = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",   # Parquet is our record
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",          # the recorder prints one line and where the traceback is
     "RAY_AIR_NEW_OUTPUT": "0",                   # with verbose=0: no tables, no banner
     "TUNE_GLOBAL_CHECKPOINT_S": "5",             # Ray's experiment state lags at most ~5 s
 }

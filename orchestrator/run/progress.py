@@ -70,6 +70,15 @@ class ProgressPrinter:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def say(self, line: str) -> None:
+        """A line of its own (an event), above the live line on a terminal; also when the
+        live line is off (``--no-progress``)."""
+        self.stream.write(("\r\033[K" if self.tty else "") + "tunefm: " + line + "\n")
+        self.stream.flush()
+        if self.enabled and self.tty and self._last_line:
+            self.stream.write(self._last_line)
+            self.stream.flush()
+
     def close(self) -> None:
         if not self.enabled:
             return

@@ -21,10 +21,28 @@ from orchestrator.store.checkpoints import fill_checkpoints
 from orchestrator.store.folder import FolderWatch, RunFolder
 from orchestrator.store.ledger import Ledger, from_tables
 from orchestrator.store.parquet import RunStore, read_metrics, read_trials
+from trainables.contract.keys import FAMILY_KEY, MODEL_KEY
 
 FLUSH_SECONDS = 5.0
 COMPACT_PARTS = 200   # merge small metric parts during long runs
 REFUSING = (Reason.WRITE_FAILED, Reason.FOLDER_MOVED)
+
+
+REASON_CHARS = 160      # of a failure's reason on the terminal; the run keeps it whole
+
+
+def failure_line(trial_id: str, config: dict, reason: str, where: str) -> str:
+    """E.g. ``trial 542caf29 (dense) failed: ValueError: bad shape (traceback: RUN/ray/…/error.txt)``.
+
+    >>> line = failure_line("t1", {"family": "cnn"}, "ValueError: " + "x" * 200, "r/error.txt")
+    >>> line[:32], line[-30:]
+    ('trial t1 (cnn) failed: ValueErro', 'xxxx… (traceback: r/error.txt)')
+    """
+    first = reason.strip().splitlines()[0] if reason.strip() else "no message"
+    if len(first) > REASON_CHARS:
+        first = first[:REASON_CHARS - 1] + "…"
+    family = config.get(FAMILY_KEY) or config.get(MODEL_KEY, "?")
+    return f"trial {trial_id} ({family}) failed: {first} (traceback: {where})"
 
 
 @dataclass
@@ -86,19 +104,30 @@ class Recorder:
         if self.store.parts() > COMPACT_PARTS:
             self._write(self.store.compact)
 
-    def trial_recovered(self, trial_id: str, config: dict, reason: str) -> None:
+    def trial_recovered(self, trial_id: str, config: dict, reason: str, traceback_at: str) -> None:
         self.ledger.recover(trial_id, config, reason)
         self._persist(force=True)
+        self._tell(trial_id, config, reason, traceback_at, "; it is tried again")
 
     def trial_completed(self, trial_id: str, stopped_by_scheduler: bool) -> None:
         self.ledger.complete(trial_id, stopped_by_scheduler)
         self._persist(force=True)
 
-    def trial_failed(self, trial_id: str, config: dict, reason: str) -> None:
+    def trial_failed(self, trial_id: str, config: dict, reason: str, traceback_at: str) -> None:
         if self._moved():          # Ray could not store its checkpoint where the folder was: not the trial's fault
             return                 # it stays unfinished, and a resume trains it on
         self.ledger.error(trial_id, config, reason)
         self._persist(force=True)
+        self._tell(trial_id, config, reason, traceback_at)
+
+    def _tell(self, trial_id: str, config: dict, reason: str, traceback_at: str, then: str = "") -> None:
+        """One line for a trial's failure, instead of Ray's traceback (which stays in the run)."""
+        try:
+            where = f"{self.folder.location}/{self.folder.relative(traceback_at)}"
+        except RuntimeError:
+            where = traceback_at
+        if self._printer is not None:
+            self._printer.say(failure_line(trial_id, config, reason, where) + then)
 
     def step(self) -> None:
         self._persist()

@@ -445,3 +445,42 @@ def test_report_says_how_sure_and_at_what_cost(e2e_run, e2e_report):
     report = (out / "report.md").read_text()
     assert "95% interval" in report and "Is #1 ahead?" in report and "Pareto front" in report
     assert (out / "figures" / "pareto.png").stat().st_size > 10_000
+
+
+def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_stays_in_the_run(tmp_path):
+    """Ray's own output for a failed trial was ~60 lines: its traceback twice over, the list
+    of trials that did not complete, and TensorFlow's start-up lines from the driver, which
+    imported TensorFlow to unpickle the error's class."""
+    import subprocess
+    import sys
+
+    data = write_idx_dataset(tmp_path / "data", n_train=300, n_test=60)
+    sweep = tmp_path / "fails.yaml"
+    sweep.write_text(f"""
+name: fails
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 200, val_size: 60}}
+families:
+  dense: {{params: {{units: 8}}}}
+  broken:
+    family: cnn
+    params: {{blocks: 4, padding: valid, kernel_size: 5, filters: 2, dense_units: 8}}
+scheduler: {{kind: fifo, max_epochs: 1}}
+resources: {{cpus: 1}}
+""")
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(sweep), "--results",
+                           str(tmp_path / "res"), "--no-progress"], cwd=Path(__file__).resolve().parents[2],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "1 completed, 1 failed" in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    told = lines[0]
+    assert told.startswith("tunefm: trial ") and "(broken) failed: " in told and "Error" in told, told
+    traceback = Path(told.rsplit("(traceback: ", 1)[1].rstrip(")"))
+    assert traceback.is_file() and "Traceback (most recent call last)" in traceback.read_text()
+    run_dir = next((tmp_path / "res" / "fails").iterdir())
+    assert traceback.resolve().is_relative_to(run_dir.resolve())
+    trials = read_trials(run_dir)
+    broken = trials[trials[S.FAMILY] == "broken"].iloc[0]
+    shown = told.split(" failed: ", 1)[1].rsplit(" (traceback: ", 1)[0].rstrip("…")
+    assert broken["error"].startswith(shown) and broken["error"].startswith("ValueError: ")

@@ -122,3 +122,7 @@ def test_no_other_module_names_a_private_ray_module():
         text = path.read_text()
         found += [f"{path.relative_to(root)}: {p}" for p in patterns if p in text]
     assert not found, found
+
+
+def test_the_incomplete_trials_line_filtered_is_the_one_tune_logs():
+    assert f'"{private.TRIALS_INCOMPLETE_MESSAGE}: %s"' in ray_file("tune", "tune.py").read_text()

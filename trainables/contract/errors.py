@@ -35,3 +35,35 @@ class NoResultYet(UserError):
     def __init__(self, message: str, running: bool = False):
         super().__init__(message)
         self.running = running
+
+
+class TrialFailure(RuntimeError):
+    """A trial's training error, carried to the driver as plain text.
+
+    Ray hands the driver the worker's exception object; a TensorFlow error class makes the
+    driver import TensorFlow to unpickle it (a dozen lines of its start-up chatter on the
+    user's terminal, and seconds of import). The message keeps the whole story: the original
+    traceback, then one line ``REASON`` + ``Type: first line of the message``, the reason the
+    run records (``reason_in`` finds it again in the text Ray stores).
+
+    >>> str(TrialFailure.wrapping(ValueError("bad shape\\nmore"))).splitlines()[-1]
+    'trial failed with ValueError: bad shape'
+    >>> TrialFailure.reason_in(str(TrialFailure.wrapping(ValueError("bad shape"))))
+    'ValueError: bad shape'
+    """
+
+    REASON = "trial failed with "
+
+    @classmethod
+    def wrapping(cls, error: BaseException) -> "TrialFailure":
+        import traceback
+
+        told = str(error).strip().splitlines()
+        reason = type(error).__name__ + (f": {told[0]}" if told else "")
+        return cls("".join(traceback.format_exception(error)).rstrip() + "\n" + cls.REASON + reason)
+
+    @classmethod
+    def reason_in(cls, text: str) -> str | None:
+        """The reason of the last ``TrialFailure`` in ``text``; None when it holds none."""
+        found = [line.strip() for line in text.splitlines() if line.strip().startswith(cls.REASON)]
+        return found[-1][len(cls.REASON):] if found else None

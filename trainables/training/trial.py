@@ -31,6 +31,7 @@ from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
 from trainables.training.schedule import LearningRate
 from trainables.contract.records import CheckpointMeta, EpochReport, finite_or_none
+from trainables.contract.errors import TrialFailure
 from trainables.contract.status import Status
 from trainables.training.settings import TrialSettings
 
@@ -40,7 +41,20 @@ _trials_in_process = 0
 
 def run_trial(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> None:
     """Train ``config`` epoch by epoch, reporting each epoch (and its checkpoint) to the
-    tuner through ``settings.context`` (``trainables.training.context``)."""
+    tuner through ``settings.context`` (``trainables.training.context``).
+
+    A training error leaves as a ``TrialFailure`` holding its traceback as text, so the
+    driver never needs the error's own class (``contract.errors.TrialFailure``); a stop
+    (``SystemExit``, ``KeyboardInterrupt``) leaves as itself."""
+    try:
+        _train(config, data, settings)
+    except TrialFailure:
+        raise
+    except Exception as error:
+        raise TrialFailure.wrapping(error) from None
+
+
+def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> None:
     global _trials_in_process
     entered = time.perf_counter()
     context = settings.context
