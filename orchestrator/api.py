@@ -180,6 +180,6 @@ def resume(location: str | Path, progress: bool = False) -> Run:
 def quiet():
     """Native stderr (TensorFlow's C++ start-up lines) off while tunefm works; Python's
     own exceptions and warnings still reach the notebook."""
-    from trainables.training.runtime import native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
 
     return native_stderr_silenced()

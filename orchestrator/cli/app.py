@@ -94,7 +94,9 @@ class OneLineErrors(click.Group):
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tunefm")
-def main() -> None:
+@click.option("--verbose", "-v", is_flag=True,
+              help="Show what tunefm leaves out: TensorFlow's start-up lines, Ray Tune's traceback of each failed trial.")
+def main(verbose: bool) -> None:
     """Hyperparameter sweeps over Keras image classifiers, on Ray Tune.
 
     \b
@@ -104,6 +106,13 @@ def main() -> None:
       tunefm sweep sweeps/quick.yaml        run it; every epoch lands in Parquet
       tunefm families                       model families and their parameters
     """
+    if verbose:
+        import os
+
+        from trainables.training.quiet import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
+        os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "1")   # Tune's own default
 
 
 class _RunLocation(click.ParamType):

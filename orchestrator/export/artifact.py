@@ -148,7 +148,7 @@ _WRITERS: dict[str, Callable[[Any, Path], None]] = {
 def _quiet():
     """Hide the converters' and runtimes' chatter (TensorFlow's native log lines, absl and
     tf2onnx warnings, prints), so a CLI prints only its own lines. Exceptions still surface."""
-    from trainables.training.runtime import native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
 
     with native_stderr_silenced(), warnings.catch_warnings(), open(os.devnull, "w") as null, \
             contextlib.redirect_stdout(null):

@@ -58,7 +58,7 @@ def _choose(snap, ranked, trial_id: str | None, race) -> str:
 
 def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path, trial_id: str | None = None,
                  allow_changed_data: bool = False, command: str = "") -> ExportResult:
-    from orchestrator.report.holdout import evaluate, present_checkpoints
+    from orchestrator.report.holdout import absent_checkpoint, evaluate, present_checkpoints
     from trainables.training.checkpoints import load_model
     from orchestrator.store.data_check import data_changes
     from orchestrator.store import schema as S
@@ -79,8 +79,8 @@ def export_trial(run_dir: str | Path, formats: tuple[str, ...], out: str | Path,
     tid = _choose(snap, ranked, trial_id, race)
     found = present_checkpoints(snap, [(tid, "export")], folder.remote)
     if not found:
-        raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export (still in its first epoch, "
-                        "or its checkpoint was removed); tunefm leaderboard lists the others, --trial ID picks one")
+        raise UserError(f"{folder.location}: trial {tid} has no checkpoint to export ({absent_checkpoint(snap, tid)}); "
+                        "tunefm leaderboard lists the others, --trial ID picks one")
     ckpt = found[0][2]
     from orchestrator.store.parquet import writable_dir
 

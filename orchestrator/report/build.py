@@ -147,6 +147,8 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                            "and the test scores below are on today's files, not the sweep's" for c in changed]
         content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
                            for c in snap.meta.data_changes]
+        if not snap.running and winner[S.TRIAL_ID] in holdout.missing:
+            content.alarms.append(f"the winner {winner[S.TRIAL_ID]} has no test score: {holdout.missing[winner[S.TRIAL_ID]]}")
         if folder.sweep_edited():
             content.alarms.append(f"{SWEEP_EDITED}; this report reads it as it is now")
         if snap.running and refresh_seconds:

@@ -213,7 +213,8 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
                                     "test_f1_weighted", "test_auc_macro", "val_accuracy", "val_test_gap")}
         scores.update({f"accuracy: {n}": a for n, a in zip(r["class_names"], r["test_per_class_accuracy"])})
     else:
-        notes.append("The winner has no checkpoint to evaluate (it may still be running its first epoch).")
+        why = holdout.missing.get(winner[S.TRIAL_ID]) or "it saved no checkpoint"
+        notes.append(f"The winner has no test score: {why}.")
     wrow = trials.set_index(S.TRIAL_ID).loc[winner[S.TRIAL_ID]]
     config = {"family": wrow[S.FAMILY], "model": wrow[S.MODEL]}
     config.update({c.removeprefix(S.CONFIG_PREFIX): wrow[c] for c in trials.columns

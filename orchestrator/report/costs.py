@@ -68,7 +68,7 @@ def threads() -> int:
 def measure(checkpoints: list[str], input_shape: tuple[int, ...]) -> list[tuple[float, float]]:
     """(ms per image at batch 1, at batch 256) of each checkpoint's model."""
     from trainables.training.checkpoints import load_model
-    from trainables.training.runtime import native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
 
     rng = np.random.default_rng(0)
     out = []

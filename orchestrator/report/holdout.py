@@ -6,7 +6,7 @@ the cluster (with a GPU if the trials had one) for a run started with ``--addres
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,20 @@ class Holdout:
     probs: dict[str, np.ndarray]        # trial id -> test probabilities
     y: np.ndarray
     class_names: tuple[str, ...]
+    missing: dict[str, str] = field(default_factory=dict)   # trial id -> why it has no test score
+
+
+def absent_checkpoint(snapshot: Snapshot, trial_id: str) -> str:
+    """Why a trial has no checkpoint to read, in words for a report or an error."""
+    trials = snapshot.trials.set_index(S.TRIAL_ID)
+    recorded = trials.loc[trial_id, "checkpoint"] if trial_id in trials.index else None
+    status = trials.loc[trial_id, S.STATUS] if trial_id in trials.index else None
+    if isinstance(recorded, str):
+        return (f"its checkpoint {recorded} is not in the run folder: removed, or left out when the folder "
+                "was copied" if not snapshot.running else f"its checkpoint {recorded} is being replaced")
+    if status == S.RUNNING:
+        return "it is still in its first epoch"
+    return f"it saved no checkpoint (status {status})"
 
 
 def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | None = None,
@@ -36,7 +50,8 @@ def predict_checkpoints(checkpoints: list[str], x: np.ndarray, threads: int | No
     or inside a Ray task (``threads``: the task's). ``vanish_ok``: None for a checkpoint
     removed meanwhile by the running sweep (``checkpoints.load_model``)."""
     from trainables.training.checkpoints import load_model
-    from trainables.training.runtime import available_cpus, configure_backend, native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
+    from trainables.training.runtime import available_cpus, configure_backend
 
     with native_stderr_silenced():
         configure_backend(cpus=threads or available_cpus())
@@ -132,4 +147,5 @@ def evaluate(snapshot: Snapshot, chosen: list[tuple[str, str]], remote=None) -> 
         row["confusion"] = [list(r) for r in scores.confusion]
         rows.append(row)
         probs[tid] = p
-    return Holdout(pd.DataFrame(rows), probs, test.y, class_names)
+    missing = {tid: absent_checkpoint(snapshot, tid) for tid, _ in chosen if tid not in probs}
+    return Holdout(pd.DataFrame(rows), probs, test.y, class_names, missing)

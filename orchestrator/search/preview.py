@@ -28,7 +28,7 @@ def preview(spec: SweepSpec, per_family: int = 3) -> tuple[list[PreviewRow], dic
     from orchestrator.spec.spaces import Constant
     from trainables.datasets.registry import input_signature
     from trainables.families import get_family
-    from trainables.training.runtime import native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
 
     shape, classes = input_signature(spec.dataset)
     rows, totals = [], {}

@@ -56,7 +56,8 @@ def _calibrate_batch_norm(model, x: np.ndarray) -> None:
 
 def _checkpoint(family: str, overrides: dict, folder, fit: bool):
     from trainables.families import get_family
-    from trainables.training.runtime import configure_backend, native_stderr_silenced
+    from trainables.training.quiet import native_stderr_silenced
+    from trainables.training.runtime import configure_backend
 
     with native_stderr_silenced():
         configure_backend(cpus=2)

@@ -101,8 +101,9 @@ def download(backbone_name: str) -> Path:
     found = cached_weights(backbone)
     if found is not None:
         return found
-    from keras.utils import get_file
+    from trainables.training.warm import import_keras
 
+    get_file = import_keras().utils.get_file          # its start-up lines left out (training.quiet)
     try:
         return Path(get_file(backbone.weights_file, backbone.origin + backbone.weights_file,
                              cache_subdir="models"))

@@ -28,10 +28,11 @@ def configure_backend(cpus: float) -> None:
     processes this happens once per process (every trial of a sweep asks for the same
     resources, so the first setting is the right one).
     """
-    global _configured, IMPORT_SECONDS, THREADS
+    global _configured, IMPORT_SECONDS
     if _configured:
         return
     from trainables.training import warm
+    from trainables.training.quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     start = time.perf_counter()
@@ -39,6 +40,13 @@ def configure_backend(cpus: float) -> None:
     keras = warm.import_keras()
 
     IMPORT_SECONDS = time.perf_counter() - start   # what this trial waited for the import
+    with native_stderr_silenced():                 # looking for GPUs: "failed call to cuInit" without one
+        _configure_tensorflow(keras, cpus)
+    _configured = True
+
+
+def _configure_tensorflow(keras, cpus: float) -> None:
+    global THREADS
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -54,7 +62,6 @@ def configure_backend(cpus: float) -> None:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:
                 pass
-    _configured = True
 
 
 def is_set(event: threading.Event | None) -> bool:
@@ -91,21 +98,3 @@ def stop_training_on_request(model, event: threading.Event | None) -> Iterator[N
         yield
     finally:
         done.set()
-
-
-@contextlib.contextmanager
-def native_stderr_silenced():
-    """Hide what native code writes straight to fd 2 (TensorFlow's start-up log lines,
-    which ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21). For CLI paths that build models on
-    the driver; Python exceptions still surface after the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)

@@ -52,17 +52,20 @@ def import_keras():
     imports made by this thread, while Keras imports, are refused; a later ``import
     sklearn`` anywhere in the process works as usual, but Keras's own scikit-learn
     wrappers and ``keras.visualization`` stay unusable in that process (they say which
-    library to install). tunefm uses neither; its driver, which scores and plots with
+    library to install). The import's native start-up lines are left out too. tunefm uses neither; its driver, which scores and plots with
     both libraries directly, imports Keras this way too when it loads a model."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "keras" in sys.modules:
         import keras
 
         return keras
+    from trainables.training.quiet import native_stderr_silenced
+
     finder = _LeaveOut(LEFT_OUT, threading.get_ident())
     try:
         sys.meta_path.insert(0, finder)
-        import keras
+        with native_stderr_silenced():     # TensorFlow's C++ start-up lines (trainables.training.quiet)
+            import keras
     finally:
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(finder)
