@@ -88,7 +88,16 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                  out: str | Path | None = None, allow_changed_data: bool = False,
                  budgets: tuple[Budget, ...] = (), refresh_seconds: int | None = None) -> ReportResult:
     """Write the report of the run at ``run_dir`` (a path or a URI) into ``out``
-    (default RUN/report; a URI run's report is also uploaded beside it)."""
+    (default RUN/report; a URI run's report is also uploaded beside it). What the data
+    loaders notice on the way is among the report's warnings, once."""
+    from trainables.datasets import notes
+
+    with notes.collected() as noticed:
+        return _build_report(run_dir, top_k, metric, out, allow_changed_data, budgets, refresh_seconds, noticed)
+
+
+def _build_report(run_dir, top_k, metric, out, allow_changed_data, budgets, refresh_seconds,
+                  noticed: list[str]) -> ReportResult:
     from orchestrator.store.folder import RunFolder
 
     started = time.monotonic()
@@ -145,6 +154,7 @@ def build_report(run_dir: str | Path, top_k: int = 3, metric: str | None = None,
                                  findings)
         content.alarms += [f"the data set changed since the sweep: {c}; the validation intervals and paired tests "
                            "and the test scores below are on today's files, not the sweep's" for c in changed]
+        content.alarms += [f"data: {w}" for w in dict.fromkeys([*snap.meta.data.warnings, *noticed])]
         content.alarms += [f"part of this run trained on changed data (--allow-changed-data): {c}"
                            for c in snap.meta.data_changes]
         if not snap.running and winner[S.TRIAL_ID] in holdout.missing:

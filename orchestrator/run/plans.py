@@ -57,6 +57,8 @@ def load_data(dataset) -> Future:
     def load():
         data = load_trial_data(dataset)
         check_test_split(dataset)
+        for line in data.warnings:      # before anything trains; a new run records them (DataSummary)
+            print(f"tunefm: warning: {line}", file=sys.stderr, flush=True)
         return data
 
     return beside_ray(load)
@@ -122,7 +124,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stop: Stop) -> RunSummary
                 source=str(source.resolve()) if source.is_file() else spec.source, command=options.command,
                 overrides=options.overrides, reuse_workers=options.reuse_workers, address=options.address,
                 remote=folder.uri, data=DataSummary(len(data.train), len(data.val), data.class_names,
-                                                    data.input_shape),
+                                                    data.input_shape, data.warnings),
                 versions=versions(), spec=_dump(spec), sweep_sha256=sha256_text(text) if text else None,
                 provenance=provenance, session_started_at=started_iso)
             with writing(folder):

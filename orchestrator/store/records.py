@@ -52,10 +52,13 @@ class DataSummary(Record):
     val: int = 0
     classes: tuple[str, ...] = ()
     input_shape: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = ()       # what the loaders noticed (mixed image sizes, absent classes ...)
 
     def __post_init__(self) -> None:
-        self.check_types({"train": int, "val": int, "classes": (list, tuple), "input_shape": (list, tuple)})
+        self.check_types({"train": int, "val": int, "classes": (list, tuple), "input_shape": (list, tuple),
+                          "warnings": (list, tuple)})
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
 
 

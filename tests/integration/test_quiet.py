@@ -85,3 +85,31 @@ def test_each_command_says_only_what_it_has_to(runs, tmp_path, command, code, mo
     assert len(lines) <= most, done.stderr
     if word is not None:
         assert any(word in line for line in lines), done.stderr
+
+
+def test_what_the_loader_noticed_is_said_before_training_and_in_the_report(tmp_path):
+    """A folder of two image sizes, no dataset.image_size: resized without a word before."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b", "c"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(12):
+            side = 24 if i % 3 == 0 else 16
+            Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+    sweep = tmp_path / "mix.yaml"
+    sweep.write_text(f"name: mix\ndataset: {{name: folder, data_dir: {tmp_path / 'imgs'}}}\n"
+                     "families: {dense: {params: {units: 8}}}\nscheduler: {kind: fifo, max_epochs: 1}\n")
+    done = tunefm("sweep", str(sweep), "--results", str(tmp_path / "res"), "--no-progress", "--report")
+    assert done.returncode == 0, done.stderr
+    said = "images of 2 sizes (16x16, 24x24)"
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("tunefm: warning: ") and said in lines[0], done.stderr   # before anything else
+    assert len(lines) == 2 and lines[1].startswith("warning: data: ") and said in lines[1], done.stderr
+    run = next((tmp_path / "res" / "mix").iterdir())
+    recorded = json.loads((run / "run.json").read_text())["data"]["warnings"]
+    assert len(recorded) == 1 and said in recorded[0]
+    assert said in (run / "report" / "report.html").read_text()

@@ -255,16 +255,18 @@ def test_a_decompression_bomb_and_a_corrupt_image_are_named_or_skipped(tmp_path,
         load_trial_data(_folder(tmp_path))
     data = load_trial_data(_folder(tmp_path, skip_corrupt=True, val_fraction=0.25))
     assert len(data.train) + len(data.val) == 9                       # 12 images, 1 skipped, 2 held for test
-    assert "skipped 1 unreadable image(s)" in capsys.readouterr().err
+    assert any("skipped 1 unreadable image(s)" in w for w in data.warnings)
 
 
 def test_skipped_images_are_announced_before_training(tmp_path, capsys):
+    from orchestrator.run.plans import load_data
+
     _write_pngs(tmp_path / "imgs", per_class=4)
     (tmp_path / "imgs" / "dog" / "broken.png").write_bytes(b"not an image")
-    load_trial_data(_folder(tmp_path, skip_corrupt=True, val_fraction=0.25))
+    data = load_data(_folder(tmp_path, skip_corrupt=True, val_fraction=0.25)).result(timeout=120)
     err = capsys.readouterr().err
     assert err.startswith("tunefm: warning: ") and "skipped 1 unreadable image(s) (dataset.skip_corrupt)" in err
-    assert "broken.png" in err
+    assert "broken.png" in err and len(data.warnings) == 1 and data.warnings[0] in err
 
 
 def test_empty_short_nested_and_looping_class_folders_are_named(tmp_path, capsys):
@@ -281,8 +283,8 @@ def test_empty_short_nested_and_looping_class_folders_are_named(tmp_path, capsys
     _write_pngs(tmp_path / "imgs", per_class=4)
     (tmp_path / "imgs" / "dog" / "more").mkdir()
     Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(tmp_path / "imgs" / "dog" / "more" / "x.png")
-    load_trial_data(_folder(tmp_path, val_fraction=0.25))
-    assert "imgs/dog: 1 nested folder(s) not read (more, ...)" in capsys.readouterr().err
+    data = load_trial_data(_folder(tmp_path, val_fraction=0.25))
+    assert any("imgs/dog: 1 nested folder(s) not read (more, ...)" in w for w in data.warnings)
     (tmp_path / "imgs" / "loop").symlink_to(tmp_path / "imgs" / "loop")
     with pytest.raises(DatasetError, match=r"imgs/loop: a symlink that loops or points nowhere"):
         load_trial_data(_folder(tmp_path))
@@ -362,3 +364,54 @@ def test_subsets_smaller_than_the_classes_and_one_class_labels_are_refused(idx_d
         write_idx(one / f"{part}-labels-idx1-ubyte.gz", np.full(n, 3, dtype=np.uint8))
     with pytest.raises(DatasetError, match=r"the training split holds one class only \(Dress\) of 10"):
         load_trial_data(DataSpec("fashion_mnist", data_dir=str(one)))
+
+
+def test_a_test_or_validation_split_whose_classes_differ_from_trainings_is_refused(tmp_path):
+    """A test class the training split lacks was dropped from the test scores without a word."""
+    for part in ("train", "test"):
+        _write_pngs(tmp_path / "imgs" / part, classes=("a", "b"), per_class=3)
+    _write_pngs(tmp_path / "imgs" / "test", classes=("c",), per_class=3)
+    spec = DataSpec("folder", data_dir=str(tmp_path / "imgs"))
+    with pytest.raises(DatasetError, match=r"imgs/test/c: class 'c' is not in .*imgs/train \(1 such\); a model "
+                                           r"cannot learn a class it never sees"):
+        load_trial_data(spec)
+    import shutil
+
+    shutil.rmtree(tmp_path / "imgs" / "test" / "c")
+    shutil.rmtree(tmp_path / "imgs" / "test" / "b")
+    with pytest.raises(DatasetError, match=r"imgs/test: no folder for class 'b' of .*imgs/train"):
+        load_test(spec)
+    _write_pngs(tmp_path / "imgs" / "test", classes=("b",), per_class=3)
+    _write_pngs(tmp_path / "imgs" / "val", classes=("a",), per_class=3)
+    with pytest.raises(DatasetError, match=r"imgs/val: no folder for class 'b'"):
+        load_trial_data(spec)
+
+
+def test_images_of_mixed_sizes_are_one_size_in_every_split_and_said(tmp_path):
+    """Without dataset.image_size each split used to take its own first file's size."""
+    for part, size in (("train", 12), ("test", 20)):
+        _write_pngs(tmp_path / "imgs" / part, classes=("a", "b"), per_class=4, size=size)
+    Image.fromarray(np.zeros((16, 10, 3), np.uint8)).save(tmp_path / "imgs" / "train" / "b" / "z.png")
+    spec = DataSpec("folder", data_dir=str(tmp_path / "imgs"), color_mode="rgb")
+    data = load_trial_data(spec)
+    test, _ = load_test(spec)
+    assert data.input_shape == test.x.shape[1:] == (20, 20, 3)        # the first image's (imgs/test/a/0.png)
+    said = [w for w in data.warnings if "sizes" in w]
+    assert len(said) == 1 and "images of 2 sizes (12x12, 16x10): 9 of 9 resized to 20x20" in said[0], data.warnings
+    assert "dataset.image_size" in said[0]
+    assert not load_trial_data(DataSpec("folder", data_dir=str(tmp_path / "imgs"), image_size=(8, 8))).warnings
+
+
+def test_a_training_split_without_some_classes_is_said(idx_dir):
+    import numpy as np
+
+    from trainables.datasets.idx import write_idx
+
+    labels = idx_dir / "train-labels-idx1-ubyte.gz"
+    from trainables.datasets.idx import read_idx
+
+    y = read_idx(labels)
+    write_idx(labels, np.where(y >= 7, 0, y).astype(np.uint8))       # classes 7, 8 and 9 have no images
+    data = load_trial_data(DataSpec("fashion_mnist", data_dir=str(idx_dir)))
+    said = [w for w in data.warnings if "training split" in w]
+    assert len(said) == 1 and "no image of 3 of the 10 classes (Sneaker, Bag, Ankle boot)" in said[0], data.warnings

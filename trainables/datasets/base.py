@@ -47,6 +47,7 @@ class TrialData:
     train: Labeled
     val: Labeled
     class_names: tuple[str, ...]
+    warnings: tuple[str, ...] = ()      # what the loaders noticed (``datasets.notes``), for the user
 
     @property
     def input_shape(self) -> tuple[int, ...]:

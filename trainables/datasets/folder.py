@@ -13,7 +13,6 @@ splits, nested folders and symlink loops are named before anything trains.
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
 
@@ -21,14 +20,10 @@ import numpy as np
 
 from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled
+from trainables.datasets.notes import warn
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}   # Pillow's modes for 16-bit grayscale
-
-
-def warn(message: str) -> None:
-    """A line the user sees before training (the CLI's stderr)."""
-    print(f"tunefm: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _root(spec: DataSpec) -> Path:
@@ -65,23 +60,47 @@ def has_splits(root: Path) -> bool:
 
 
 def class_names(spec: DataSpec) -> tuple[str, ...]:
+    """The class folders' names (of ``train/`` where the folder has splits, whose ``test/``
+    and ``val/`` must hold the same classes: a model cannot score a class it never saw, and
+    a class without test images would be left out of the test scores without a word)."""
     root = _root(spec)
     base = root / "train" if has_splits(root) else root
     names = tuple(p.name for p in class_dirs(base))
     if len(names) < 2:
         raise DatasetError(f"{base}: needs at least two class subfolders, found {len(names)}")
+    if has_splits(root):
+        for split in ("test", "val"):
+            if (root / split).is_dir():
+                _same_classes(root / split, base, names)
     return names
 
 
+def _same_classes(split: Path, train: Path, names: tuple[str, ...]) -> None:
+    theirs = tuple(p.name for p in class_dirs(split))
+    extra = [n for n in theirs if n not in names]
+    if extra:
+        raise DatasetError(f"{split / extra[0]}: class '{extra[0]}' is not in {train} ({len(extra)} such); a model "
+                           f"cannot learn a class it never sees: add its training images or move the folder away")
+    lacking = [n for n in names if n not in theirs]
+    if lacking:
+        raise DatasetError(f"{split}: no folder for class '{lacking[0]}' of {train} ({len(lacking)} such); "
+                           f"every class needs images in {split.name}/ too")
+
+
 def first_image_size(spec: DataSpec) -> tuple[int, int]:
+    """The size every image is resized to when ``dataset.image_size`` is not given: the
+    first readable image's (sorted paths), the same for every split."""
     from PIL import Image
 
     root = _root(spec)
     for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            with Image.open(path) as img:
-                return img.height, img.width
-    raise DatasetError(f"{root}: no images found")
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            try:
+                with Image.open(path) as img:
+                    return img.height, img.width
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue      # read_images names it (or skips it, with skip_corrupt)
+    raise DatasetError(f"{root}: no readable images found")
 
 
 def image_files(folder: Path, name: str, quiet: bool = False) -> list[Path]:
@@ -121,28 +140,28 @@ def _decode(path: Path, mode: str, size: tuple[int, int] | None):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as img:
             img.load()
-            if size is not None and (img.height, img.width) != tuple(size):
+            own = (img.height, img.width)
+            if size is not None and own != tuple(size):
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return to_uint8(img, mode)
+            return to_uint8(img, mode), own
 
 
 def read_images(folder: Path, names: tuple[str, ...], spec: DataSpec) -> Labeled:
     from PIL import Image
 
     mode = "L" if spec.color_mode == "grayscale" else "RGB"
-    size = spec.image_size
-    xs, ys, skipped = [], [], []
+    size = tuple(spec.image_size) if spec.image_size is not None else first_image_size(spec)
+    xs, ys, skipped, sizes = [], [], [], {}
     for label, name in enumerate(names):
         for path in image_files(folder, name):
             try:
-                array = _decode(path, mode, size)
+                array, own = _decode(path, mode, size)
+                sizes[own] = sizes.get(own, 0) + 1
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
                 problem = f"a decompression bomb ({str(e).split('.')[0]})"
             except (OSError, ValueError, SyntaxError) as e:
                 problem = f"not a readable image ({e})"
             else:
-                if size is None:
-                    size = array.shape[:2]
                 xs.append(array)
                 ys.append(label)
                 continue
@@ -150,6 +169,12 @@ def read_images(folder: Path, names: tuple[str, ...], spec: DataSpec) -> Labeled
                 raise DatasetError(f"{path}: {problem}; remove it, or set dataset.skip_corrupt: true to skip "
                                    "such files") from None
             skipped.append(f"{path}: {problem}")
+    if spec.image_size is None and len(sizes) > 1:
+        off = sum(n for own, n in sizes.items() if own != tuple(size))
+        seen = ", ".join(f"{h}x{w}" for h, w in sorted(sizes, key=lambda s: -sizes[s])[:4])
+        warn(f"{folder}: images of {len(sizes)} sizes ({seen}{', ...' if len(sizes) > 4 else ''}): {off} of "
+             f"{sum(sizes.values())} resized to {size[0]}x{size[1]}, the first image's size; set dataset.image_size "
+             "to choose it")
     if skipped:
         warn(f"{folder}: skipped {len(skipped)} unreadable image(s) (dataset.skip_corrupt); first: {skipped[0]}")
     if not xs:

@@ -7,13 +7,13 @@ that the report will be able to.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from trainables.datasets import folder, mnist_like
+from trainables.datasets import folder, mnist_like, notes
 from trainables.contract.errors import DatasetError
 from trainables.datasets.base import DataSpec, Labeled, TrialData
 from trainables.datasets.split import stratified_split, stratified_subset
@@ -92,7 +92,14 @@ def _take(data: Labeled, idx: np.ndarray) -> Labeled:
 
 
 def load_trial_data(spec: DataSpec) -> TrialData:
-    """Train and validation splits for a sweep, subset as the sweep asks."""
+    """Train and validation splits for a sweep, subset as the sweep asks; with what the
+    loaders noticed on the way (``TrialData.warnings``)."""
+    with notes.collected() as noticed:
+        data = _trial_data(spec)
+    return replace(data, warnings=tuple(noticed))
+
+
+def _trial_data(spec: DataSpec) -> TrialData:
     source = get_dataset(spec.name)
     names = source.class_names(spec)
     pool = source.load(spec, "train")
@@ -111,6 +118,13 @@ def load_trial_data(spec: DataSpec) -> TrialData:
         only = names[int(present[0])] if len(present) else "none"
         raise DatasetError(f"dataset {spec.name}: the training split holds one class only ({only}) of "
                            f"{len(names)}; a classifier needs two or more (the sweep would score 1.0 on nothing)")
+    for split, part in (("training", train), ("validation", val)):
+        absent = [names[i] for i in range(len(names)) if i not in set(np.unique(part.y).tolist())]
+        if absent:
+            notes.warn(f"dataset {spec.name}: the {split} split holds no image of {len(absent)} of the "
+                       f"{len(names)} classes ({', '.join(absent[:5])}{', ...' if len(absent) > 5 else ''})"
+                       + ("; the models can never predict them" if split == "training" else
+                          "; validation scores say nothing about them"))
     return TrialData(train=train, val=val, class_names=tuple(names))
 
 
