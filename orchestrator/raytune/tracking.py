@@ -36,6 +36,7 @@ def check_trackers(spec: SweepSpec) -> None:
 
     if m is not None and m.tracking_uri.split(":", 1)[0] in ("http", "https"):
         _check_reachable(spec.source, m.tracking_uri)
+        _check_speaks_mlflow(spec.source, m.tracking_uri)
 
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -54,6 +55,35 @@ def _check_reachable(source: str, uri: str) -> None:
     except OSError as e:
         raise UserError(f"{source}: tracking.mlflow.tracking_uri: {uri} does not answer ({e.strerror or e}); "
                         "start the MLflow server or fix the address") from None
+
+
+def _check_speaks_mlflow(source: str, uri: str) -> None:
+    """An address that answers but is not an MLflow server (any web server, a proxy's login
+    page) failed the sweep at its first trial with MLflow's 90-line traceback: ask it the
+    cheapest question of MLflow's REST API first, once, without MLflow's retries."""
+    import os
+
+    import mlflow
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(PROBE_SECONDS))})
+    try:
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as e:   # MlflowException, requests' errors: what the server said is the story
+        raise UserError(f"{source}: tracking.mlflow.tracking_uri: {uri} answers, but not as an MLflow tracking "
+                        f"server ({_first_line(e)}); fix the address or start MLflow there") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return first if len(first) <= 160 else first[:159] + "…"
 
 
 def _allow_file_store(uri: str) -> None:
@@ -85,11 +115,20 @@ def _mlflow_class():
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
     class TunefmMLflow(MLflowLoggerCallback):
-        """Ray's MLflow logger, plus the status and best checkpoint tunefm recorded."""
+        """Ray's MLflow logger, plus the status and best checkpoint tunefm recorded.
+
+        A tracker is a copy of what the run records: when MLflow fails mid-sweep (its
+        server went down, its store broke) it is dropped with one line and the sweep goes
+        on; before, its exception ended the fit and left a run that could not be resumed."""
 
         def __init__(self, *, log_checkpoint: bool, **kwargs):
             super().__init__(save_artifact=False, **kwargs)
             self.log_checkpoint = log_checkpoint
+            self.dropped: str | None = None
+
+        def __setstate__(self, state: dict) -> None:   # a resumed run tries MLflow again
+            self.__dict__.update(state)
+            self.dropped = None
 
         def log_trial_start(self, trial) -> None:
             super().log_trial_start(trial)
@@ -116,7 +155,35 @@ def _mlflow_class():
                         client.log_artifacts(run_id, str(folder), artifact_path="best_checkpoint")
             super().log_trial_end(trial, failed=failed)
 
+    for hook in GUARDED_HOOKS:
+        setattr(TunefmMLflow, hook, _guarded(getattr(TunefmMLflow, hook)))
     return TunefmMLflow
+
+
+# every hook through which Ray Tune calls a callback (ray.tune.Callback)
+GUARDED_HOOKS = ("setup", "on_step_begin", "on_step_end", "on_trial_start", "on_trial_restore", "on_trial_save",
+                 "on_trial_result", "on_trial_complete", "on_trial_error", "on_trial_recover", "on_checkpoint",
+                 "on_experiment_end")
+
+
+def _guarded(hook):
+    import functools
+    import sys
+
+    @functools.wraps(hook)
+    def run(self, *args, **kwargs):
+        if self.dropped is not None:
+            return None
+        try:
+            return hook(self, *args, **kwargs)
+        except Exception as e:
+            self.dropped = _first_line(e)
+            print(f"tunefm: warning: MLflow tracking ({self.tracking_uri}) failed and is dropped for the rest of "
+                  f"this session: {type(e).__name__}: {self.dropped}; the sweep goes on and records every epoch "
+                  "in the run folder", file=sys.stderr, flush=True)
+            return None
+
+    return run
 
 
 def _recorded(trial_id: str):

@@ -81,3 +81,67 @@ def test_mlflow_has_one_run_per_trial_with_params_metrics_status_and_checkpoint(
         else:
             assert not artifacts
     assert set(trials[S.STATUS]) >= {S.COMPLETED, S.DIVERGED}
+
+
+def test_an_address_that_answers_but_is_not_mlflow_is_refused_before_the_run_folder(tmp_path):
+    import http.server
+    import socketserver
+    import threading
+
+    from trainables.contract.errors import UserError
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = socketserver.TCPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        data = write_idx_dataset(tmp_path / "data", n_train=100, n_test=20)
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        text = SWEEP.format(data=data, mlruns=uri).replace("tensorboard: true", "tensorboard: false")
+        with pytest.raises(UserError, match=rf"tracking.mlflow.tracking_uri: {uri} answers, but not as an MLflow "
+                                            r"tracking server \(API request to .* failed with error code 501"):
+            run_text(text, tmp_path / "res")
+        assert not (tmp_path / "res").exists() or not any((tmp_path / "res").rglob("run.json"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_mlflow_store_that_breaks_mid_sweep_is_dropped_in_one_line_and_the_sweep_finishes(tmp_path, local_ray,
+                                                                                            capfd):
+    """Before, MLflow's exception ended the fit and left a run that resume could not continue."""
+    import shutil
+
+    from ray.tune import Callback
+
+    data = write_idx_dataset(tmp_path / "data", n_train=600, n_test=50)
+    mlruns = tmp_path / "mlruns"
+
+    class BreakTheStore(Callback):          # the MLflow store turns into a file after the first epoch
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if mlruns.is_dir():
+                shutil.rmtree(mlruns)
+                mlruns.write_text("not a store")
+
+    text = SWEEP.format(data=data, mlruns=mlruns.as_uri()).replace("tensorboard: true", "tensorboard: false")
+    summary = run_text(text, tmp_path / "res", extra_callbacks=(BreakTheStore(),))
+    assert summary.status == "finished"
+    trials = read_trials(summary.run_dir)
+    assert len(trials) == 3 and set(trials[S.STATUS]) <= {S.COMPLETED, S.DIVERGED}
+    assert len(read_metrics(summary.run_dir)) >= 4
+    said = [line for line in capfd.readouterr().err.splitlines() if "MLflow tracking" in line]
+    assert len(said) == 1 and "is dropped for the rest of this session" in said[0], said
+    assert "the sweep goes on" in said[0]
+
+
+def test_every_tune_callback_hook_of_the_mlflow_tracker_is_guarded():
+    import inspect
+
+    from ray.tune import Callback
+
+    from orchestrator.raytune.tracking import GUARDED_HOOKS
+
+    hooks = {n for n, _ in inspect.getmembers(Callback, inspect.isfunction) if n.startswith(("on_", "setup"))}
+    assert hooks == set(GUARDED_HOOKS)
