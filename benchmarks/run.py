@@ -2,7 +2,7 @@
 
     python -m benchmarks.run --quick          # 9-30 minutes on 2 cores (5 tools, 5 seeds each)
     python -m benchmarks.run                  # larger task and more trials
-    python -m benchmarks.run --quick --readme # also replace the table in README.md
+    python -m benchmarks.run --quick --docs   # also replace the table in docs/benchmarks.md
 
 Sections (``--only`` picks some): ``floor`` (orchestration overhead), ``in_trial`` (a
 tunefm trial against a plain model.fit), ``peers`` (the search against KerasTuner,
@@ -11,12 +11,14 @@ among the leaders against the search alone: what each ships, what the race costs
 whether a settled verdict holds up; not in the default set: ``--only race``, about 15-25
 minutes on 2 cores with ``--quick``). ``--quality-run DIR`` adds the summary of a
 finished, reported quality sweep (see benchmarks/quality.py). Numbers are printed and
-written, never asserted; ``--readme`` replaces the README's block of the sections run.
+written, never asserted; ``--docs`` (or its old name ``--readme``) replaces docs/benchmarks.md's
+block of the sections run.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -28,7 +30,8 @@ from benchmarks.common import REPO, machine
 
 SECTIONS = ("floor", "in_trial", "peers", "race")
 DEFAULT = ("floor", "in_trial", "peers")
-README_START, README_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+DOCS_START, DOCS_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+DOCS = REPO / "docs" / "benchmarks.md"   # the page whose marked blocks --docs replaces
 RACE_START, RACE_END = "<!-- race:start -->", "<!-- race:end -->"
 
 
@@ -80,7 +83,9 @@ def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict
     return out
 
 
-def markdown(res: dict[str, Any]) -> str:
+def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
+    """The results as Markdown; ``links_from``: the folder of the page it goes into, which
+    the figure's link is made relative to (default: as recorded, relative to the repository)."""
     m = res["machine"]
     lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({res['total_minutes']} min), "
              f"commit {m['commit']}, on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
@@ -91,7 +96,7 @@ def markdown(res: dict[str, Any]) -> str:
     if "in_trial" in res:
         lines += _in_trial(res["in_trial"])
     if "peers" in res:
-        lines += _peers(res["peers"])
+        lines += _peers(res["peers"], links_from)
     if res.get("quality"):
         lines += _quality(res["quality"])
     if "race" in res:
@@ -163,7 +168,7 @@ def _in_trial(t: dict[str, Any]) -> list[str]:
                if "fastest_ratio" in t else ""), ""]
 
 
-def _peers(p: dict[str, Any]) -> list[str]:
+def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
     task, summary = p["task"], p["summary"]
     seeds = task.get("seeds", [0])
     lines = [f"**Search against peers** (Fashion-MNIST, {task['train']} training / {task['val']} validation "
@@ -183,7 +188,10 @@ def _peers(p: dict[str, Any]) -> list[str]:
     for run, why in p.get("failed", {}).items():
         lines.append(f"| {run} | failed: {why} | | | | | |")
     if p.get("figure"):
-        lines += ["", f"![anytime curves]({p['figure']})"]
+        figure = p["figure"]
+        if links_from is not None:
+            figure = Path(os.path.relpath(REPO / figure, links_from)).as_posix()
+        lines += ["", f"![anytime curves]({figure})"]
     for tool, v in summary.get("verdict", {}).items():
         lines += ["", f"Target ({tool}): median time to the peers' median best below every peer's median: "
                       f"{'met' if v['beats_every_peer'] else 'not met'}; within half the fastest peer's: "
@@ -223,13 +231,13 @@ def _na(x) -> str:
     return "never" if x is None else str(x)
 
 
-def update_readme(table: str, readme: Path = REPO / "README.md", start: str = README_START,
-                  end: str = README_END) -> None:
-    text = readme.read_text()
+def update_docs(table: str, page: Path = DOCS, start: str = DOCS_START, end: str = DOCS_END) -> None:
+    """Replace the block between ``start`` and ``end`` in ``page`` with ``table``."""
+    text = page.read_text()
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise SystemExit(f"{readme}: no {start} ... {end} section to replace")
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
+        raise SystemExit(f"{page}: no {start} ... {end} section to replace")
+    page.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
 
 
 def main() -> None:
@@ -239,7 +247,8 @@ def main() -> None:
     parser.add_argument("--quality-run", action="append", default=[], metavar="RUN_DIR",
                         help="add a finished, reported quality run's summary (repeatable)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where the JSON and Markdown go")
-    parser.add_argument("--readme", action="store_true", help="replace README.md's benchmark table with this one")
+    parser.add_argument("--docs", "--readme", dest="docs", action="store_true",
+                        help="replace the marked block of docs/benchmarks.md with these results (--readme: its old name)")
     args = parser.parse_args()
     sections = tuple(args.only) if args.only else DEFAULT
     preflight(sections, args.quick, args.quality_run)
@@ -250,19 +259,20 @@ def main() -> None:
     if "peers" in res:
         from benchmarks.curves import draw
 
-        figure = draw(res["peers"], out / f"{stem}_search.png")
+        figure = draw(res["peers"], out / f"{stem}_search.png").resolve()
         res["peers"]["figure"] = figure.relative_to(REPO).as_posix() if figure.is_relative_to(REPO) else str(figure)
-    table = markdown(res)
+    table = markdown(res, links_from=out.resolve())   # its figure link works from out/
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / f"{stem}.md").write_text(table)
     print("\n" + table)
     print(f"written: {out / (stem + '.json')}, {out / (stem + '.md')}")
-    if args.readme:
+    if args.docs:
+        page = markdown(res, links_from=DOCS.parent)
         if sections == ("race",):
-            update_readme(table, start=RACE_START, end=RACE_END)
+            update_docs(page, start=RACE_START, end=RACE_END)
         else:
-            update_readme(table)
-        print("README.md table replaced")
+            update_docs(page)
+        print(f"{DOCS.relative_to(REPO)} table replaced")
 
 
 if __name__ == "__main__":

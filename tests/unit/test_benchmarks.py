@@ -1,11 +1,11 @@
 """The benchmark harness's own logic (no numbers are asserted: these check the arithmetic
-that turns measured curves into the table, and the README replacement)."""
+that turns measured curves into the table, and the replacement of docs/benchmarks.md's block)."""
 from __future__ import annotations
 
 import pytest
 
 from benchmarks.search_stats import first_time, summarize
-from benchmarks.run import README_END, README_START, markdown, update_readme
+from benchmarks.run import DOCS, DOCS_END, DOCS_START, RACE_END, RACE_START, REPO, markdown, update_docs
 
 
 def test_first_time_uses_the_running_best():
@@ -67,6 +67,9 @@ def test_markdown_gives_median_and_range_and_the_verdict():
         in text, text
     assert "Target (tunefm_asha): median time to the peers' median best below every peer's median: not met" in text
     assert "![anytime curves](benchmarks/results/quick_search.png)" in text
+    # on the docs page and beside the figure, the link is relative to where the Markdown lies
+    assert "![anytime curves](../benchmarks/results/quick_search.png)" in markdown(_result(), links_from=DOCS.parent)
+    assert "![anytime curves](quick_search.png)" in markdown(_result(), links_from=REPO / "benchmarks" / "results")
 
 
 def test_the_figure_draws_every_run(tmp_path):
@@ -77,14 +80,21 @@ def test_the_figure_draws_every_run(tmp_path):
     assert out.stat().st_size > 10_000
 
 
-def test_update_readme_replaces_only_the_marked_section(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{README_START}\nold table\n{README_END}\nafter\n")
-    update_readme("new table\n", readme)
-    assert readme.read_text() == f"intro\n{README_START}\nnew table\n{README_END}\nafter\n"
-    readme.write_text("no markers\n")
+def test_update_docs_replaces_only_the_marked_section(tmp_path):
+    page = tmp_path / "benchmarks.md"
+    page.write_text(f"intro\n{DOCS_START}\nold table\n{DOCS_END}\nafter\n")
+    update_docs("new table\n", page)
+    assert page.read_text() == f"intro\n{DOCS_START}\nnew table\n{DOCS_END}\nafter\n"
+    page.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- benchmarks:start -->"):
-        update_readme("x\n", readme)
+        update_docs("x\n", page)
+
+
+def test_the_docs_page_holds_both_marked_blocks():
+    text = DOCS.read_text()
+    assert DOCS == REPO / "docs" / "benchmarks.md"
+    for start, end in ((DOCS_START, DOCS_END), (RACE_START, RACE_END)):
+        assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
 
 
 def test_gpu_epoch_extras_are_the_trials_additions_as_a_share_of_its_epoch():
