@@ -17,7 +17,7 @@ import pytest
 from orchestrator.ranking.evalue import t_evalue
 from orchestrator.ranking.race import SETTLED, TIE, UNSETTLED, RaceRule, decide, describe, interval
 
-# measured on quick.yaml's two best CNN configurations, 8 seeds each (README, "The race")
+# measured on quick.yaml's two best CNN configurations, 8 seeds each (docs/sweep-files.md, "The race")
 SPREAD = 0.0035
 SHARED = 0.0015
 RACES = 1500
