@@ -94,3 +94,49 @@ def weights(backbones: tuple[str, ...]) -> None:
         if name not in BACKBONES:
             raise UserError(f"unknown backbone '{name}' (known: {', '.join(BACKBONES)})")
         click.echo(f"{name}: {download(name)}")
+
+
+@main.command()
+@click.argument("data")
+@click.option("--minutes", default=10.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="The sweep's time budget: the space and the epochs are sized to fit it.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the sweep file (default: NAME.yaml here).")
+@click.option("--name", default=None, help="The sweep's name (default: from the folder's name).")
+@click.option("--cpus", default=None, type=click.IntRange(min=1),
+              help="Cores the sweep will use (default: this machine's).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_user_errors
+def init(data: str, minutes: float, out: Path | None, name: str | None, cpus: int | None, force: bool) -> None:
+    """Write a sweep file for DATA: a folder of images (one subfolder per class, or train/ and
+    test/ with them) or a data set's name (fashion_mnist, mnist).
+
+    Reads every image as the loader would (classes, counts, sizes, colour, unreadable files),
+    times the chosen families' training on this machine, and sizes the space and the epochs
+    to --minutes; the file says in comments why each value was chosen. Trains nothing.
+    """
+    import shlex
+    import sys
+
+    from orchestrator.search.starter_file import starter_sweep
+    from orchestrator.spec.names import segment_problem
+    from trainables.training.runtime import available_cpus
+
+    if name is not None and segment_problem(name):
+        raise UserError(f"--name {name!r}: {segment_problem(name)}")
+    cores = cpus or max(1, int(available_cpus()))
+    command = "tunefm init " + shlex.join(sys.argv[2:] if len(sys.argv) > 2 else [data])
+    text, starter, spec = starter_sweep(data, minutes, cores, command, name)
+    target = out if out is not None else Path(f"{spec.name}.yaml")
+    if target.exists() and not force:
+        raise UserError(f"{target}: exists; choose another --out, or --force to overwrite it")
+    try:
+        target.write_text(text)
+    except OSError as e:
+        raise UserError(f"{target}: cannot write ({e.strerror or e})") from None
+    for line in starter.header:
+        click.echo(line)
+    per_family = ", ".join(f"{label} {samples}" for label, _, samples, _, _ in starter.families)
+    click.echo(f"wrote {target}: {sum(s for _, _, s, _, _ in starter.families)} trials ({per_family}), up to "
+               f"{spec.scheduler.max_epochs} epochs, {minutes:g} min")
+    click.echo(f"run it:    tunefm sweep {target} --report")

@@ -35,6 +35,11 @@ def _root(spec: DataSpec) -> Path:
     return root
 
 
+def image_root(spec: DataSpec) -> Path:
+    """The folder ``spec`` names, checked to exist."""
+    return _root(spec)
+
+
 def _entries(folder: Path) -> list[Path]:
     """The folder's entries; a symlink that loops (or points nowhere) is named, not skipped."""
     out = []
