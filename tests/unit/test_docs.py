@@ -102,6 +102,8 @@ def test_every_command_and_option_is_in_the_command_reference():
     sections = _sections(_prose(text))     # the example model card's headings are not sections
     undocumented = sorted(set(main.commands) - set(sections))
     assert not undocumented, f"docs/commands.md needs a ### `tunefm NAME` section for each of {undocumented}"
+    gone = sorted(set(sections) - set(main.commands) - {None})
+    assert not gone, f"docs/commands.md documents commands tunefm does not have: {gone}"
     missing = [f"{name or 'tunefm'} {o}" for name, cmd in [(None, main), *sorted(main.commands.items())]
                for o in _long_options(cmd) if not _has(o, sections[name])]
     assert not missing, f"docs/commands.md does not document: {missing}"
