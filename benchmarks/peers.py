@@ -132,19 +132,14 @@ def test_accuracy(model, test) -> float:
 VARIANTS = {"tunefm_asha": ("random", 2), "tunefm_tpe_asha": ("tpe", 2), "tunefm_asha_2x1": ("random", 1)}
 
 
-def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
-    import orchestrator.api as tunefm
-    from trainables.training.checkpoints import load_model
-    from orchestrator.run.plans import SweepOptions, run_sweep
-    from orchestrator.store.parquet import read_metrics, read_trials
-    from orchestrator.spec.sweep import parse_sweep
-
-    search, cpus = VARIANTS[args["tool"]]
-    text = f"""
-name: bench_peers
+def sweep_text(args: dict[str, Any], name: str, seed: int, search: str = "random", cpus: float = 1,
+               extra: str = "") -> str:
+    """The task's tunefm sweep: the shared space, ASHA as every tool here gets it."""
+    return f"""
+name: {name}
 dataset: {{name: fashion_mnist, train_size: {args['train']}, val_size: {args['val']}}}
 metric: val_accuracy
-seed: {args['seed']}
+seed: {seed}
 search: {search}
 families:
   cnn:
@@ -159,7 +154,18 @@ families:
 scheduler: {{kind: asha, max_epochs: {args['max_epochs']}, grace_period: 1, reduction_factor: {REDUCTION},
              brackets: {BRACKETS}}}
 resources: {{cpus: {cpus}}}
-"""
+{extra}"""
+
+
+def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
+    import orchestrator.api as tunefm
+    from trainables.training.checkpoints import load_model
+    from orchestrator.run.plans import SweepOptions, run_sweep
+    from orchestrator.store.parquet import read_metrics, read_trials
+    from orchestrator.spec.sweep import parse_sweep
+
+    search, cpus = VARIANTS[args["tool"]]
+    text = sweep_text(args, "bench_peers", args["seed"], search, cpus)
     summary = run_sweep(parse_sweep(text, "<benchmark>"),
                         SweepOptions(cpus=2, results_dir=tempfile.mkdtemp(prefix="tunefm-bench-"), progress=False,
                                      sweep_text=text))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from benchmarks.common import r
@@ -36,29 +35,11 @@ def settings(quick: bool) -> dict[str, Any]:
 
 
 def sweep_text(args: dict[str, Any], seed: int) -> str:
-    from benchmarks.peers import BRACKETS, FIXED, REDUCTION, SPACE
+    from benchmarks.peers import sweep_text as task
 
     d = args["decide"]
-    return f"""
-name: bench_race
-dataset: {{name: fashion_mnist, train_size: {args['train']}, val_size: {args['val']}}}
-metric: val_accuracy
-seed: {seed}
-families:
-  cnn:
-    num_samples: {args['trials']}
-    params:
-      blocks: {{choice: {SPACE['blocks']}}}
-      filters: {{choice: {SPACE['filters']}}}
-      dense_units: {{choice: {SPACE['dense_units']}}}
-      dropout: {{uniform: [0.0, 0.4]}}
-      lr: {{loguniform: [3.0e-4, 3.0e-3]}}
-      batch_size: {FIXED['batch_size']}
-scheduler: {{kind: asha, max_epochs: {args['max_epochs']}, grace_period: 1, reduction_factor: {REDUCTION},
-             brackets: {BRACKETS}}}
-resources: {{cpus: 1}}
-decide: {{candidates: {d['candidates']}, rounds: {d['rounds']}, equivalence: {d['equivalence']}}}
-"""
+    return task(args, "bench_race", seed, extra=f"decide: {{candidates: {d['candidates']}, rounds: {d['rounds']}, "
+                                                 f"equivalence: {d['equivalence']}}}\n")
 
 
 def compare(quick: bool) -> dict[str, Any]:

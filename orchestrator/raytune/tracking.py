@@ -62,22 +62,17 @@ def _check_speaks_mlflow(source: str, uri: str) -> None:
     page) failed the sweep at its first trial with MLflow's 90-line traceback: ask it the
     cheapest question of MLflow's REST API first, once, without MLflow's retries."""
     import os
+    from unittest import mock
 
     import mlflow
 
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
-    os.environ.update({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(PROBE_SECONDS))})
+    once = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(PROBE_SECONDS))}
     try:
-        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        with mock.patch.dict(os.environ, once):      # set for the call, put back after it
+            mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as e:   # MlflowException, requests' errors: what the server said is the story
         raise UserError(f"{source}: tracking.mlflow.tracking_uri: {uri} answers, but not as an MLflow tracking "
                         f"server ({_first_line(e)}); fix the address or start MLflow there") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _first_line(error: BaseException) -> str:

@@ -15,13 +15,11 @@ from orchestrator.lifecycle.options import SweepOptions
 from orchestrator.lifecycle.stop import Stop, command_stop
 from orchestrator.raytune.space import param_kinds
 from orchestrator.run.phase import EXTENSION, Phase, continue_from, decided_up_front, phase_epochs
-from orchestrator.run.plans import check_families, load_data, session_for
+from orchestrator.run.plans import check_families, finished_run, load_data, session_for
 from orchestrator.run.runner import Command, RunSummary, run_phase, settle
 from orchestrator.spec.sweep import MAX_EPOCHS, SweepSpec
 from orchestrator.store.data_check import data_changes
-from orchestrator.store.folder import RunFolder
-from orchestrator.store.records import RepeatPhase, RunStatus
-from orchestrator.store.snapshot import check_finished
+from orchestrator.store.records import RepeatPhase
 from trainables.contract.errors import UserError
 
 
@@ -45,17 +43,7 @@ def _extend(location, num_samples: int, family: str | None, max_epochs: int | No
     from orchestrator.store.snapshot import read_snapshot
 
     started, started_iso = session_clock()
-    folder, lock = RunFolder.drive(location, options.command)
-    with lock:
-        meta = folder.meta()
-        if meta.status != RunStatus.FINISHED:
-            # an extension is a new phase: the unfinished trials of the last one would stay unfinished,
-            # and resume could no longer reach them
-            raise UserError(f"{folder.location}: the run is {meta.status.value}; finish it first (tunefm resume "
-                            f"{folder.location}), then extend it")
-        base = folder.spec(check_frozen=True)
-        check_finished(folder, meta, base)
-        old = phase_epochs(base, meta.repeats)
+    with finished_run(location, options, "extend") as (folder, meta, old):
         old_epochs = old.scheduler.max_epochs
         if max_epochs is not None and max_epochs < old_epochs:
             raise UserError(f"--max-epochs {max_epochs}: below the run's budget of {old_epochs} epochs; an "
@@ -150,14 +138,7 @@ def _extend_race(location, rounds: int, seconds: float | None, options: SweepOpt
     from orchestrator.store.parquet import read_trials
 
     started, started_iso = session_clock()
-    folder, lock = RunFolder.drive(location, options.command)
-    with lock:
-        meta = folder.meta()
-        if meta.status != RunStatus.FINISHED:
-            raise UserError(f"{folder.location}: the run is {meta.status.value}; finish it first (tunefm resume "
-                            f"{folder.location}), then race it")
-        spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)
-        check_finished(folder, meta, spec)
+    with finished_run(location, options, "race") as (folder, meta, spec):
         if spec.decide is None:
             spec = with_overrides(spec, decide=True)
             meta = meta.with_(overrides={**meta.overrides, "decide": True})

@@ -15,10 +15,11 @@ nothing is written; after, the run ends as the outcome table says.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from orchestrator.lifecycle.budget import Budget, session_clock, spent_before
 from orchestrator.lifecycle.options import SweepOptions
@@ -220,17 +221,26 @@ def repeat_run(location: str | Path, top_k: int, seeds: int, options: SweepOptio
         return settle(_repeat_run(location, top_k, seeds, options, stop), stop)
 
 
-def _repeat_run(location, top_k: int, seeds: int, options: SweepOptions, stop: Stop) -> RunSummary:
-    started, started_iso = session_clock()
+@contextlib.contextmanager
+def finished_run(location, options: SweepOptions, then: str) -> Iterator[tuple[RunFolder, RunMeta, SweepSpec]]:
+    """A finished run, locked for a new phase (repeat, extend, a race): its folder, its
+    run.json and its sweep at the run's epoch budget (an ``extend --max-epochs`` raised it,
+    as a resume of that phase reads it). An unfinished run is refused: the new phase would
+    leave the last one's unfinished trials where resume could no longer reach them."""
     folder, lock = RunFolder.drive(location, options.command)
     with lock:
         meta = folder.meta()
         if meta.status != RunStatus.FINISHED:
-            raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; "
-                            f"resume it first: tunefm resume {folder.location}")
-        # the run's epoch budget: an `extend --max-epochs` raised it (as a resume of this phase will read it)
+            raise UserError(f"{folder.location}: the run is {meta.status.value}, not finished; finish it first "
+                            f"(tunefm resume {folder.location}), then {then} it")
         spec = phase_epochs(folder.spec(check_frozen=True), meta.repeats)
         check_finished(folder, meta, spec)
+        yield folder, meta, spec
+
+
+def _repeat_run(location, top_k: int, seeds: int, options: SweepOptions, stop: Stop) -> RunSummary:
+    started, started_iso = session_clock()
+    with finished_run(location, options, "repeat") as (folder, meta, spec):
         changed = data_changes(meta, spec, folder.location, options.allow_changed_data)
         loading = load_data(spec.dataset)
         with session_for(options, spec, stop, meta.address, trials=top_k * seeds) as session:

@@ -117,8 +117,6 @@ def plan(facts: Facts, draft: bool = False) -> Starter:
         header.append("the test/ folder is the held-out test split: only the report reads it")
     dataset.append(Choice("val_fraction", 0.2, "a fifth of the training images (per class) score every epoch"
                           if "val" not in s.counts else "unused: the val/ folder is the validation split"))
-    channels = 3 if dataset_value(dataset, "color_mode", "grayscale" if s.fixed_shape is None or
-                                  s.fixed_shape[2] == 1 else "rgb") == "rgb" else 1
     families = _families(side, s)
     budget_s = facts.minutes * 60
     slots = max(1, facts.cores)
@@ -177,10 +175,6 @@ def training_split(s: Survey) -> int:
     if "val" in s.counts:
         return sum(s.counts["train"].values())
     return round(sum(s.counts["train"].values()) * 0.8)
-
-
-def dataset_value(choices: list[Choice], key: str, default):
-    return next((c.value for c in choices if c.key == key), default)
 
 
 def _found(s: Survey) -> list[str]:
