@@ -17,3 +17,10 @@ in pyproject.toml, checked by tests/unit/test_layers.py):
 - ``cluster``: what a machine or cluster has, and running a function where a sweep ran;
 - ``private``: every private Ray name, each behind one function.
 """
+import os as _os
+
+from orchestrator.raytune.private import NO_FAILURE_SIGNAL_HANDLER_ENV as _NO_HANDLERS
+
+# Read once, when Ray is imported: before any module of this package imports it
+# (``private.NO_FAILURE_SIGNAL_HANDLER_ENV`` says why). The user's own value wins.
+_os.environ.setdefault(_NO_HANDLERS, "1")

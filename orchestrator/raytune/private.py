@@ -25,6 +25,14 @@ SETUP_HOOK_ENV = "__RAY_WORKER_PROCESS_SETUP_HOOK_ENV_VAR"
 # importing workers a second before the trial could use them. Without it: as above.
 IDLE_WORKERS_ENV = "RAY_num_workers_soft_limit"
 
+# Read by Ray when it is imported (``ray_constants``; meant for Java libraries), set by this
+# package's ``__init__`` before that: without it the driver's core worker installs C++ crash
+# handlers for SIGTERM (and SIGSEGV ...) and, during ``ray.shutdown``, resets them to the
+# default, so for the second that shutdown takes a SIGTERM killed the command without a word
+# (Python still named its own handler). With it: the command's handler sees every SIGTERM;
+# C++ crash stack traces (driver and workers) are left out of Ray's logs.
+NO_FAILURE_SIGNAL_HANDLER_ENV = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
+
 # The logger of Tune's trial controller, which logs what a callback's ``on_checkpoint``
 # raised with a traceback and the trial's whole result. Without it: a refused checkpoint
 # (a failed write) is also a Ray traceback on the terminal.

@@ -321,7 +321,8 @@ class RaySession:
     def _ray_init(self) -> Iterator[None]:
         """``ray.init`` with the command's signal handlers put back after it. Ray sets its
         own SIGTERM handler first thing (``sys.exit(15)``): a SIGTERM while it starts ends
-        ``ray.init`` with SystemExit(15), which is the command's stop, not a silent exit."""
+        ``ray.init`` with SystemExit(15), which is the command's stop, not a silent exit.
+        (That its shutdown leaves the handlers alone is ``private.NO_FAILURE_SIGNAL_HANDLER_ENV``.)"""
         self.started = True            # whatever ray.init got to, __exit__ shuts it down
         try:
             with handlers_kept():

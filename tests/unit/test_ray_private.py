@@ -126,3 +126,9 @@ def test_no_other_module_names_a_private_ray_module():
 
 def test_the_incomplete_trials_line_filtered_is_the_one_tune_logs():
     assert f'"{private.TRIALS_INCOMPLETE_MESSAGE}: %s"' in ray_file("tune", "tune.py").read_text()
+
+
+def test_the_failure_handler_switch_is_one_ray_reads_from_the_environment():
+    source = ray_file("_private", "ray_constants.py").read_text()
+    assert f'"{private.NO_FAILURE_SIGNAL_HANDLER_ENV}"' in source
+    assert private.NO_FAILURE_SIGNAL_HANDLER_ENV.encode() in ray_file("_raylet.so").read_bytes()
