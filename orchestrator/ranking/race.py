@@ -95,13 +95,13 @@ def decide(scores: dict[str, dict[int, float]], mode: str = "max", rule: RaceRul
     common = set.intersection(*(set(gains[c]) for c in survivors)) if survivors else set()
     survivors.sort(key=lambda c: -np.mean([gains[c][r] for r in common]) if common else 0.0)
     rounds = len(common)
-    if len(survivors) == 1:
+    if len(survivors) == 1 and eliminated:      # settled by evidence, not by a rival that never ran
         rivals = [c for c in names if c != survivors[0] and len(_paired(gains, survivors[0], c)) >= 2]
         closest = min(rivals, key=lambda c: float(np.mean(_paired(gains, survivors[0], c))), default=None)
         leader = _difference(gains, survivors[0], closest, sign) if closest else None
         return Verdict(SETTLED, tuple(survivors), eliminated, leader.rounds if leader else 0, leader, rule)
     leader = _difference(gains, survivors[0], survivors[1], sign) if len(survivors) > 1 and rounds >= 2 else None
-    if rounds >= 2 and all(_equivalent(_paired(gains, a, b), rule, threshold)
+    if rounds >= 2 and len(survivors) > 1 and all(_equivalent(_paired(gains, a, b), rule, threshold)
                            for a, b in permutations(survivors, 2) if a < b):
         return Verdict(TIE, tuple(survivors), eliminated, rounds, leader, rule)
     kind = UNSETTLED if out_of_budget or rounds >= rule.max_rounds else RACING

@@ -41,6 +41,8 @@ class Phase:
     continue_from: Mapping[str, str] = field(default_factory=dict)     # extend: trial id -> checkpoint folder
     note: str | None = None                    # the summary's note when it finishes without one
     conclude: Callable[[Any], str] | None = None   # ... or that note, from the run's command once it ends (the race's verdict)
+    left: Callable[[Any], int] | None = None   # total None: trials it had yet to start when its fit ended,
+                                               # from the run's command (the race: 1 while it could go on)
 
     @property
     def ray_name(self) -> str:

@@ -42,13 +42,27 @@ def race_phase(cmd: Command, more_rounds: int | None = None, seconds: float | No
     seconds = seconds if seconds is not None else decide.seconds
     scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),
                                 spec.metric, spec.mode)
+    runs_before = race.cost(snap.trials)[2]
     return Phase(RACE, 1 + len(cmd.meta.repeats), spec.scheduler.max_epochs, total=None,
                  num_samples=max_trials,
                  searcher=RaceSearcher(race.plan(snap.trials, chosen, spec), rule, spec.mode, max_trials),
                  scheduler=scheduler, up_front=False,
                  record=RepeatPhase(top_k=len(chosen), seeds=0, trials=max_trials, kind="race"),
                  budget=Budget(float(seconds), 0.0, time.monotonic()) if seconds else None,
-                 conclude=conclude)
+                 conclude=conclude, left=lambda c: race_left(c, runs_before + max_trials))
+
+
+def race_left(cmd: Command, most_runs: int) -> int:
+    """1 while the race could go on (not decided, rounds and its runs left), else 0."""
+    from orchestrator.ranking.race import UNSETTLED
+    from orchestrator.search import race
+    from orchestrator.store.parquet import read_trials
+
+    trials = read_trials(cmd.folder.path)
+    verdict = race.verdict(trials, cmd.spec)
+    if verdict is not None and (verdict.decided or verdict.kind == UNSETTLED):
+        return 0
+    return 0 if race.cost(trials)[2] >= most_runs else 1
 
 
 def conclude(cmd: Command) -> str:

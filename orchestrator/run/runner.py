@@ -167,7 +167,7 @@ def queues_ahead(spec: SweepSpec, phase: Phase) -> bool:
 def _end_phase(cmd: Command, phase: Phase, recorder: Recorder, fit: Fit, asked_before: bool) -> RunSummary:
     stop = cmd.stop
     before = recorder.counts()            # counted before finish() marks the trials still running as stopped
-    unfinished = before.get(Status.PENDING, 0) + before.get(Status.RUNNING, 0)
+    unfinished = before.get(Status.PENDING, 0) + before.get(Status.RUNNING, 0) + _not_started(cmd, phase)
     unsaved = None
     try:
         ledger = recorder.finish()
@@ -285,6 +285,13 @@ def _skip_command(cmd: Command, kind: str | None) -> str | None:
     if kind == "race":
         return f"tunefm extend {cmd.folder.location} --race"
     return None
+
+
+def _not_started(cmd: Command, phase: Phase) -> int:
+    """Trials a phase of no fixed size had yet to start when its fit ended: a stop can come
+    between two of a race's rounds, with none running. (A phase with a ``total`` counts
+    them as pending.)"""
+    return max(0, phase.left(cmd)) if phase.left is not None else 0
 
 
 def _left_behind(folder: RunFolder, ray_name: str) -> None:

@@ -121,3 +121,27 @@ def test_an_unsettled_race_is_extended_for_more_rounds(local_ray, idx_dir, tmp_p
         with pytest.raises(UserError, match="the race is decided already"):
             extend_race(first.location, rounds=2, options=SweepOptions(progress=False,
                                                                       trial_function=make_trivial_trial(0.02, NOISE)))
+
+
+class CtrlCAsTheRaceBegins(Callback):
+    """Ctrl-C as the race's fit sets up, before it has proposed a run (the second fit)."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def setup(self, **info):
+        fits = int(self.flag.read_text()) if self.flag.exists() else 0
+        self.flag.write_text(str(fits + 1))
+        if fits == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_stop_before_the_races_first_run_leaves_it_to_resume_not_finished(local_ray, idx_dir, tmp_path):
+    """It ended 'finished (no race ran)', and resume said there was nothing to resume."""
+    first = sweep(idx_dir, tmp_path, callbacks=(CtrlCAsTheRaceBegins(tmp_path / "fits"),))
+    assert first.status == RunStatus.INTERRUPTED and first.phase == "race", first.note
+    assert first.exit_code == 130 and race_runs(first.run_dir).empty
+    again = resume_sweep(first.location, SweepOptions(progress=False, trial_function=make_trivial_trial(0.02, NOISE)))
+    assert again.status == RunStatus.FINISHED and again.phase == "race", again.note
+    assert again.note.startswith(("settled: ", "tie: ", "unsettled: ")), again.note
+    assert not race_runs(again.run_dir).empty

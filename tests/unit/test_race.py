@@ -136,3 +136,14 @@ def test_no_evidence_without_a_spread_to_measure(values, expected):
     assert decide({"a": {r: 0.9 for r in range(4)}, "b": {r: 0.8 + 1e-9 * r for r in range(4)}}).kind != SETTLED
     assert t_evalue(values) == expected
     assert t_evalue([0.3, 0.2, 0.4], direction=-1) == 0.0        # the data lean the other way
+
+
+def test_a_race_whose_rivals_never_ran_is_not_settled_or_tied():
+    """A race killed after its first run listed one candidate: it read 'settled: X still in
+    the race after 0 seeds' and named a winner."""
+    from orchestrator.ranking.race import RACING, UNSETTLED, decide
+
+    for rounds in ({}, {0: 0.80}, {0: 0.80, 1: 0.81, 2: 0.80}):
+        verdict = decide({"a": rounds}, "max")
+        assert verdict.kind == RACING and verdict.winner is None and not verdict.decided, rounds
+    assert decide({"a": {0: 0.8}}, "max", out_of_budget=True).kind == UNSETTLED
