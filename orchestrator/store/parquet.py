@@ -102,7 +102,14 @@ class RunStore:
         self.metrics_schema = S.metrics_schema(params)
         self.trials_schema = S.trials_schema(params)
         self._buffer: list[dict[str, Any]] = []
-        (self.run_dir / METRICS_DIR).mkdir(parents=True, exist_ok=True)
+        metrics = self.run_dir / METRICS_DIR
+        try:
+            metrics.mkdir(parents=True, exist_ok=True)
+        except OSError as e:   # a file in the way, a folder that may not be written: damage, named
+            raise UserError(f"{metrics}: cannot hold the run's metrics ({e.strerror or e}); "
+                            + ("a file is in its place: move it away, or put the metrics folder back"
+                               if metrics.exists() and not metrics.is_dir() else "restore the folder or its permissions")
+                            ) from None
         self._part = self._next_part()
 
     def _next_part(self) -> int:

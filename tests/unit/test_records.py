@@ -86,3 +86,14 @@ def test_mode_is_max_or_min():
     with pytest.raises(ValueError, match="mode must be 'max' or 'min'"):
         Mode("maximize")
     assert Mode.of("val_loss").ascending and Mode.of("val_auc").direction == "maximize"
+
+
+def test_a_metrics_folder_replaced_by_a_file_is_one_line_naming_it(tmp_path):
+    """A resume of such a run ended in FileExistsError's traceback."""
+    from orchestrator.store.parquet import RunStore
+    from trainables.contract.errors import UserError
+
+    (tmp_path / "metrics").write_text("in the way")
+    with pytest.raises(UserError, match=r"metrics: cannot hold the run's metrics \(File exists\); a file is in its "
+                                        r"place: move it away"):
+        RunStore(tmp_path, [])
