@@ -48,13 +48,15 @@ def _finish(summary, make_report: bool, allow_changed_data: bool = False) -> Non
         said = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in summary.counts.items() if n) or "no trials"
         click.echo(f"tunefm: no report written: no trial has a validation result ({said})", err=True)
     if outcome.then != Then.STOP and make_report and summary.best is not None:
+        written = False
         try:
             with command_stop(interrupt=True) as stop:
                 mark = stop.mark()
                 _print_report(summary.location, top_k=3, metric=None, allow_changed_data=allow_changed_data)
+                written = True
                 stop.check(since=mark)     # a Ctrl-C its handler raised where Python drops it (in a finalizer)
-        except Stopped as e:           # the run is saved; only its report was cut short
-            stopped = report_stopped(e.request, summary.location)
+        except Stopped as e:           # the run is saved; only its report was cut short (unless written)
+            stopped = report_stopped(e.request, summary.location, written)
             click.echo(f"tunefm: {stopped.says}", err=True)
             sys.exit(stopped.exit_code)
     if outcome.exit_code:

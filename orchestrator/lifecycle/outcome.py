@@ -112,7 +112,12 @@ def starting_outcome(request: StopRequest) -> Outcome:
                    says=f"stopped by {request.reason} as tunefm started; nothing was done")
 
 
-def report_stopped(request: StopRequest, location: str) -> Outcome:
-    """A stop during the report that follows a run (--report): the run itself is saved."""
+def report_stopped(request: StopRequest, location: str, written: bool = False) -> Outcome:
+    """A stop during the report that follows a run (--report): the run itself is saved.
+    ``written``: the stop was seen only once the report was done (its handler ran where
+    Python could not raise), so the report stands."""
+    if written:
+        return Outcome(None, None, exit_code(request) or EXIT_CTRL_C, Then.STOP,
+                       says=f"stopped by {request.reason} as the report ended; the report was written")
     return Outcome(None, None, exit_code(request) or EXIT_CTRL_C, Then.STOP,
                    says=f"the report was stopped by {request.reason}; the run is saved: tunefm report {location}")

@@ -85,3 +85,8 @@ def test_a_stop_as_tunefm_starts_and_during_the_report_after_a_run():
     out = report_stopped(CTRL_C, "results/quick/r1")
     assert out.says == "the report was stopped by Ctrl-C; the run is saved: tunefm report results/quick/r1"
     assert out.exit_code == 130
+
+
+def test_a_stop_seen_only_once_the_report_was_written_does_not_say_it_was_stopped():
+    out = report_stopped(CTRL_C, "results/quick/r1", written=True)
+    assert out.exit_code == 130 and out.says == "stopped by Ctrl-C as the report ended; the report was written"
