@@ -100,6 +100,8 @@ class Fit:
     listener: FitListener                      # the recorder of this session
     budget: Budget | None = None               # the sweep's time budget, over all its sessions
     recorded_epochs: Mapping[str, int] = field(default_factory=dict)   # a resume: each trial's last epoch on disk
+    history: Mapping[str, Mapping[str, Mapping[int, float]]] = field(default_factory=dict)
+    # what the run recorded before this fit, family -> trial -> epoch -> metric: the scheduler starts from it
     ended: bool = False                        # end_fit_if_asked ended the fit
     budget_spent: bool = False                 # the stopper ended it: the time budget ran out (before any stop)
 

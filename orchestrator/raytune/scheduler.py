@@ -29,20 +29,29 @@ class PerFamilyScheduler(FIFOScheduler):
         return self._child(trial.config.get(FAMILY_KEY, ""))
 
     def _child(self, family: str) -> TrialScheduler:
+        """The family's scheduler; made in a fit, it starts from what the run recorded
+        before the fit (``fit.Fit.history``): a resumed or extended run's ASHA decides as
+        if it had never stopped (Ray's saved state holds the scheduler as it was built)."""
         if family not in self._by_family:
             child = self._make()
             child.set_search_properties(self._metric, self._mode)
             self._by_family[family] = child
+            from orchestrator.raytune import fit
+
+            bound = fit.current()
+            if bound is not None and bound.history.get(family):
+                self.warm_start({family: bound.history[family]})
         return self._by_family[family]
 
     def warm_start(self, history: dict[str, dict[str, dict[int, float]]]) -> int:
-        """Seed each family's ASHA rungs with earlier trials' values (``tunefm extend``):
-        family -> trial id -> epoch -> metric. A rung holds a trial's value at its first
-        epoch at or past the milestone, as ASHA itself records it (``private.asha_rungs``;
-        where they moved, nothing is seeded and the count says so). Returns the values seeded."""
+        """Seed each family's ASHA rungs with earlier trials' values: family -> trial id ->
+        epoch -> metric. A rung holds a trial's value at its first epoch at or past the
+        milestone, as ASHA itself records it (``private.asha_rungs``; where they moved,
+        nothing is seeded and the count says so). Returns the values seeded."""
         seeded = 0
         for family, trials in history.items():
-            op, rungs = private.asha_rungs(self._child(family))
+            op, rungs = private.asha_rungs(self._by_family[family] if family in self._by_family
+                                           else self._child(family))
             for milestone, recorded in rungs if op is not None else []:
                 for tid, epochs in trials.items():
                     reached = [e for e in epochs if e >= milestone]

@@ -81,8 +81,8 @@ def _extend(location, num_samples: int, family: str | None, max_epochs: int | No
         with session_for(options, spec, stop, meta.address) as session:
             session.check_resources(spec)
             data = stop.result(loading)
-            scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)
-            seeded = scheduler.warm_start(X.histories(snap.metrics, snap.trials, spec.metric))
+            scheduler = build_scheduler(spec.scheduler, spec.metric, spec.mode)   # starts from the run's results
+            earlier = sum(len(t) for t in X.histories(snap.metrics, snap.trials, spec.metric).values())
             if spec.search == "tpe":
                 searcher = _warm_tpe(spec, families, num_samples, snap, index, configs)
                 total_new = len(configs) + num_samples * len(families)
@@ -95,7 +95,9 @@ def _extend(location, num_samples: int, family: str | None, max_epochs: int | No
                           searcher=searcher, scheduler=scheduler, up_front=decided_up_front(spec), record=record,
                           continue_from=continue_from(folder, snap.trials, continued),
                           note=(f"extended: {total_new} trials ({len(continued)} continued), "
-                                f"{seeded} earlier results seeded ASHA's rungs" + "".join(f"; {e}" for e in exhausted)))
+                                + (f"ASHA starting from the results of {earlier} earlier trials"
+                                   if spec.scheduler.kind == "asha" else "")
+                                + "".join(f"; {e}" for e in exhausted)))
             cmd = Command(folder, spec, options, stop, session, data,
                           meta.with_(data_changes=(*meta.data_changes, *changed)), param_kinds(spec),
                           clock=started, started_iso=started_iso)

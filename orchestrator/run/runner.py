@@ -24,7 +24,7 @@ from orchestrator.raytune.fit import Fit, run_fit, write_failure
 from orchestrator.raytune.session import RaySession, silent_returns_allowed
 from orchestrator.raytune.tracking import tracker_callbacks
 from orchestrator.raytune.tuner import build_tuner, restore_tuner, trainable
-from orchestrator.run.phase import Phase
+from orchestrator.run.phase import EXTENSION, SWEEP, Phase
 from orchestrator.run.recorder import Recorder
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.folder import RunFolder, writing
@@ -148,12 +148,23 @@ def fit_phase(cmd: Command, phase: Phase, tuner) -> RunSummary:
         store.write_meta(cmd.meta)
     recorder = Recorder(folder, tuple(cmd.params), spec.metric, spec.mode, phase.max_epochs, phase.total, stop,
                         options.progress, drop=phase.drop)
-    fit = Fit(folder.storage(), stop, recorder, phase.budget, phase.recorded_epochs)
+    fit = Fit(folder.storage(), stop, recorder, phase.budget, phase.recorded_epochs, _history(cmd, phase))
     asked_before = bool(stop)
     queue = cmd.session.queue_ahead(queues_ahead(spec, phase))
     with queue, silent_returns_allowed() if phase.done else contextlib.nullcontext():
         run_fit(tuner, fit)
     return _end_phase(cmd, phase, recorder, fit, asked_before)
+
+
+def _history(cmd: Command, phase: Phase) -> dict:
+    """What the run recorded before this fit, for its ASHA to start from (a resume, an
+    extension): family -> trial -> epoch -> metric. Empty for a phase without ASHA."""
+    if cmd.spec.scheduler.kind != "asha" or phase.kind not in (SWEEP, EXTENSION):
+        return {}
+    from orchestrator.search.extension import histories
+    from orchestrator.store.parquet import read_metrics, read_trials
+
+    return histories(read_metrics(cmd.folder.path), read_trials(cmd.folder.path), cmd.spec.metric)
 
 
 def queues_ahead(spec: SweepSpec, phase: Phase) -> bool:

@@ -150,3 +150,48 @@ def test_a_ctrl_c_in_a_fit_whose_trials_all_end_still_stops_the_plan(local_ray, 
     assert summary.status == RunStatus.FINISHED and summary.counts[S.COMPLETED] == 3, summary
     assert summary.stopped_by == "Ctrl-C" and summary.skipped is not None
     assert not read_meta(summary.run_dir)["repeats"]
+
+
+ASHA_SWEEP = """
+name: asha_resume
+dataset: {{name: fashion_mnist, data_dir: {data}, train_size: 300, val_size: 100}}
+search: grid
+max_concurrent: 1
+families:
+  dense: {{params: {{lr: {{grid: [1.0e-3, 0.5]}}}}}}
+scheduler: {{kind: asha, max_epochs: 4, grace_period: 1, reduction_factor: 2}}
+"""
+
+
+class CtrlCAfterTheFirstTrial(Callback):
+    def __init__(self, flag):
+        self.flag = flag
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        if not self.flag.exists():
+            self.flag.write_text("1")
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def asha_run(idx_dir, tmp_path, name: str, callbacks=()):
+    text = ASHA_SWEEP.format(data=idx_dir)
+    return run_sweep(parse_sweep(text, "asha.yaml"),
+                     SweepOptions(results_dir=str(tmp_path / name), progress=False, sweep_text=text,
+                                  trial_function=make_trivial_trial(0.01), extra_callbacks=callbacks))
+
+
+def test_a_resumed_run_early_stops_what_the_uninterrupted_run_stops(local_ray, idx_dir, tmp_path):
+    """Ray's saved state holds the scheduler as it was built: a resumed run's ASHA had
+    forgotten every result before the stop, and trained to the end trials it stops."""
+    whole = asha_run(idx_dir, tmp_path, "whole")
+    statuses = read_trials(whole.run_dir).sort_values("config_lr")[S.STATUS].tolist()
+    assert statuses == [S.COMPLETED, S.EARLY_STOPPED]            # lr 0.5 stopped at the first rung
+    first = asha_run(idx_dir, tmp_path, "cut", callbacks=(CtrlCAfterTheFirstTrial(tmp_path / "pressed"),))
+    assert first.status == RunStatus.INTERRUPTED, first.note
+    done = read_trials(first.run_dir)
+    assert done[S.STATUS].tolist() == [S.COMPLETED] or (done[S.STATUS] != S.EARLY_STOPPED).all()
+    again = resume_sweep(first.location, SweepOptions(progress=False, trial_function=make_trivial_trial(0.01)))
+    assert again.status == RunStatus.FINISHED, again.note
+    resumed = read_trials(again.run_dir).sort_values("config_lr")
+    assert resumed[S.STATUS].tolist() == statuses, resumed[[S.TRIAL_ID, "config_lr", S.STATUS, "epochs"]]
+    assert resumed["epochs"].tolist() == read_trials(whole.run_dir).sort_values("config_lr")["epochs"].tolist()
