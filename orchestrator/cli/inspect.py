@@ -17,6 +17,9 @@ def validate(sweep_file: Path) -> None:
     from orchestrator.spec.sweep import load_sweep
 
     spec = load_sweep(sweep_file)
+    from orchestrator.search.race import check_rounds
+
+    check_rounds(spec)
     per_family = {f.label: f.trial_count(spec.search) for f in spec.families}   # counted, never expanded
     click.echo(f"{sweep_file}: ok. sweep '{spec.name}' on {spec.dataset.name}: {sum(per_family.values())} trials "
                f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "

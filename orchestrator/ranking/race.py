@@ -157,6 +157,21 @@ def critical_t(n: int, bar: float, prior_scale: float = PRIOR_SCALE) -> float:
     return high
 
 
+@lru_cache(maxsize=256)
+def fewest_rounds(candidates: int, alpha: float, prior_scale: float = PRIOR_SCALE, limit: int = 1000) -> int:
+    """The fewest rounds after which a race of ``candidates`` can be settled at all: the
+    e-value of paired differences that all agree (``evalue.T_CAP``) first reaches the
+    threshold there. A race given fewer rounds can only end unsettled.
+
+    >>> fewest_rounds(2, 0.05), fewest_rounds(3, 0.05), fewest_rounds(5, 0.05), fewest_rounds(2, 0.01)
+    (5, 5, 6, 6)
+    """
+    from orchestrator.ranking.evalue import T_CAP, bayes_factor
+
+    bar = RaceRule(alpha=alpha).threshold(max(2, candidates))
+    return next((n for n in range(2, limit) if bayes_factor(T_CAP, n, prior_scale) >= bar), limit)
+
+
 def describe(verdict: Verdict, metric: str, names: dict[str, str] | None = None) -> str:
     """The verdict in one line, e.g. ``settled: 1a2b beats 3c4d by 0.41 points (95% interval
     0.12 to 0.70) over 6 seeds``."""

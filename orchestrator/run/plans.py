@@ -28,6 +28,7 @@ from orchestrator.raytune.session import RaySession, trial_slots
 from orchestrator.raytune.space import param_kinds
 from orchestrator.run.phase import RACE, REPEAT, SWEEP, Phase, continue_from, decided_up_front, phase_epochs, phase_kind
 from orchestrator.run.runner import Command, RunSummary, run_phase, run_phases, settle
+from orchestrator.search.race import check_rounds
 from orchestrator.spec.names import segment_problem
 from orchestrator.spec.sweep import SweepSpec
 from orchestrator.store.data_check import data_changes
@@ -104,6 +105,7 @@ def _run_sweep(spec: SweepSpec, options: SweepOptions, stop: Stop) -> RunSummary
         raise UserError(f"--name {options.run_name!r}: {segment_problem(options.run_name)}")
     configs = trial_configs(spec)
     check_families(spec, configs)                 # e.g. missing transfer weights
+    check_rounds(spec)                            # a race that could only end unsettled
     check_trackers(spec)                          # tracking: asks for an extra that is not installed
     root = check_results_dir(options.results_dir, spec)
     locate_data(spec.dataset)                     # a missing data set stops here, before Ray starts

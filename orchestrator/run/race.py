@@ -38,6 +38,7 @@ def race_phase(cmd: Command, more_rounds: int | None = None, seconds: float | No
     done_rounds = max((max(r) + 1 for r in race.scores(snap.trials).values() if r), default=0)
     if more_rounds:
         rule = dataclasses.replace(rule, max_rounds=done_rounds + more_rounds)
+        race.check_rounds(spec, rule.max_rounds, key=f"--rounds {more_rounds} (after {done_rounds} round(s))")
     max_trials = decide.trials or len(chosen) * max(1, rule.max_rounds - done_rounds)
     seconds = seconds if seconds is not None else decide.seconds
     scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),

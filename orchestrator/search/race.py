@@ -25,6 +25,7 @@ from orchestrator.ranking.race import RaceRule, Verdict, decide
 from orchestrator.search.row_config import row_config
 from orchestrator.spec.sweep import DecideSpec, SweepSpec
 from orchestrator.store import schema as S
+from trainables.contract.errors import SweepFileError
 from trainables.contract.keys import (CONTINUES_KEY, FOLD_KEY, FOLDS_KEY, RACE_COL, RACE_KEY, REPEAT_COL,
                                       REPEAT_KEY, ROUND_KEY, SEED_KEY)
 from trainables.contract.metrics import Mode
@@ -33,6 +34,23 @@ from trainables.contract.status import Status
 BOOKKEEPING = (SEED_KEY, REPEAT_KEY, CONTINUES_KEY, RACE_KEY, ROUND_KEY, FOLD_KEY, FOLDS_KEY)
 ROUND_COL = S.CONFIG_PREFIX + ROUND_KEY
 SCORED = (Status.COMPLETED, Status.DIVERGED)   # a race run counts once it trained its whole budget
+
+
+def check_rounds(spec: SweepSpec, rounds: int | None = None, key: str = "decide.rounds") -> None:
+    """Refuse a race that can only end unsettled: fewer rounds (``rounds``: the race's
+    whole count, default the sweep file's) than its test needs even when every round
+    agrees (``ranking.race.fewest_rounds``). It ran to its end, and said 'unsettled'."""
+    from orchestrator.ranking.race import fewest_rounds
+
+    d = spec.decide
+    if d is None:
+        return
+    rounds = d.rounds if rounds is None else rounds
+    least = fewest_rounds(d.candidates, d.alpha)
+    if rounds < least:
+        raise SweepFileError(spec.source, key, f"{rounds} round(s) can never settle a race of {d.candidates} "
+                             f"candidates at alpha {d.alpha:g}: its test needs {least} even when every round "
+                             f"agrees; give {least} or more (seeds differ: a few more settle more races)")
 
 
 def rule_of(decide_spec: DecideSpec) -> RaceRule:

@@ -30,12 +30,12 @@ families:
     num_samples: 4
     params: {{lr: {{choice: [1.0e-3, 3.0e-3, 0.1, 0.5]}}}}
 scheduler: {{kind: fifo, max_epochs: {epochs}}}
-decide: {{candidates: 3, rounds: {rounds}, equivalence: 0.001}}
+decide: {{candidates: 3, rounds: {rounds}, equivalence: 0.001{extra}}}
 """
 
 
-def sweep(idx_dir, tmp_path, rounds: int = 10, callbacks=()):
-    text = SWEEP.format(data=idx_dir, epochs=EPOCHS, rounds=rounds)
+def sweep(idx_dir, tmp_path, rounds: int = 10, callbacks=(), trials: int | None = None):
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS, rounds=rounds, extra=f", trials: {trials}" if trials else "")
     return run_sweep(parse_sweep(text, "race.yaml"),
                      SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
                                   trial_function=make_trivial_trial(0.02, NOISE), extra_callbacks=callbacks))
@@ -106,21 +106,31 @@ def test_an_unsettled_race_is_extended_for_more_rounds(local_ray, idx_dir, tmp_p
     from orchestrator.run.extend import extend_race
     from trainables.contract.errors import UserError
 
-    first = sweep(idx_dir, tmp_path, rounds=2)
+    first = sweep(idx_dir, tmp_path, trials=6)            # two rounds of three: its run budget ends it
     assert first.status == RunStatus.FINISHED and first.note.startswith("unsettled: "), first.note
     before = race_runs(first.run_dir)
-    assert set(before["config_race_round"]) == {0, 1}
+    assert len(before) == 6 and before["config_race_round"].max() >= 1
     more = extend_race(first.location, rounds=8, options=SweepOptions(
         progress=False, trial_function=make_trivial_trial(0.02, NOISE)))
     assert more.status == RunStatus.FINISHED and more.phase == "race", more.note
     after = race_runs(more.run_dir)
     assert set(after["config_race_of"]) == set(before["config_race_of"])           # the same candidates
-    assert after["config_race_round"].max() > 1 and not after.duplicated(["config_race_of", "config_race_round"]).any()
+    assert after["config_race_round"].max() > before["config_race_round"].max() and not after.duplicated(["config_race_of", "config_race_round"]).any()
     assert [p["kind"] for p in read_meta(more.run_dir)["repeats"]] == ["race", "race"]
     if more.note.startswith(("settled", "tie")):
         with pytest.raises(UserError, match="the race is decided already"):
             extend_race(first.location, rounds=2, options=SweepOptions(progress=False,
                                                                       trial_function=make_trivial_trial(0.02, NOISE)))
+
+
+def test_a_race_too_short_to_ever_settle_is_refused_before_it_runs(idx_dir, tmp_path):
+    """Four rounds of three candidates: the race ran to its end and could only say 'unsettled'."""
+    from trainables.contract.errors import UserError
+
+    with pytest.raises(UserError, match=r"race.yaml: decide.rounds: 4 round\(s\) can never settle a race of 3 "
+                                        r"candidates at alpha 0.05: its test needs 5"):
+        sweep(idx_dir, tmp_path, rounds=4)
+    assert not (tmp_path / "res").exists()
 
 
 class CtrlCAsTheRaceBegins(Callback):
