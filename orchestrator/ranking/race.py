@@ -180,8 +180,9 @@ def describe(verdict: Verdict, metric: str, names: dict[str, str] | None = None)
     d = verdict.leader
 
     def diff(x: Difference) -> str:
-        return (f"by {x.mean * scale:.2f}{unit} (95% interval {x.low * scale:.2f} to {x.high * scale:.2f}) "
-                f"over {x.rounds} seeds")
+        bounds = (f"95% interval {x.low * scale:.2f} to {x.high * scale:.2f}" if math.isfinite(x.low - x.high)
+                  else f"too few seeds for a 95% interval: {fewest_rounds(2, 1 - INTERVAL)} at least")
+        return f"by {x.mean * scale:.2f}{unit} ({bounds}) over {x.rounds} seeds"
 
     if verdict.kind == SETTLED and d is not None:
         return f"settled: {name(d.better, d.better)} beats {name(d.worse, d.worse)} {diff(d)}"
