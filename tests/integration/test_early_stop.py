@@ -111,3 +111,24 @@ def test_the_process_catches_sigterm_from_rays_start_to_after_its_shutdown():
     assert done.returncode == 0, done.stderr
     samples, uncaught = (int(v) for v in done.stdout.split()[1::2])
     assert samples > 100 and uncaught == 0, done.stdout
+
+
+STARTED = ("import sys; from orchestrator.cli.entry import main; print('ready', flush=True); "
+           "sys.argv = ['tunefm', 'families']; main()")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.005, 0.01, 0.02, 0.04, 0.08])
+def test_a_ctrl_c_in_tunefms_first_milliseconds_is_one_line_not_a_traceback(delay):
+    """Before the stop token's module was imported (~40 ms after tunefm's code starts), a
+    Ctrl-C was Python's KeyboardInterrupt traceback. (Python's own start-up, before any of
+    tunefm runs, is not tunefm's: the clock starts once the program is up.)"""
+    process = subprocess.Popen([sys.executable, "-c", STARTED], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert process.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert process.returncode in (0, 130), (process.returncode, err)
+    if process.returncode == 130:
+        assert err.strip().splitlines()[-1].startswith("tunefm: stopped by Ctrl-C"), err
