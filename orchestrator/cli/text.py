@@ -29,6 +29,6 @@ def summary_lines(summary) -> list[str]:
     if summary.status == RunStatus.INTERRUPTED:
         lines.append(f"resume it:  tunefm resume {summary.location}")
     if summary.skipped:
-        lines.append(f"repeat it:  {summary.skipped}")
+        lines.append(f"run it:     {summary.skipped}")
     lines.append(f"report it:  tunefm report {summary.location}")
     return lines

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from orchestrator.store import schema as S
 from orchestrator.store.ledger import Ledger
+from trainables.contract.status import DONE
 
 
 def format_seconds(seconds: float) -> str:
@@ -23,7 +24,7 @@ def format_seconds(seconds: float) -> str:
 def progress_line(ledger: Ledger, elapsed: float) -> str:
     """E.g. ``[1:02] 5/12 done, 2 running, 3 stopped early, 0 failed | best val_accuracy 0.8731 (cnn)``."""
     c = ledger.counts()
-    finished = sum(c[s] for s in S.FINAL_STATUSES)
+    finished = sum(c[s] for s in DONE)        # a trial stopped by the user is not done: resume trains it on
     total = ledger.total if ledger.total is not None else len(ledger.trials)
     parts = [f"{finished}/{total} done", f"{c[S.RUNNING]} running", f"{c[S.EARLY_STOPPED]} stopped early",
              f"{c[S.FAILED]} failed"]
