@@ -67,7 +67,7 @@ class RaceSearcher(StatefulSearcher):
     def _outcomes(self) -> tuple[dict[str, dict[int, str]], dict[str, dict[int, float]]]:
         """(candidate -> round -> final status, candidate -> round -> score) of the race's
         runs the run has recorded, this phase's and any earlier one's."""
-        from trainables.contract.status import FINAL
+        from trainables.contract.status import DONE
 
         fit = fits.current()
         ledger = getattr(fit.listener, "ledger", None) if fit is not None else None
@@ -75,7 +75,9 @@ class RaceSearcher(StatefulSearcher):
         got: dict[str, dict[int, float]] = {}
         for rec in (ledger.trials.values() if ledger is not None else ()):
             cand, round_ = rec.config.get(RACE_KEY), rec.config.get(ROUND_KEY)
-            if cand not in self._plan.configs or round_ is None or rec.status not in FINAL:
+            # a run stopped before its end (a time budget, a Ctrl-C) ran nothing for its round: a resume
+            # trains it on (its round is among those proposed), a later race phase proposes the round again
+            if cand not in self._plan.configs or round_ is None or rec.status not in DONE:
                 continue
             ended.setdefault(cand, {})[int(round_)] = rec.status
             if rec.status in (Status.COMPLETED, Status.DIVERGED) and rec.best_metric is not None:

@@ -54,11 +54,14 @@ def race_phase(cmd: Command, more_rounds: int | None = None, seconds: float | No
 
 
 def race_left(cmd: Command, most_runs: int) -> int:
-    """1 while the race could go on (not decided, rounds and its runs left), else 0."""
+    """After a stop: 1 while the race could go on (not decided, rounds and its runs left),
+    else 0. A race whose fit ended on its own proposed all it could."""
     from orchestrator.ranking.race import UNSETTLED
     from orchestrator.search import race
     from orchestrator.store.parquet import read_trials
 
+    if cmd.stop.requested is None:
+        return 0
     trials = read_trials(cmd.folder.path)
     verdict = race.verdict(trials, cmd.spec)
     if verdict is not None and (verdict.decided or verdict.kind == UNSETTLED):

@@ -155,3 +155,27 @@ def test_a_stop_before_the_races_first_run_leaves_it_to_resume_not_finished(loca
     assert again.status == RunStatus.FINISHED and again.phase == "race", again.note
     assert again.note.startswith(("settled: ", "tie: ", "unsettled: ")), again.note
     assert not race_runs(again.run_dir).empty
+
+
+def test_rounds_a_time_budget_cut_short_are_run_again_by_the_next_race_phase(local_ray, idx_dir, tmp_path):
+    """A race run stopped by the race's time budget counted as its round's result: the
+    round was never run again, and the race could not reach its rounds."""
+    from orchestrator.run.extend import extend_race
+
+    text = SWEEP.format(data=idx_dir, epochs=EPOCHS, rounds=10, extra=", seconds: 6")
+    first = run_sweep(parse_sweep(text, "race.yaml"),
+                      SweepOptions(results_dir=str(tmp_path / "res"), progress=False, sweep_text=text,
+                                   trial_function=make_trivial_trial(0.5, NOISE)))
+    assert first.status == RunStatus.FINISHED, first.note
+    cut = race_runs(first.run_dir)
+    cut = cut[cut[S.STATUS] == S.STOPPED]
+    assert len(cut), "the budget ended no run in flight: nothing to check"
+    more = extend_race(first.location, rounds=5, options=SweepOptions(
+        progress=False, trial_function=make_trivial_trial(0.02, NOISE)))
+    assert more.status == RunStatus.FINISHED, more.note
+    runs = race_runs(more.run_dir)
+    completed = runs[runs[S.STATUS] == S.COMPLETED]
+    for _, run in cut.iterrows():
+        again = completed[(completed["config_race_of"] == run["config_race_of"])
+                          & (completed["config_race_round"] == run["config_race_round"])]
+        assert len(again) == 1, (run["config_race_of"], run["config_race_round"])
