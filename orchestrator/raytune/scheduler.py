@@ -3,27 +3,32 @@
 Families learn at different speeds (a dense net is ahead of a CNN after one epoch and
 behind after five), and every family's leaderboard needs fully trained survivors, so
 each family gets its own ASHA instance. The wrapper also remembers which trials it
-stopped, so the results can say ``early_stopped`` rather than guess.
+stopped, so the results can say ``early_stopped`` rather than guess, and, at the
+sweep's tail, gives the cores that fell idle to the trials still running
+(``growth``; ``scheduler.idle_cores`` in the sweep file).
 """
 from __future__ import annotations
 
 import pickle
 from typing import Any, Callable
 
+from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from orchestrator.raytune import private
+from orchestrator.raytune import growth, private
 from orchestrator.spec.sweep import SchedulerSpec
 from trainables.contract.keys import FAMILY_KEY
 
 
 class PerFamilyScheduler(FIFOScheduler):
-    def __init__(self, make: Callable[[], TrialScheduler], metric: str, mode: str):
+    def __init__(self, make: Callable[[], TrialScheduler], metric: str, mode: str, give_idle_cores: bool = True):
         super().__init__()
         self._make = make
         self._metric, self._mode = metric, mode
         self._by_family: dict[str, TrialScheduler] = {}
         self.stopped_trials: set[str] = set()
+        self.give_idle_cores = give_idle_cores
+        self.growing: dict[str, float] = {}   # trials paused to start again with more cores
 
     def _for(self, trial) -> TrialScheduler:
         return self._child(trial.config.get(FAMILY_KEY, ""))
@@ -76,7 +81,20 @@ class PerFamilyScheduler(FIFOScheduler):
         action = self._for(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP and not result.get("done"):
             self.stopped_trials.add(trial.trial_id)
+        if action == TrialScheduler.CONTINUE and self.give_idle_cores:
+            cpus = growth.should_grow(tune_controller, trial, result, self.growing)
+            if cpus is not None:
+                self.growing[trial.trial_id] = cpus
+                return TrialScheduler.PAUSE   # Tune saves the epoch's checkpoint, then frees the worker
         return action
+
+    def choose_trial_to_run(self, tune_controller):
+        for trial in tune_controller.get_trials():
+            if trial.trial_id in self.growing and trial.status == Trial.PAUSED:
+                growth.give(trial, self.growing.pop(trial.trial_id))
+            elif trial.trial_id in self.growing and trial.status in (Trial.TERMINATED, Trial.ERROR):
+                self.growing.pop(trial.trial_id)
+        return super().choose_trial_to_run(tune_controller)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
         self._for(trial).on_trial_complete(tune_controller, trial, result)
@@ -95,9 +113,13 @@ class PerFamilyScheduler(FIFOScheduler):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
+        self.__dict__.setdefault("give_idle_cores", True)   # saved by a tunefm from before idle cores were given
+        self.__dict__.setdefault("growing", {})
 
 
 def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilyScheduler:
+    """``spec.idle_cores`` "give": a trial running at the sweep's tail starts again with the
+    cores that fell idle (``growth``); "leave": it keeps the ones it started with."""
     if spec.kind == "asha":
         def make() -> TrialScheduler:
             # max_t stops nothing itself: the trial ends at max_epochs on its own, and
@@ -108,4 +130,4 @@ def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilySch
                                            brackets=spec.brackets, stop_last_trials=False)
     else:
         make = FIFOScheduler
-    return PerFamilyScheduler(make, metric, mode)
+    return PerFamilyScheduler(make, metric, mode, give_idle_cores=spec.idle_cores == "give")

@@ -51,6 +51,16 @@ class RayTrialContext:
         with tune.Checkpoint(path, filesystem=fs).as_directory() as folder:
             yield folder
 
+    def cpus(self) -> float | None:
+        """The cores the trial holds now (a trial given idle cores starts again with more:
+        ``raytune.growth``); None outside Ray."""
+        try:
+            from ray import tune
+
+            return float(tune.get_context().get_trial_resources().required_resources.get("CPU", 0.0)) or None
+        except Exception:  # outside Ray
+            return None
+
     def stop_event(self) -> threading.Event | None:
         return private.trial_stop_event()
 

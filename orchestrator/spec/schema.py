@@ -79,8 +79,10 @@ class SchedulerBlock(Block):
     grace_period: int = Field(1, ge=1)
     reduction_factor: float = Field(3.0, gt=1)
     brackets: int = Field(1, ge=1)
+    idle_cores: str = "give"     # "leave": a trial keeps the cores it started with
 
     _kind = field_validator("kind")(one_of(SCHEDULERS))
+    _idle = field_validator("idle_cores")(one_of(("give", "leave")))
 
 
 class RepeatBlock(Block):

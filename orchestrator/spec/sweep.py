@@ -71,6 +71,7 @@ class SchedulerSpec:
     grace_period: int = 1
     reduction_factor: float = 3.0
     brackets: int = 1
+    idle_cores: str = "give"     # at the tail, a running trial starts again with the cores that fell idle
 
 
 @dataclass(frozen=True)

@@ -357,7 +357,7 @@ def test_an_unknown_key_names_every_key_allowed_there():
     allowed = str(err.value).split("allowed here: ")[1].rstrip(")").split(", ")
     assert {"repeat", "tracking", "scheduler", "time_budget_s", "objectives"} <= set(allowed)
     with pytest.raises(SweepFileError, match=re.escape("scheduler.kindd: unknown key (allowed here: brackets, "
-                                                       "grace_period, kind, max_epochs, reduction_factor)")):
+                                                       "grace_period, idle_cores, kind, max_epochs, reduction_factor)")):
         parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kindd: fifo}\n")
     with pytest.raises(SweepFileError, match=re.escape("families.dense.resources.cpu: unknown key (allowed here: "
                                                        "cpus, gpus)")):

@@ -125,12 +125,15 @@ class EpochReport(Record):
     resumed_from_epoch: int | None = col("int32")    # set on epochs of a retried or resumed trial
     node_id: str | None = col("str")
     gpu_ids: str | None = col("str")                 # GPUs Ray assigned the trial ("0", "0,1", "")
+    cpus: float | None = col("float64")              # the cores the trial held for this epoch
+    threads: int | None = col("int32")               # TensorFlow's intra-op threads (None: another backend's own)
     # travel to the driver, not stored per epoch
     best_epoch: int | None = col("int32", stored=False)
     best_metric: float | None = col("float64", stored=False)
     checkpoint_rank: float | None = col("float64", stored=False)   # Ray keeps the highest-ranked
     reported_at: float | None = col("float64", stored=False)       # the trial's clock (Ray's is whole seconds)
     first_epoch_at: float | None = col("float64", stored=False)    # the driver measures start-up from it
+    max_epochs: int | None = col("int32", stored=False)            # the trial's epoch budget (its epochs left)
 
     def __post_init__(self) -> None:
         Status(self.trial_status)   # a ValueError names an unknown status

@@ -27,6 +27,9 @@ class TrialContext(Protocol):
         """The local folder of the checkpoint this trial restarts from (a retry, a resume),
         or None for a trial that starts afresh."""
 
+    def cpus(self) -> float | None:
+        """The cores the tuner gives this trial now (None: the sweep's ``resources.cpus``)."""
+
     def stop_event(self) -> threading.Event | None:
         """Set once the tuner asks this trial to stop (None: only seen at a report)."""
 
@@ -53,6 +56,9 @@ class LocalContext:
     @contextlib.contextmanager
     def restored(self) -> Iterator[str | None]:
         yield None
+
+    def cpus(self) -> float | None:
+        return None
 
     def stop_event(self) -> threading.Event | None:
         return None

@@ -66,7 +66,8 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
 
         data = refold(data, int(config[FOLDS_KEY]), int(config[FOLD_KEY]))
     imported_before = runtime._configured
-    runtime.configure_backend(settings.cpus)
+    cpus = context.cpus() or settings.cpus
+    runtime.configure_backend(cpus)
     import keras
 
     from trainables.families import get_family
@@ -83,7 +84,8 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
     model = family.build(config, data.input_shape, data.num_classes)
     params = int(model.count_params())
     base = {"params": params, "worker_pid": os.getpid(), "trials_in_worker": _trials_in_process,
-            "node_id": context.node_id(), "gpu_ids": gpu_ids,
+            "node_id": context.node_id(), "gpu_ids": gpu_ids, "cpus": float(cpus), "threads": runtime.THREADS,
+            "max_epochs": settings.max_epochs,
             "import_seconds": 0.0 if imported_before else float(runtime.IMPORT_SECONDS or 0.0)}
     report = functools.partial(_report, context)
     if settings.max_params is not None and params > settings.max_params:
