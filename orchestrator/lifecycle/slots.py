@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
+
+from trainables.contract.errors import UserError
 
 # What a grown trial's restart costs: the pause at its report, a new worker (the
 # backend's import), the model built, its weights loaded. Measured on this project's
@@ -31,11 +33,31 @@ from typing import Sequence
 # first epoch after it, less nothing else: 4.4 s (a 0.9M-parameter CNN, 6,000 images);
 # benchmarks/tail.py prints it for each run ("restart").
 RESTART_SECONDS = 5.0
+RESTART_ENV = "TUNEFM_RESTART_SECONDS"   # another machine's restart cost (a cluster with slow imports)
 # A trial's epoch with k times the threads takes 1 / k**THREAD_EXPONENT of the time:
 # measured on 2 cores, a 0.9M-parameter two-block CNN's epoch went
 # from 4.05 s to 2.5 s with a second thread (1.6x = 2**0.68); a 30k-parameter one's
 # did not change, and its epochs are too short to pass the restart cost anyway.
 THREAD_EXPONENT = 0.68
+
+
+def restart_seconds(environ: Mapping[str, str]) -> float:
+    """The restart cost a trial's saving must beat: ``TUNEFM_RESTART_SECONDS``, or the one
+    measured here.
+
+    >>> restart_seconds({}), restart_seconds({"TUNEFM_RESTART_SECONDS": "12"})
+    (5.0, 12.0)
+    """
+    text = environ.get(RESTART_ENV)
+    if text is None:
+        return RESTART_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or math.isinf(value):
+        raise UserError(f"{RESTART_ENV}={text!r}: must be a number of seconds, 0 or more")
+    return value
 
 
 @dataclass(frozen=True)

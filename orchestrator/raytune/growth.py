@@ -30,10 +30,12 @@ def cpus_of(trial) -> tuple[float, float]:
     return float(needs.get("CPU", 0.0)), float(needs.get("GPU", 0.0))
 
 
-def should_grow(tune_controller, trial, result: dict[str, Any], given: dict[str, float]) -> int | None:
+def should_grow(tune_controller, trial, result: dict[str, Any], given: dict[str, float],
+                restart_seconds: float) -> int | None:
     """The cores ``trial`` should start again with (it reported ``result``), or None.
 
-    ``given``: trials already paused to grow, and their new cores."""
+    ``given``: trials already paused to grow, and their new cores; ``restart_seconds``:
+    what the restart costs (``slots.restart_seconds``)."""
     epoch, budget, seconds = result.get("epoch"), result.get("max_epochs"), result.get("epoch_seconds")
     node = result.get("node_ip")
     if not epoch or not budget or not seconds or not node or result.get("done"):
@@ -58,7 +60,7 @@ def should_grow(tune_controller, trial, result: dict[str, Any], given: dict[str,
         if where is None:
             return None          # a trial that has not reported yet, on a cluster: where it runs is unknown
         running.append(Slot(other.trial_id, str(where), given.get(other.trial_id, cpus_of(other)[0]), 0, 0.0))
-    return grown(slot, running, machines[slot.node])
+    return grown(slot, running, machines[slot.node], restart_seconds)
 
 
 def give(trial, cpus: float) -> None:

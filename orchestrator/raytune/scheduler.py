@@ -9,25 +9,29 @@ sweep's tail, gives the cores that fell idle to the trials still running
 """
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any, Callable
 
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
+from orchestrator.lifecycle.slots import RESTART_SECONDS, restart_seconds
 from orchestrator.raytune import growth, private
 from orchestrator.spec.sweep import SchedulerSpec
 from trainables.contract.keys import FAMILY_KEY
 
 
 class PerFamilyScheduler(FIFOScheduler):
-    def __init__(self, make: Callable[[], TrialScheduler], metric: str, mode: str, give_idle_cores: bool = True):
+    def __init__(self, make: Callable[[], TrialScheduler], metric: str, mode: str, give_idle_cores: bool = True,
+                 restart_seconds: float = RESTART_SECONDS):
         super().__init__()
         self._make = make
         self._metric, self._mode = metric, mode
         self._by_family: dict[str, TrialScheduler] = {}
         self.stopped_trials: set[str] = set()
         self.give_idle_cores = give_idle_cores
+        self.restart_seconds = restart_seconds
         self.growing: dict[str, float] = {}   # trials paused to start again with more cores
 
     def _for(self, trial) -> TrialScheduler:
@@ -82,7 +86,7 @@ class PerFamilyScheduler(FIFOScheduler):
         if action == TrialScheduler.STOP and not result.get("done"):
             self.stopped_trials.add(trial.trial_id)
         if action == TrialScheduler.CONTINUE and self.give_idle_cores:
-            cpus = growth.should_grow(tune_controller, trial, result, self.growing)
+            cpus = growth.should_grow(tune_controller, trial, result, self.growing, self.restart_seconds)
             if cpus is not None:
                 self.growing[trial.trial_id] = cpus
                 return TrialScheduler.PAUSE   # Tune saves the epoch's checkpoint, then frees the worker
@@ -90,9 +94,13 @@ class PerFamilyScheduler(FIFOScheduler):
 
     def choose_trial_to_run(self, tune_controller):
         for trial in tune_controller.get_trials():
-            if trial.trial_id in self.growing and trial.status == Trial.PAUSED:
+            if trial.trial_id not in self.growing:
+                continue
+            if trial.status == Trial.PAUSED:
                 growth.give(trial, self.growing.pop(trial.trial_id))
-            elif trial.trial_id in self.growing and trial.status in (Trial.TERMINATED, Trial.ERROR):
+            elif trial.status != Trial.RUNNING:   # (RUNNING: its pause is on the way)
+                # ended, or restored PENDING by a resume: it starts with the cores it had,
+                # and may grow again at its next report
                 self.growing.pop(trial.trial_id)
         return super().choose_trial_to_run(tune_controller)
 
@@ -115,6 +123,7 @@ class PerFamilyScheduler(FIFOScheduler):
             self.__dict__.update(pickle.load(f))
         self.__dict__.setdefault("give_idle_cores", True)   # saved by a tunefm from before idle cores were given
         self.__dict__.setdefault("growing", {})
+        self.__dict__.setdefault("restart_seconds", RESTART_SECONDS)
 
 
 def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilyScheduler:
@@ -130,4 +139,5 @@ def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilySch
                                            brackets=spec.brackets, stop_last_trials=False)
     else:
         make = FIFOScheduler
-    return PerFamilyScheduler(make, metric, mode, give_idle_cores=spec.idle_cores == "give")
+    return PerFamilyScheduler(make, metric, mode, give_idle_cores=spec.idle_cores == "give",
+                              restart_seconds=restart_seconds(os.environ))

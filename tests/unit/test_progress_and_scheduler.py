@@ -58,3 +58,9 @@ def test_fifo_never_stops():
     t = trial("a", "dense")
     sched.on_trial_add(None, t)
     assert sched.on_trial_result(None, t, {"training_iteration": 1, "val_accuracy": 0.0}) == TrialScheduler.CONTINUE
+
+
+def test_idle_cores_leave_turns_the_tail_growth_off_and_give_is_the_default():
+    assert build_scheduler(SchedulerSpec("asha", max_epochs=3), "val_accuracy", "max").give_idle_cores
+    leave = build_scheduler(SchedulerSpec("fifo", max_epochs=3, idle_cores="leave"), "val_accuracy", "max")
+    assert not leave.give_idle_cores
