@@ -190,7 +190,7 @@ def _ray_tune_fifo(args: dict[str, Any]) -> dict[str, Any]:
 
     def trainable(config, data):
         set_threads(1)
-        import keras
+        import keras  # noqa: F401  (imported after set_threads, so TensorFlow starts with 1 thread)
 
         model = build(config, data)
         y = labels(data.train.y, data.num_classes)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,21 @@ def busy(epochs, cores: int = CORES) -> dict[str, float]:
             "one_trial_s": round(float(one), 1)}
 
 
+def stalls(epochs) -> tuple[int, float]:
+    """Epochs whose worker computed for less than half of their time (the rest it waited),
+    and the seconds they waited: ``epoch_seconds - cpu_seconds / cpus``.
+
+    >>> import pandas as pd
+    >>> stalls(pd.DataFrame({"epoch_seconds": [10.0, 30.0, 4.0], "cpu_seconds": [9.5, 3.0, 7.0], "cpus": [1, 1, 2]}))
+    (1, 27.0)
+    """
+    if "cpu_seconds" not in epochs or epochs["cpu_seconds"].isna().all():
+        return 0, float("nan")
+    busy = epochs["cpu_seconds"] / epochs["cpus"].fillna(1.0).clip(lower=1.0)
+    slow = epochs[busy < 0.5 * epochs["epoch_seconds"]]
+    return int(len(slow)), round(float((slow["epoch_seconds"] - busy[slow.index]).sum()), 1)
+
+
 def draw(epochs, path: Path, title: str) -> None:
     """A bar per epoch, a row per trial (in order of start), coloured by its cores."""
     import matplotlib
@@ -130,11 +146,13 @@ def run_one(seed: int, idle_cores: str, figures: Path) -> dict[str, Any]:
             if cpus[i] > cpus[i - 1]:   # the report before the restart, to the first grown epoch's start
                 gap = (rows["wall_time"].iloc[i] - rows["wall_time"].iloc[i - 1]).total_seconds()
                 restarts.append(round(gap - float(rows["epoch_seconds"].iloc[i]), 1))
+    stalled, waited = stalls(m)
     figure = figures / f"tail-{idle_cores}-seed{seed}.png"
     draw(m, figure, f"idle_cores: {idle_cores}, seed {seed}: {wall:.0f} s")
     return {"seed": seed, "idle_cores": idle_cores, "wall_s": round(wall, 1), **busy(m),
             "epochs": int(len(m)), "best_val": round(float(m["val_accuracy"].max()), 4),
             "grown_trials": int(grown["trial_id"].nunique()), "grown_epochs": int(len(grown)), "restarts_s": restarts,
+            "stalled_epochs": stalled, "stalled_s": waited,
             "figure": str(figure.relative_to(REPO))}
 
 
@@ -155,18 +173,20 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [f"Measured {res['date']}, commit {res['machine']['commit']}, {res['machine']['cpu']} "
              f"({res['machine']['cores']} cores); `{res['command']}`.", "",
              "| idle_cores | seed | whole sweep | epochs trained | core-time idle | one trial alone | "
-             "trials grown (restart) | best val |", "|---|---|---|---|---|---|---|---|"]
+             "trials grown (restart) | stalled epochs (s waited) | best val |", "|---|---|---|---|---|---|---|---|---|"]
     for r in res["runs"]:
         lines.append(f"| {r['idle_cores']} | {r['seed']} | {r['wall_s']:.0f} s | {r['epochs']} | "
                      f"{r['idle_share']:.1%} | {r['one_trial_s']:.0f} s | {r['grown_trials']}"
-                     f"{_restarts(r)} | {r['best_val']:.4f} |")
+                     f"{_restarts(r)} | {r['stalled_epochs']} ({r['stalled_s']:.0f} s) | {r['best_val']:.4f} |")
     for mode in ("give", "leave"):
         rs = [r for r in res["runs"] if r["idle_cores"] == mode]
         if rs:
             lines.append(f"| **{mode}, median** | | **{statistics.median(r['wall_s'] for r in rs):.0f} s** | | "
                          f"**{statistics.median(r['idle_share'] for r in rs):.1%}** | "
-                         f"{statistics.median(r['one_trial_s'] for r in rs):.0f} s | | |")
-    lines += ["", "Timelines: " + ", ".join(f"[{Path(r['figure']).name}](../{r['figure']})" for r in res["runs"])]
+                         f"{statistics.median(r['one_trial_s'] for r in rs):.0f} s | | | |")
+    where = res.get("links_from", str(REPO))
+    lines += ["", "Timelines: " + ", ".join(
+        f"[{Path(r['figure']).name}]({os.path.relpath(REPO / r['figure'], where)})" for r in res["runs"])]
     return "\n".join(lines)
 
 
@@ -181,7 +201,8 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="replace docs/benchmarks.md's tail block")
     args = parser.parse_args()
     figures = REPO / "docs" / "img" if args.docs else OUT   # the docs page links its figures
-    res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    res = {"links_from": str(REPO / "docs" if args.docs else OUT),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "command": "python -m benchmarks.tail " + " ".join(sys.argv[1:]), "machine": machine(),
            **compare(args.seeds, figures)}
     OUT.mkdir(parents=True, exist_ok=True)

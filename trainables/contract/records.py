@@ -127,6 +127,8 @@ class EpochReport(Record):
     gpu_ids: str | None = col("str")                 # GPUs Ray assigned the trial ("0", "0,1", "")
     cpus: float | None = col("float64")              # the cores the trial held for this epoch
     threads: int | None = col("int32")               # TensorFlow's intra-op threads (None: another backend's own)
+    cpu_seconds: float | None = col("float64")       # this worker's CPU time over the epoch (every thread)
+    steal_seconds: float | None = col("float64")     # CPU time the machine's hypervisor took over it (Linux)
     # travel to the driver, not stored per epoch
     best_epoch: int | None = col("int32", stored=False)
     best_metric: float | None = col("float64", stored=False)

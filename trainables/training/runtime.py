@@ -20,6 +20,22 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def clocks() -> tuple[float, float | None]:
+    """This process's CPU seconds so far (every thread), and the machine's CPU seconds
+    stolen by its hypervisor since boot (None where ``/proc/stat`` does not say). Their
+    change over an epoch tells a slow epoch that computed more from one that waited."""
+    t = os.times()
+    steal = None
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        if fields[0] == "cpu" and len(fields) > 8:
+            steal = int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        pass
+    return t.user + t.system, steal
+
+
 def configure_backend(cpus: float) -> None:
     """Limit TensorFlow's threads to the trial's CPUs and let GPU memory grow.
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 from trainables.datasets.base import TrialData
-from trainables.training import runtime
+from trainables.training import feed, runtime
 from trainables.training.checkpoint_writer import Checkpoints
 from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
@@ -103,6 +103,8 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
                               on_stop=lambda: setattr(plan.fit_model, "stop_training", True))
     compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
     y_train = training_labels(config, data.train.y, data.num_classes)
+    batch_size = int(config["batch_size"])
+    train_x, train_y = feed.batches(plan.train_x, y_train, batch_size)
     reporter = _reporter_class()(data, settings, config, base, entered, plan, checkpoints)
     start = 0
     if resumed is not None:
@@ -119,8 +121,9 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
             reporter.lr_factor = phase.lr_factor
             build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
             with runtime.stop_training_on_request(plan.fit_model, context.stop_event()):
-                plan.fit_model.fit(plan.train_x, y_train, batch_size=int(config["batch_size"]),
-                                   initial_epoch=start, epochs=phase.end_epoch, shuffle=True, verbose=0,
+                arrays = train_y is not None   # else a dataset that shuffles and batches (feed.batches)
+                plan.fit_model.fit(train_x, train_y, batch_size=batch_size if arrays else None,
+                                   initial_epoch=start, epochs=phase.end_epoch, shuffle=arrays, verbose=0,
                                    callbacks=[reporter])
             if reporter.halted:
                 break
@@ -214,6 +217,7 @@ def _reporter_class():
             self.best_epoch = 0
             self.improvements = 0
             self.epoch_start = 0.0
+            self.clocks: tuple[float, float | None] = (0.0, None)
             self.setup_seconds: float | None = None
             self.halted = False
             gpu = bool(base.get("gpu_ids"))
@@ -238,6 +242,7 @@ def _reporter_class():
                 self.base["first_epoch_at"] = time.time()  # the driver measures start-up from it
             self.lr = self.schedule.rate(epoch) * self.lr_factor
             self.model.optimizer.learning_rate.assign(self.lr)
+            self.clocks = runtime.clocks()
             self.epoch_start = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs=None) -> None:
@@ -250,6 +255,7 @@ def _reporter_class():
                 return  # stopped mid-epoch by Tune: this epoch is incomplete, do not report it
             probs = probabilities(self.model, self.plan.val_x, self.eval_batch)
             val = score(self.data.val.y, probs)
+            cpu, steal = runtime.clocks()
             diverged = (self.settings.diverged(train_loss, self.data.num_classes)
                         or not math.isfinite(val.loss))
             report = EpochReport(
@@ -258,7 +264,9 @@ def _reporter_class():
                 val_loss=val.loss, val_accuracy=val.accuracy, val_macro_f1=val.macro_f1, val_auc=val.auc,
                 lr=float(self.lr), trainable_params=trainable_params(self.plan.save_model),
                 epoch_seconds=time.perf_counter() - self.epoch_start, train_seconds=train_seconds,
-                setup_seconds=float(self.setup_seconds or 0.0), trial_status=Status.RUNNING.value)
+                setup_seconds=float(self.setup_seconds or 0.0), trial_status=Status.RUNNING.value,
+                cpu_seconds=cpu - self.clocks[0],
+                steal_seconds=None if steal is None or self.clocks[1] is None else steal - self.clocks[1])
             if diverged:
                 nan = float("nan")   # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
