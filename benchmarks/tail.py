@@ -99,7 +99,9 @@ def stalls(epochs) -> tuple[int, float]:
 
 
 def draw(epochs, path: Path, title: str) -> None:
-    """A bar per epoch, a row per trial (in order of start), coloured by its cores."""
+    """A row per worker process (a trial slot; a grown trial restarts in a new one), a bar
+    per epoch, trials told apart by shade, coloured by the cores the epoch ran on: the
+    gaps in a row are the slot's idle time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,14 +110,17 @@ def draw(epochs, path: Path, title: str) -> None:
     end = epochs["wall_time"].map(lambda t: t.timestamp())
     start = end - epochs["epoch_seconds"]
     t0 = start.min()
-    order = list(start.groupby(epochs["trial_id"]).min().sort_values().index)
-    fig, ax = plt.subplots(figsize=(9, 0.22 * len(order) + 1.2))
+    rows = list(start.groupby(epochs["worker_pid"]).min().sort_values().index)
+    trials = {t: i for i, t in enumerate(start.groupby(epochs["trial_id"]).min().sort_values().index)}
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.4))
     for (_, row), s, e in zip(epochs.iterrows(), start, end):
-        ax.barh(order.index(row["trial_id"]), e - s, left=s - t0, height=0.8,
-                color="tab:orange" if (row["cpus"] or 1) > 1 else "tab:blue")
-    ax.set_yticks([])
-    ax.set_xlabel("seconds since the first epoch began (blue: 1 core, orange: more)")
-    ax.set_ylabel("trials")
+        grown = (row["cpus"] or 1) > 1
+        shade = ("tab:orange", "darkorange") if grown else ("tab:blue", "steelblue")
+        ax.barh(rows.index(row["worker_pid"]), e - s, left=s - t0, height=0.7,
+                color=shade[trials[row["trial_id"]] % 2], edgecolor="white", linewidth=0.3)
+    ax.set_yticks(range(len(rows)), [f"worker {i + 1}" for i in range(len(rows))])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since the first epoch began (a bar per epoch; blue: 1 core, orange: more)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -187,7 +192,7 @@ def markdown(res: dict[str, Any]) -> str:
     where = res.get("links_from", str(REPO))
     lines += ["", "Timelines: " + ", ".join(
         f"[{Path(r['figure']).name}]({os.path.relpath(REPO / r['figure'], where)})" for r in res["runs"])]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 def _restarts(r: dict[str, Any]) -> str:

@@ -27,6 +27,24 @@ def test_cnn_parameter_count_matches_hand_count():
     assert model.count_params() == conv + head
 
 
+def test_the_course_notebooks_design_is_a_cnn_config():
+    """conv 12 5x5 valid, max-pool 2, conv 23 4x4 valid, max-pool 3, flatten, softmax: 6,831
+    parameters (kernel_step and pool_step give the second block its own sizes)."""
+    model = get_family("cnn").build(config("cnn", blocks=2, filters=12, filter_growth=23 / 12, kernel_size=5,
+                                           kernel_step=-1, pool_size=2, pool_step=1, padding="valid",
+                                           global_pooling="none", dense_units=0), (28, 28, 1), 10)
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    pools = [layer for layer in model.layers if layer.__class__.__name__ == "MaxPooling2D"]
+    assert [c.kernel_size for c in convs] == [(5, 5), (4, 4)]
+    assert [p.pool_size for p in pools] == [(2, 2), (3, 3)]
+    assert model.count_params() == 6831
+
+
+def test_a_pool_larger_than_the_map_is_left_out():
+    model = get_family("cnn").build(config("cnn", blocks=3, pool_size=4, global_pooling="avg"), (8, 8, 1), 10)
+    assert [p.pool_size for p in model.layers if p.__class__.__name__ == "MaxPooling2D"] == [(4, 4)]   # 8 -> 2, then none
+
+
 def test_cnn_global_pooling_and_batch_norm_change_the_model():
     base = get_family("cnn").build(config("cnn", global_pooling="avg", dense_units=0), (28, 28, 1), 10)
     bn = get_family("cnn").build(config("cnn", global_pooling="avg", dense_units=0, batch_norm=True), (28, 28, 1), 10)
