@@ -98,6 +98,19 @@ def run_child(module: str, args: dict[str, Any], timeout: float) -> dict[str, An
     return answer
 
 
+def publish(res: dict[str, Any], name: str, table: str, docs_block: tuple[str, str] | None) -> None:
+    """Write ``res`` to benchmarks/results/<name>.json, print ``table``, and with
+    ``docs_block`` (its start and end markers) put the table in docs/benchmarks.md."""
+    out = REPO / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+    print(table)
+    if docs_block:
+        from benchmarks.run import DOCS, update_docs
+
+        update_docs(table, DOCS, *docs_block)
+
+
 def child_main(handler) -> None:
     """The child side of ``run_child``: JSON in on stdin, one JSON line out on stdout."""
     args = json.loads(sys.stdin.read())

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import REPO, machine, r, run_child
+from benchmarks.common import REPO, machine, publish, r, run_child
 
 NB_START, NB_END = "<!-- notebook:start -->", "<!-- notebook:end -->"
 DESIGN = {"blocks": 2, "filters": 12, "filter_growth": 23 / 12, "kernel_size": 5, "kernel_step": -1,
@@ -102,15 +102,7 @@ def main() -> None:
         print(f"  budget sweep, seed {seed}, {args.minutes} min ...", flush=True)
         res["sweeps"].append(run_sweep(args.minutes, seed))
         print("   ", json.dumps(res["sweeps"][-1]), flush=True)
-    out = REPO / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "notebook.json").write_text(json.dumps(res, indent=1))
-    table = markdown(res)
-    print(table)
-    if args.docs:
-        from benchmarks.run import DOCS, update_docs
-
-        update_docs(table, DOCS, NB_START, NB_END)
+    publish(res, "notebook", markdown(res), (NB_START, NB_END) if args.docs else None)
 
 
 if __name__ == "__main__":

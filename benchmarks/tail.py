@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, machine
+from benchmarks.common import REPO, machine, publish
 
 CORES = 2
 TAIL_START, TAIL_END = "<!-- tail:start -->", "<!-- tail:end -->"
@@ -210,14 +210,7 @@ def main() -> None:
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "command": "python -m benchmarks.tail " + " ".join(sys.argv[1:]), "machine": machine(),
            **compare(args.seeds, figures)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "tail.json").write_text(json.dumps(res, indent=1))
-    table = markdown(res)
-    print(table)
-    if args.docs:
-        from benchmarks.run import DOCS, update_docs
-
-        update_docs(table, DOCS, TAIL_START, TAIL_END)
+    publish(res, "tail", markdown(res), (TAIL_START, TAIL_END) if args.docs else None)
 
 
 if __name__ == "__main__":
