@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+DOCS_START, DOCS_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+DOCS = REPO / "docs" / "benchmarks.md"   # the page whose marked blocks --docs replaces
 TUNEFM_RAY_SETTINGS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT", "TUNE_GLOBAL_CHECKPOINT_S",
                        "TUNE_DISABLE_SIGINT_HANDLER")
 
@@ -106,9 +109,16 @@ def publish(res: dict[str, Any], name: str, table: str, docs_block: tuple[str, s
     (out / f"{name}.json").write_text(json.dumps(res, indent=1))
     print(table)
     if docs_block:
-        from benchmarks.run import DOCS, update_docs
-
         update_docs(table, DOCS, *docs_block)
+
+
+def update_docs(table: str, page: Path = DOCS, start: str = DOCS_START, end: str = DOCS_END) -> None:
+    """Replace the block between ``start`` and ``end`` in ``page`` with ``table``."""
+    text = page.read_text()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{page}: no {start} ... {end} section to replace")
+    page.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
 
 
 def child_main(handler) -> None:

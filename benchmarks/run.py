@@ -19,19 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, machine
+from benchmarks.common import DOCS, REPO, machine, update_docs
 
 SECTIONS = ("floor", "in_trial", "peers", "race")
 DEFAULT = ("floor", "in_trial", "peers")
-DOCS_START, DOCS_END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
-DOCS = REPO / "docs" / "benchmarks.md"   # the page whose marked blocks --docs replaces
 RACE_START, RACE_END = "<!-- race:start -->", "<!-- race:end -->"
 
 
@@ -229,15 +226,6 @@ def _pct(x: float | None) -> str:
 
 def _na(x) -> str:
     return "never" if x is None else str(x)
-
-
-def update_docs(table: str, page: Path = DOCS, start: str = DOCS_START, end: str = DOCS_END) -> None:
-    """Replace the block between ``start`` and ``end`` in ``page`` with ``table``."""
-    text = page.read_text()
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{page}: no {start} ... {end} section to replace")
-    page.write_text(pattern.sub(lambda _: f"{start}\n{table}{end}", text))
 
 
 def main() -> None:

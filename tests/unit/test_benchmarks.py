@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.search_stats import first_time, summarize
-from benchmarks.run import DOCS, DOCS_END, DOCS_START, RACE_END, RACE_START, REPO, markdown, update_docs
+from benchmarks.common import DOCS, DOCS_END, DOCS_START, REPO, update_docs
+from benchmarks.run import RACE_END, RACE_START, markdown
 
 
 def test_first_time_uses_the_running_best():
