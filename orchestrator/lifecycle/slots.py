@@ -30,8 +30,8 @@ from trainables.contract.errors import UserError
 # What a grown trial's restart costs: the pause at its report, a new worker (the
 # backend's import), the model built, its weights loaded. Measured on this project's
 # 2-core machine as the gap between the report before the restart and the start of the
-# first epoch after it, less nothing else: 4.4 s (a 0.9M-parameter CNN, 6,000 images);
-# benchmarks/tail.py prints it for each run ("restart").
+# first epoch after it: 4.4 s (a 0.9M-parameter CNN, 6,000 images), 5.6 s and 5.0 s in
+# benchmarks/tail.py's runs (it prints it for each run: "restart").
 RESTART_SECONDS = 5.0
 RESTART_ENV = "TUNEFM_RESTART_SECONDS"   # another machine's restart cost (a cluster with slow imports)
 # A trial's epoch with k times the threads takes 1 / k**THREAD_EXPONENT of the time:
