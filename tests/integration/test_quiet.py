@@ -63,7 +63,7 @@ CASES = [   # (command, exit code, most stderr lines, a word the one line must h
     ("report MISSING", 2, 1, "nowhere"),
     ("export RUN --out OUT/export", 0, 0, None),
     ("export BARE --out OUT/bare-export", 2, 1, "not in the run folder"),
-    ("compare RUN BARE", 0, 0, None),
+    ("compare RUN BARE --out OUT/compare", 0, 0, None),
     ("compare RUN MISSING", 2, 1, "nowhere"),
     ("resume RUN", 2, 1, "finished"),
     ("repeat MISSING", 2, 1, "nowhere"),
