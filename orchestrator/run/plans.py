@@ -15,6 +15,8 @@ nothing is written; after, the run ends as the outcome table says.
 """
 from __future__ import annotations
 
+import os
+
 import contextlib
 import sys
 from concurrent.futures import Future
@@ -43,7 +45,11 @@ from trainables.contract.status import DONE
 def session_for(options: SweepOptions, spec: SweepSpec, stop: Stop, recorded_address: str | None = None,
                 trials: int | None = None) -> RaySession:
     """The command's Ray session. ``trials``: how many the command runs, when known (no
-    more workers import Keras)."""
+    more workers import Keras). A ``TUNEFM_RESTART_SECONDS`` that is not a number stops the
+    command here, before Ray starts and before a sweep makes its run folder."""
+    from orchestrator.lifecycle.slots import restart_seconds
+
+    restart_seconds(os.environ)
     return RaySession(options.cpus, options.gpus, options.address or recorded_address,
                       slots=trial_slots(spec, options.cpus, options.gpus, trials), stop=stop)
 

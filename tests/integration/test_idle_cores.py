@@ -46,3 +46,14 @@ def test_the_last_trial_running_gets_the_idle_core_and_loses_no_epoch(tmp_path, 
     first = int(grown["epoch"].min())
     assert set(grown["resumed_from_epoch"]) == {first - 1}              # from the checkpoint of the epoch before
     assert grown["worker_pid"].nunique() == 1 and grown["worker_pid"].iloc[0] not in set(cnn["worker_pid"][:first - 1])
+
+
+def test_a_restart_cost_that_is_not_a_number_stops_the_sweep_before_its_run_folder(tmp_path, monkeypatch):
+    from tests.conftest import run_text, write_idx_dataset
+    from trainables.contract.errors import UserError
+
+    monkeypatch.setenv("TUNEFM_RESTART_SECONDS", "soon")
+    data = write_idx_dataset(tmp_path / "data", n_train=1200, n_test=100)
+    with pytest.raises(UserError, match="TUNEFM_RESTART_SECONDS='soon'"):
+        run_text(SWEEP.format(data=data, idle="give"), tmp_path / "results", cpus=2)
+    assert not (tmp_path / "results" / "tail").exists()
