@@ -26,8 +26,10 @@ from typing import Any
 
 from benchmarks.common import Task, child_main, r, run_child, set_threads
 
-TOOLS = ("tunefm_asha", "tunefm_tpe_asha", "tunefm_asha_2x1", "ray_tune_fifo", "keras_tuner_hyperband",
-         "optuna_tpe_hyperband")
+# The full run is issue 31's realistic task: what a user picks up each tool for. tunefm as its
+# defaults run it (two 1-core trial slots, idle cores given to the trials still running),
+# Ray Tune with its own ASHA (what a Ray Tune user writes), and the two Hyperband peers.
+TOOLS = ("tunefm", "ray_tune_asha", "keras_tuner_hyperband", "optuna_tpe_hyperband")
 FIXED = {"batch_size": 128}
 REDUCTION = 3
 # Both Hyperband peers hedge over several brackets. With one bracket (grace 1), tunefm's
@@ -40,8 +42,12 @@ def settings(quick: bool) -> dict[str, Any]:
     if quick:
         # 5 seeds since 2026-11-23 (3 before): with 3, two runs of the same code that day
         # disagreed on which tool reached the bar first.
-        return {"train": 3000, "val": 1000, "trials": 8, "max_epochs": 4, "seeds": [0, 1, 2, 3, 4]}
-    return {"train": 12000, "val": 3000, "trials": 27, "max_epochs": 9, "seeds": [0, 1, 2, 3, 4]}
+        return {"train": 3000, "val": 1000, "trials": 8, "max_epochs": 4, "seeds": [0, 1, 2, 3, 4],
+                "space": SPACE, "brackets": BRACKETS}
+    # issue 31's task: 27 two-block CNNs of up to 1.7 million parameters, ASHA (one bracket,
+    # grace 1) up to 9 epochs; 3 seeds, since each tool-seed takes 5-10 minutes here
+    return {"train": 12000, "val": 3000, "trials": 27, "max_epochs": 9, "seeds": [0, 1, 2],
+            "space": REALISTIC_SPACE, "brackets": 1}
 
 
 # --quick runs tunefm's default (random proposals with ASHA, one 2-thread trial at a time),
@@ -67,13 +73,15 @@ def missing_peers(tools: tuple[str, ...]) -> list[str]:
             if tool in tools and importlib.util.find_spec(module) is None]
 
 
-def compare(quick: bool, tools: tuple[str, ...] | None = None) -> dict[str, Any]:
+def compare(quick: bool, tools: tuple[str, ...] | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
     """Every tool once per seed, interleaved (seed 0 of every tool, then seed 1...), so a
     slow spell of the machine does not land on one tool's runs only."""
     from benchmarks.search_stats import summarize
 
     tools = tools or (QUICK_TOOLS if quick else TOOLS)
     s = settings(quick)
+    if seeds:
+        s["seeds"] = list(seeds)
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     failed: dict[str, str] = {}
     for seed in s["seeds"]:
@@ -85,12 +93,14 @@ def compare(quick: bool, tools: tuple[str, ...] | None = None) -> dict[str, Any]
                 failed[f"{tool} seed {seed}"] = str(e).strip().splitlines()[-1][:300]
                 print(f"  peers: {tool} seed {seed} failed: {failed[f'{tool} seed {seed}']}", flush=True)
     runs = {tool: rs for tool, rs in runs.items() if rs}
-    return {"task": {**s, "dataset": "fashion_mnist", "space": SPACE_DOC, **FIXED}, "runs": runs,
+    return {"task": {**s, "dataset": "fashion_mnist", "space": {**s["space"], **CONTINUOUS_DOC}, **FIXED},
+            "runs": runs,
             "summary": summarize(runs), "failed": failed}
 
 
 SPACE = {"blocks": [1, 2], "filters": [8, 16], "dense_units": [32, 64]}
-SPACE_DOC = {**SPACE, "dropout": "uniform 0..0.4", "lr": "loguniform 3e-4..3e-3"}
+REALISTIC_SPACE = {"blocks": [2], "filters": [16, 32, 64], "dense_units": [64, 128, 256]}
+CONTINUOUS_DOC = {"dropout": "uniform 0..0.4", "lr": "loguniform 3e-4..3e-3"}
 
 
 def full_config(params: dict[str, Any]) -> dict[str, Any]:
@@ -129,12 +139,14 @@ def test_accuracy(model, test) -> float:
 # 1: two trials side by side). On the quick sweep (12k images) the 2-thread trial's CNN
 # epoch took 7.5 s and each of two 1-thread trials' 15 s: the same throughput, but one
 # trial at a time reaches a good model sooner (0.8765 validation after 43 s against 77 s).
-VARIANTS = {"tunefm_asha": ("random", 2), "tunefm_tpe_asha": ("tpe", 2), "tunefm_asha_2x1": ("random", 1)}
+VARIANTS = {"tunefm_asha": ("random", 2), "tunefm_tpe_asha": ("tpe", 2), "tunefm_asha_2x1": ("random", 1),
+            "tunefm": ("random", 1)}
 
 
 def sweep_text(args: dict[str, Any], name: str, seed: int, search: str = "random", cpus: float = 1,
                extra: str = "") -> str:
     """The task's tunefm sweep: the shared space, ASHA as every tool here gets it."""
+    space = args.get("space", SPACE)
     return f"""
 name: {name}
 dataset: {{name: fashion_mnist, train_size: {args['train']}, val_size: {args['val']}}}
@@ -145,14 +157,14 @@ families:
   cnn:
     num_samples: {args['trials']}
     params:
-      blocks: {{choice: {SPACE['blocks']}}}
-      filters: {{choice: {SPACE['filters']}}}
-      dense_units: {{choice: {SPACE['dense_units']}}}
+      blocks: {{choice: {space['blocks']}}}
+      filters: {{choice: {space['filters']}}}
+      dense_units: {{choice: {space['dense_units']}}}
       dropout: {{uniform: [0.0, 0.4]}}
       lr: {{loguniform: [3.0e-4, 3.0e-3]}}
       batch_size: {FIXED['batch_size']}
 scheduler: {{kind: asha, max_epochs: {args['max_epochs']}, grace_period: 1, reduction_factor: {REDUCTION},
-             brackets: {BRACKETS}}}
+             brackets: {args.get('brackets', BRACKETS)}}}
 resources: {{cpus: {cpus}}}
 {extra}"""
 
@@ -172,17 +184,26 @@ def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
     searched = time.time()
     m = read_metrics(summary.run_dir)
     curve = [[t.timestamp() - args["t0"], v] for t, v in zip(m["wall_time"], m["val_accuracy"])]
+    trained = m[m["epoch"] > 0]
+    ends = [t.timestamp() - args["t0"] for t in trained["wall_time"]]
+    epochs = [[str(trial), end - float(seconds), end, int(pid), float(cpus)] for trial, end, seconds, pid, cpus in
+              zip(trained["trial_id"], ends, trained["epoch_seconds"], trained["worker_pid"],
+                  trained["cpus"].fillna(cpus))]
     winner = tunefm.open_run(summary.run_dir).leaderboard()["trial_id"].iloc[0]   # by validation
     trials = read_trials(summary.run_dir).set_index("trial_id")
     set_threads(2)
     _, test = Task(args["train"], args["val"]).load()
     model = load_model(str(Path(summary.run_dir) / trials.loc[winner, "checkpoint"]))
-    return _answer(args, searched, curve, m["trial_id"].nunique(), len(m), test_accuracy(model, test))
+    return _answer(args, searched, curve, m["trial_id"].nunique(), len(trained), test_accuracy(model, test),
+                   epochs=epochs, slots=2)
 
 
-def _ray_tune_fifo(args: dict[str, Any]) -> dict[str, Any]:
+def _ray_tune(args: dict[str, Any]) -> dict[str, Any]:
+    """Plain Ray Tune: FIFO (every trial its full epochs), or its own ASHAScheduler set as
+    every tool here gets it (grace 1, reduction 3, the task's brackets)."""
     import ray
     from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
     data, test = Task(args["train"], args["val"]).load()
@@ -196,41 +217,49 @@ def _ray_tune_fifo(args: dict[str, Any]) -> dict[str, Any]:
         y = labels(data.train.y, data.num_classes)
         yv = labels(data.val.y, data.num_classes)
         for epoch in range(args["max_epochs"]):
+            began = time.time()
             h = model.fit(data.train.x, y, validation_data=(data.val.x, yv), epochs=1,
                           batch_size=FIXED["batch_size"], verbose=0)
             with tempfile.TemporaryDirectory() as folder:
                 model.save_weights(os.path.join(folder, "model.weights.h5"))
-                tune.report({"val_accuracy": h.history["val_accuracy"][-1], "t": time.time(), "epoch": epoch + 1},
+                tune.report({"val_accuracy": h.history["val_accuracy"][-1], "t": time.time(), "began": began,
+                             "pid": os.getpid(), "epoch": epoch + 1},
                             checkpoint=tune.Checkpoint.from_directory(folder))
 
-    space = {**{k: tune.choice(v) for k, v in SPACE.items()},
+    scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=args["max_epochs"], grace_period=1,
+                               reduction_factor=REDUCTION, brackets=args.get("brackets", BRACKETS))
+                 if args["tool"] == "ray_tune_asha" else None)
+    space = {**{k: tune.choice(v) for k, v in args.get("space", SPACE).items()},
              "dropout": tune.uniform(0.0, 0.4), "lr": tune.loguniform(3e-4, 3e-3)}
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data=data), {"cpu": 1}),
         param_space=space,
         tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", num_samples=args["trials"],
-                                    search_alg=BasicVariantGenerator(random_state=args["seed"])),
+                                    search_alg=BasicVariantGenerator(random_state=args["seed"]),
+                                    scheduler=scheduler),
         run_config=tune.RunConfig(storage_path=tempfile.mkdtemp(prefix="tunefm-bench-ray-"), verbose=0,
                                   checkpoint_config=tune.CheckpointConfig(
                                       num_to_keep=1, checkpoint_score_attribute="val_accuracy",
                                       checkpoint_score_order="max")))
     results = tuner.fit()
     searched = time.time()
-    curve, epochs = [], 0
+    curve, epochs = [], []
     errors = [str(r.error).strip().splitlines()[-1] for r in results if r.error is not None]
     if errors:
         raise RuntimeError(f"{len(errors)} Ray Tune trials failed, e.g. {errors[0]}")
     for result in results:
         df = result.metrics_dataframe
-        epochs += len(df)
         curve += [[t - args["t0"], v] for t, v in zip(df["t"], df["val_accuracy"])]
+        epochs += [[str(trial), b - args["t0"], t - args["t0"], int(pid)]
+                   for trial, b, t, pid in zip(df["trial_id"], df["began"], df["t"], df["pid"])]
     best = results.get_best_result(metric="val_accuracy", mode="max", scope="all")
     checkpoint = best.get_best_checkpoint("val_accuracy", "max")
     set_threads(2)
     model = build(best.config, data)
     with checkpoint.as_directory() as folder:
         model.load_weights(os.path.join(folder, "model.weights.h5"))
-    return _answer(args, searched, curve, len(results), epochs, test_accuracy(model, test))
+    return _answer(args, searched, curve, len(results), len(epochs), test_accuracy(model, test),
+                   epochs=epochs, slots=2)
 
 
 def _keras_tuner(args: dict[str, Any]) -> dict[str, Any]:
@@ -240,15 +269,22 @@ def _keras_tuner(args: dict[str, Any]) -> dict[str, Any]:
 
     data, test = Task(args["train"], args["val"]).load()
     curve: list[list[float]] = []
+    epochs: list[list] = []
+    built = [0]          # the trial each epoch belongs to: KerasTuner builds a model per trial
 
     def hypermodel(hp):
-        return build({**{k: hp.Choice(k, v) for k, v in SPACE.items()},
+        built[0] += 1
+        return build({**{k: hp.Choice(k, v) for k, v in args.get("space", SPACE).items()},
                       "dropout": hp.Float("dropout", 0.0, 0.4),
                       "lr": hp.Float("lr", 3e-4, 3e-3, sampling="log")}, data)
 
     class Curve(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.began = time.time() - args["t0"]
+
         def on_epoch_end(self, epoch, logs=None):
             curve.append([time.time() - args["t0"], float(logs["val_accuracy"])])
+            epochs.append([str(built[0]), self.began, curve[-1][0], os.getpid()])
 
     tuner = kt.Hyperband(hypermodel, objective="val_accuracy", max_epochs=args["max_epochs"], factor=REDUCTION,
                          hyperband_iterations=1, seed=args["seed"], directory=tempfile.mkdtemp(prefix="tunefm-bench-kt-"),
@@ -260,7 +296,7 @@ def _keras_tuner(args: dict[str, Any]) -> dict[str, Any]:
     searched = time.time()
     trials = len(tuner.oracle.trials)
     model = tuner.get_best_models(1)[0]
-    return _answer(args, searched, curve, trials, len(curve), test_accuracy(model, test))
+    return _answer(args, searched, curve, trials, len(curve), test_accuracy(model, test), epochs=epochs, slots=1)
 
 
 def _optuna(args: dict[str, Any]) -> dict[str, Any]:
@@ -273,21 +309,24 @@ def _optuna(args: dict[str, Any]) -> dict[str, Any]:
     y = labels(data.train.y, data.num_classes)
     yv = labels(data.val.y, data.num_classes)
     curve: list[list[float]] = []
+    epochs: list[list] = []
     weights = os.path.join(tempfile.mkdtemp(prefix="tunefm-bench-optuna-"), "best.weights.h5")
     best: dict[str, Any] = {"value": -1.0, "params": None}
 
     def objective(trial):
-        params = {**{k: trial.suggest_categorical(k, v) for k, v in SPACE.items()},
+        params = {**{k: trial.suggest_categorical(k, v) for k, v in args.get("space", SPACE).items()},
                   "dropout": trial.suggest_float("dropout", 0.0, 0.4),
                   "lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True)}
         keras.backend.clear_session()
         model = build(params, data)
         trial_best = 0.0
         for epoch in range(args["max_epochs"]):
+            began = time.time() - args["t0"]
             h = model.fit(data.train.x, y, validation_data=(data.val.x, yv), epochs=1,
                           batch_size=FIXED["batch_size"], verbose=0)
             value = float(h.history["val_accuracy"][-1])
             curve.append([time.time() - args["t0"], value])
+            epochs.append([str(trial.number), began, curve[-1][0], os.getpid()])
             trial_best = max(trial_best, value)
             if value > best["value"]:
                 best.update(value=value, params=params)
@@ -304,17 +343,26 @@ def _optuna(args: dict[str, Any]) -> dict[str, Any]:
     searched = time.time()
     model = build(best["params"], data)
     model.load_weights(weights)
-    return _answer(args, searched, curve, len(study.trials), len(curve), test_accuracy(model, test))
+    return _answer(args, searched, curve, len(study.trials), len(curve), test_accuracy(model, test),
+                   epochs=epochs, slots=1)
 
 
-def _answer(args, searched: float, curve, trials: int, epochs: int, test_acc: float | None) -> dict[str, Any]:
+def _answer(args, searched: float, curve, trials: int, trained: int, test_acc: float | None,
+            epochs: list[list] | None = None, slots: int = 1) -> dict[str, Any]:
+    """``epochs``: [trial, start s, end s, worker pid, (cores)] per trained epoch, for the
+    timeline figure; ``slots``: the trials the tool runs side by side (1: one process, both
+    threads)."""
+    from benchmarks.search_stats import idle_share
+
     best = max(v for _, v in curve)
-    return {"tool": args["tool"], "wall_seconds": r(searched - args["t0"], 1), "trials": int(trials),
-            "epochs_trained": int(epochs), "best_val_accuracy": r(best, 4),
-            "winner_test_accuracy": r(test_acc, 4), "curve": [[r(t, 2), r(v, 4)] for t, v in curve]}
+    spans = [[e[0], r(e[1], 2), r(e[2], 2), *e[3:]] for e in (epochs or [])]
+    return {"tool": args["tool"], "seed": args["seed"], "wall_seconds": r(searched - args["t0"], 1), "trials": int(trials),
+            "epochs_trained": int(trained), "best_val_accuracy": r(best, 4),
+            "winner_test_accuracy": r(test_acc, 4), "curve": [[r(t, 2), r(v, 4)] for t, v in curve],
+            "epochs": spans, "slots": slots, "idle_slot_share": idle_share(spans, slots) if spans else None}
 
 
-HANDLERS = {**{tool: _tunefm for tool in VARIANTS}, "ray_tune_fifo": _ray_tune_fifo,
+HANDLERS = {**{tool: _tunefm for tool in VARIANTS}, "ray_tune_fifo": _ray_tune, "ray_tune_asha": _ray_tune,
             "keras_tuner_hyperband": _keras_tuner, "optuna_tpe_hyperband": _optuna}
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Every tunefm benchmark in one run, on one machine, written as JSON and a Markdown table.
 
     python -m benchmarks.run --quick          # 9-30 minutes on 2 cores (5 tools, 5 seeds each)
-    python -m benchmarks.run                  # larger task and more trials
+    python -m benchmarks.run --only peers     # issue 31's realistic task against the peers (~2 h on 2 cores)
     python -m benchmarks.run --quick --docs   # also replace the table in docs/benchmarks.md
 
 Sections (``--only`` picks some): ``floor`` (orchestration overhead), ``in_trial`` (a
@@ -30,6 +30,7 @@ from benchmarks.common import DOCS, REPO, machine, update_docs
 SECTIONS = ("floor", "in_trial", "peers", "race")
 DEFAULT = ("floor", "in_trial", "peers")
 RACE_START, RACE_END = "<!-- race:start -->", "<!-- race:end -->"
+FULL_START, FULL_END = "<!-- full:start -->", "<!-- full:end -->"   # the full run's block; --quick's is the default
 
 
 def preflight(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> None:
@@ -47,7 +48,8 @@ def preflight(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -
                              f"run `tunefm report {run_dir}` first")
 
 
-def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict[str, Any]:
+def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str],
+        seeds: list[int] | None = None) -> dict[str, Any]:
     started = time.time()
     out: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                            "command": "python -m benchmarks.run " + " ".join(sys.argv[1:]),
@@ -66,7 +68,7 @@ def run(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> dict
         from benchmarks.peers import compare as peers
 
         print("search against peers ...", flush=True)
-        out["peers"] = peers(quick)
+        out["peers"] = peers(quick, seeds=seeds)
     if "race" in sections:
         from benchmarks.race import compare as race
 
@@ -177,18 +179,28 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
              f"of every tool but tunefm's) and 0.5 points below it ({summary['bar_minus_half_point']}); "
              "\"never\" where a run did not reach it.", "",
              "| tool | wall s | epochs trained | best val acc | winner's test acc | s to the bar "
-             "| s to 0.5 pt below the bar |", "|---|---|---|---|---|---|---|"]
+             "| s to 0.5 pt below the bar | slot-time idle |", "|---|---|---|---|---|---|---|---|"]
     for tool, row in summary["tools"].items():
+        idle = row.get("idle_slot_share") or {"median": None, "min": None, "max": None}
         lines.append(f"| {tool} | {_cell(row['wall_seconds'], 0)} | {_cell(row['epochs_trained'], 0)} "
                      f"| {_cell(row['best_val_accuracy'], 4)} | {_cell(row['winner_test_accuracy'], 4)} "
-                     f"| {_cell(row['seconds_to_bar'], 1)} | {_cell(row['seconds_to_bar_minus_half_point'], 1)} |")
+                     f"| {_cell(row['seconds_to_bar'], 1)} | {_cell(row['seconds_to_bar_minus_half_point'], 1)} "
+                     f"| {_share(idle)} |")
     for run, why in p.get("failed", {}).items():
-        lines.append(f"| {run} | failed: {why} | | | | | |")
+        lines.append(f"| {run} | failed: {why} | | | | | | |")
     if p.get("figure"):
         figure = p["figure"]
         if links_from is not None:
             figure = Path(os.path.relpath(REPO / figure, links_from)).as_posix()
         lines += ["", f"![anytime curves]({figure})"]
+    if p.get("timeline"):
+        timeline = p["timeline"]
+        if links_from is not None:
+            timeline = Path(os.path.relpath(REPO / timeline, links_from)).as_posix()
+        lines += ["", "Slot-time idle: the share of each run's slot-time, from its first epoch's start to its "
+                      "last one's end, in which a slot trained nothing (KerasTuner and Optuna: one process, "
+                      "one slot of both threads; tunefm and Ray Tune: two 1-core slots).", "",
+                  f"![one run of each tool over time]({timeline})"]
     for tool, v in summary.get("verdict", {}).items():
         lines += ["", f"Target ({tool}): median time to the peers' median best below every peer's median: "
                       f"{'met' if v['beats_every_peer'] else 'not met'}; within half the fastest peer's: "
@@ -220,6 +232,14 @@ def _quality(rows: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def _share(s: dict[str, Any]) -> str:
+    if s["median"] is None:
+        return "n/a"
+    if s["min"] == s["max"]:
+        return _pct(s["median"])
+    return f"{_pct(s['median'])} ({_pct(s['min'])}-{_pct(s['max'])})"
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -234,13 +254,14 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--quality-run", action="append", default=[], metavar="RUN_DIR",
                         help="add a finished, reported quality run's summary (repeatable)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="the peers' sampler seeds (default: 5 quick, 3 full)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="where the JSON and Markdown go")
     parser.add_argument("--docs", "--readme", dest="docs", action="store_true",
                         help="replace the marked block of docs/benchmarks.md with these results (--readme: its old name)")
     args = parser.parse_args()
     sections = tuple(args.only) if args.only else DEFAULT
     preflight(sections, args.quick, args.quality_run)
-    res = run(sections, args.quick, args.quality_run)
+    res = run(sections, args.quick, args.quality_run, args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = ("quick" if args.quick else "full") + ("_race" if sections == ("race",) else "")
@@ -249,6 +270,12 @@ def main() -> None:
 
         figure = draw(res["peers"], out / f"{stem}_search.png").resolve()
         res["peers"]["figure"] = figure.relative_to(REPO).as_posix() if figure.is_relative_to(REPO) else str(figure)
+        from benchmarks.timelines import draw as timelines
+
+        if (timeline := timelines(res["peers"], out / f"{stem}_timelines.png")) is not None:
+            timeline = timeline.resolve()
+            res["peers"]["timeline"] = (timeline.relative_to(REPO).as_posix() if timeline.is_relative_to(REPO)
+                                        else str(timeline))
     table = markdown(res, links_from=out.resolve())   # its figure link works from out/
     (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
     (out / f"{stem}.md").write_text(table)
@@ -258,6 +285,8 @@ def main() -> None:
         page = markdown(res, links_from=DOCS.parent)
         if sections == ("race",):
             update_docs(page, start=RACE_START, end=RACE_END)
+        elif not args.quick:
+            update_docs(page, start=FULL_START, end=FULL_END)
         else:
             update_docs(page)
         print(f"{DOCS.relative_to(REPO)} table replaced")

@@ -56,9 +56,9 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         for run in rs:
             run["seconds_to_bar"] = None if bar is None else first_time(run["curve"], bar)
             run["seconds_to_bar_minus_half_point"] = None if bar is None else first_time(run["curve"], bar - HALF_POINT)
-        tools[tool] = {"runs": len(rs), **{key: spread([run[key] for run in rs]) for key in (
+        tools[tool] = {"runs": len(rs), **{key: spread([run.get(key) for run in rs]) for key in (
             "wall_seconds", "epochs_trained", "trials", "best_val_accuracy", "winner_test_accuracy",
-            "seconds_to_bar", "seconds_to_bar_minus_half_point")}}
+            "seconds_to_bar", "seconds_to_bar_minus_half_point", "idle_slot_share")}}
     return {"bar": bar, "bar_minus_half_point": None if bar is None else round(bar - HALF_POINT, 4),
             "tools": tools, "verdict": verdict(tools)}
 
@@ -79,3 +79,27 @@ def verdict(tools: dict[str, dict[str, Any]]) -> dict[str, Any]:
                                                                                      for t in peers),
                      "within_half_of_fastest_peer": not math.isinf(mine) and mine <= fastest / 2}
     return out
+
+
+def idle_share(epochs: list[list], slots: int) -> float | None:
+    """The share of slot-time, from the first epoch's start to the last one's end, in which a
+    slot trained nothing: ``epochs`` holds [trial, start, end, worker, (slots it filled,
+    default 1)] per epoch; a grown trial fills more than one slot.
+
+    >>> idle_share([["a", 0, 10, 1], ["b", 0, 5, 2], ["b", 5, 10, 2, 2]], 2)
+    0.0
+    >>> idle_share([["a", 0, 10, 1], ["b", 0, 5, 2]], 2)
+    0.25
+    """
+    if not epochs:
+        return None
+    starts = [float(e[1]) for e in epochs]
+    ends = [float(e[2]) for e in epochs]
+    fills = [float(e[4]) if len(e) > 4 and e[4] else 1.0 for e in epochs]
+    edges = sorted(set(starts + ends))
+    used = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        mid = (a + b) / 2
+        used += min(slots, sum(f for s, e, f in zip(starts, ends, fills) if s <= mid < e)) * (b - a)
+    span = edges[-1] - edges[0]
+    return round(1 - used / (slots * span), 3) if span > 0 else 0.0
