@@ -25,6 +25,8 @@ def validate(sweep_file: Path) -> None:
                f"({', '.join(f'{k} {v}' for k, v in per_family.items())}), "
                f"{spec.scheduler.kind} up to {spec.scheduler.max_epochs} epochs, "
                f"{spec.mode} {spec.metric}")
+    for line in _population_lines(spec):
+        click.echo(line)
     if spec.objectives:
         names = ", ".join(f"{name} ({mode})" for name, mode in spec.objectives)
         click.echo(f"objectives: {names}: TPE proposes from their Pareto front; ASHA stops trials by "
@@ -43,6 +45,8 @@ def preview(sweep_file: Path, per_family: int) -> None:
 
     spec = load_sweep(sweep_file)
     rows, totals = run_preview(spec, per_family)
+    for line in _population_lines(spec):
+        click.echo(line)
     for label, total in totals.items():
         click.echo(f"{label}: {total} trials")
         for row in (r for r in rows if r.family == label):
@@ -52,6 +56,15 @@ def preview(sweep_file: Path, per_family: int) -> None:
                 continue
             flag = "  OVER max_params" if row.over_budget else ""
             click.echo(f"  #{row.index}  {row.params:>10,d} params{flag}  {values}")
+
+
+def _population_lines(spec) -> list[str]:
+    """What a PBT or PB2 sweep's population will do (nothing for ASHA and FIFO)."""
+    population = spec.scheduler.population
+    if population is None:
+        return []
+    members = {f.label: f.trial_count(spec.search) for f in spec.families}
+    return population.describe(spec.scheduler.max_epochs, members)
 
 
 def _fmt(value) -> str:

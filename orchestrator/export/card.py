@@ -38,6 +38,7 @@ class ModelCard(Record):
     race: dict = field(default_factory=dict)   # the race's verdict, the shipped run and why, test over its seeds
     searched: dict = field(default_factory=dict)   # the hyperparameters the sweep searched, as this model has them
     changed: dict = field(default_factory=dict)    # the other settings off the family's defaults
+    schedule: dict = field(default_factory=dict)   # a PBT member: its parameters' changes, who trained its epochs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
@@ -95,6 +96,7 @@ def markdown(card: ModelCard) -> str:
         f"- {card.data['train']:,d} train, {card.data['val']:,d} validation, {card.data['test']:,d} test images",
         *[split_line(part, digest) for part, digest in card.data.get("sha256", {}).items()],
         "",
+        *_schedule_lines(card.schedule),
         "## Configuration",
         *(["Searched by the sweep:", "", "| hyperparameter | value |", "|---|---|",
            *[f"| {k} | {v_} |" for k, v_ in card.searched.items()], ""] if card.searched else []),
@@ -116,6 +118,19 @@ def markdown(card: ModelCard) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _schedule_lines(schedule: dict) -> list[str]:
+    """A population member is a schedule, not one configuration: its parameters' changes."""
+    if not schedule:
+        return []
+    return ["## Schedule",
+            f"Trained by {schedule['kind']}: these parameters changed during training, and its weights up to "
+            f"epoch {schedule['epoch']} were trained by {' then '.join(schedule['trained_by'])} (each copied the "
+            "one before at the epoch it took over). `tunefm repeat` replays this schedule with new seeds.",
+            "",
+            *[f"- {line}" for line in schedule["lines"]],
+            ""]
 
 
 def _race_lines(race: dict) -> list[str]:

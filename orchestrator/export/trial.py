@@ -224,7 +224,7 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
     from orchestrator.search.row_config import what_was_chosen
 
     meta = snap.meta
-    chosen, changed = what_was_chosen(row_config(trow, with_keys=False), snap.spec, str(trow[S.FAMILY]))
+    chosen, off_defaults = what_was_chosen(row_config(trow, with_keys=False), snap.spec, str(trow[S.FAMILY]))
     vrow = validation.table.set_index(S.TRIAL_ID).loc[tid]
     names = list(test_row["class_names"])
     digests = {part: {"files": s.digest, "arrays": s.arrays_sha256, "file_count": s.file_count}
@@ -261,8 +261,26 @@ def _card(snap, tid, trow, validation, rank, test_row, latency, written, out: Pa
         versions={**versions(), **_export_versions()},
         race=race,
         searched=chosen,
-        changed=changed,
+        changed=off_defaults,
+        schedule=_schedule(snap, tid, test_row["checkpoint_epoch"]),
     )
+
+
+def _schedule(snap, tid: str, epoch) -> dict:
+    """The card's schedule of a PBT member (empty for other sweeps)."""
+    import pandas as pd
+
+    from orchestrator.ranking import lineage
+    from orchestrator.search.replay import mutated
+
+    params = mutated(snap.spec)
+    if not params or epoch is None or pd.isna(epoch):
+        return {}
+    sched = lineage.schedule(snap.metrics, tid, int(epoch), params)
+    steps = lineage.changes(sched, params)
+    return {"kind": snap.spec.scheduler.kind, "epoch": int(epoch),
+            "trained_by": list(dict.fromkeys(sched[lineage.TRAINED_BY])), "steps": steps,
+            "lines": lineage.describe(steps)}
 
 
 def _export_versions() -> dict[str, str]:

@@ -176,3 +176,31 @@ def leave_idle_worker(reason: str) -> None:
         ray._private.worker.global_worker.core_worker.drain_and_exit_worker("user", reason)
     except Exception:
         pass
+
+
+# --- population-based training (Ray's PopulationBasedTraining and PB2) ------------------
+
+PBT_EXPLOIT = "_exploit"     # PBT's step that clones a donor into a trial: tunefm runs after it
+
+
+def pbt_states(scheduler) -> dict:
+    """PBT's per-trial state (``_PBTTrialState``: last score, last train and perturbation
+    times), keyed by Ray's ``Trial`` objects: a resumed run seeds it from the Parquet
+    (``population.seed_trial``), as it seeds ASHA's rungs."""
+    return scheduler._trial_state
+
+
+def pbt_interval(scheduler) -> int:
+    """The population's epochs between two steps, as the scheduler was built with them."""
+    return int(scheduler._perturbation_interval)
+
+
+PBT_NEXT_SYNC = "_next_perturbation_sync"   # synchronous PBT's next step (``population.warm_start``)
+
+
+def repoint_latest_checkpoint(trial, checkpoint) -> None:
+    """Have the trial start again from ``checkpoint``: PBT's exploit step hands it the
+    donor's latest checkpoint through this private record of Ray's checkpoint manager."""
+    manager = trial.run_metadata.checkpoint_manager
+    result = manager._latest_checkpoint_result
+    manager._latest_checkpoint_result = type(result)(checkpoint=checkpoint, metrics=result.metrics)

@@ -1,8 +1,10 @@
-"""ASHA whose stop decisions compare trials of the same family only.
+"""ASHA (or a PBT population) whose decisions compare trials of the same family only.
 
 Families learn at different speeds (a dense net is ahead of a CNN after one epoch and
 behind after five), and every family's leaderboard needs fully trained survivors, so
-each family gets its own ASHA instance. The wrapper also remembers which trials it
+each family gets its own ASHA instance; with ``kind: pbt`` or ``pb2`` each family is its
+own population (a member can only copy weights its architecture can hold), and sees only
+its family's trials (``population.FamilyView``). The wrapper also remembers which trials it
 stopped, so the results can say ``early_stopped`` rather than guess, and, at the
 sweep's tail, gives the cores that fell idle to the trials still running
 (``growth``; ``scheduler.idle_cores`` in the sweep file).
@@ -17,7 +19,7 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 from orchestrator.lifecycle.slots import RESTART_SECONDS, restart_seconds
-from orchestrator.raytune import growth, private
+from orchestrator.raytune import growth, population, private
 from orchestrator.spec.sweep import SchedulerSpec
 from trainables.contract.keys import FAMILY_KEY
 
@@ -37,6 +39,13 @@ class PerFamilyScheduler(FIFOScheduler):
     def _for(self, trial) -> TrialScheduler:
         return self._child(trial.config.get(FAMILY_KEY, ""))
 
+    def _view(self, tune_controller, trial):
+        """What the trial's family scheduler is shown: a population sees its family only."""
+        child = self._for(trial)
+        if population.is_population(child):
+            return population.FamilyView(tune_controller, trial.config.get(FAMILY_KEY, ""))
+        return tune_controller
+
     def _child(self, family: str) -> TrialScheduler:
         """The family's scheduler; made in a fit, it starts from what the run recorded
         before the fit (``fit.Fit.history``): a resumed or extended run's ASHA decides as
@@ -49,8 +58,20 @@ class PerFamilyScheduler(FIFOScheduler):
 
             bound = fit.current()
             if bound is not None and bound.history.get(family):
-                self.warm_start({family: bound.history[family]})
+                if population.is_population(child):
+                    population.warm_start(child, bound.history[family])
+                else:
+                    self.warm_start({family: bound.history[family]})
         return self._by_family[family]
+
+    def _recorded(self, trial) -> dict[int, float] | None:
+        """What the run recorded of the trial before this fit (epoch -> metric), if anything."""
+        from orchestrator.raytune import fit
+
+        bound = fit.current()
+        if bound is None:
+            return None
+        return bound.history.get(trial.config.get(FAMILY_KEY, ""), {}).get(trial.trial_id)
 
     def warm_start(self, history: dict[str, dict[str, dict[int, float]]]) -> int:
         """Seed each family's ASHA rungs with earlier trials' values: family -> trial id ->
@@ -76,13 +97,23 @@ class PerFamilyScheduler(FIFOScheduler):
         from orchestrator.raytune.reconcile import on_trial_add
 
         on_trial_add(trial)     # Tune's one hook before a (restored) trial starts: see reconcile
-        self._for(trial).on_trial_add(tune_controller, trial)
+        child = self._for(trial)
+        child.on_trial_add(self._view(tune_controller, trial), trial)
+        if population.is_population(child):
+            population.seed_trial(child, trial, self._recorded(trial))
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self._for(trial).on_trial_error(tune_controller, trial)
+        self._for(trial).on_trial_error(self._view(tune_controller, trial), trial)
+        self._forget_copy(trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        action = self._for(trial).on_trial_result(tune_controller, trial, result)
+        child = self._for(trial)
+        if population.is_population(child):
+            if result.get("max_epochs") and result.get(population.TIME_ATTR, 0) >= result["max_epochs"]:
+                return TrialScheduler.CONTINUE    # its last epoch: it ends now, no step copies into it
+            return child.on_trial_result(population.FamilyView(tune_controller, trial.config.get(FAMILY_KEY, "")),
+                                         trial, result)
+        action = child.on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP and not result.get("done"):
             self.stopped_trials.add(trial.trial_id)
         if action == TrialScheduler.CONTINUE and self.give_idle_cores:
@@ -93,6 +124,20 @@ class PerFamilyScheduler(FIFOScheduler):
         return action
 
     def choose_trial_to_run(self, tune_controller):
+        populations = {family: child for family, child in self._by_family.items() if population.is_population(child)}
+        if populations:
+            # each population picks its least-trained member that may run; the least trained of those runs
+            views = {family: population.FamilyView(tune_controller, family) for family in populations}
+            for family, child in populations.items():
+                # a resumed run's errored trials come back without Tune telling the scheduler
+                states = private.pbt_states(child)
+                for trial in views[family].get_trials():
+                    if trial not in states:
+                        child.on_trial_add(views[family], trial)
+                        population.seed_trial(child, trial, self._recorded(trial))
+            picks = [child.choose_trial_to_run(views[family]) for family, child in populations.items()]
+            picks = [t for t in picks if t is not None]
+            return min(picks, key=lambda t: (t.last_result or {}).get(population.TIME_ATTR, 0), default=None)
         for trial in tune_controller.get_trials():
             if trial.trial_id not in self.growing:
                 continue
@@ -105,10 +150,15 @@ class PerFamilyScheduler(FIFOScheduler):
         return super().choose_trial_to_run(tune_controller)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self._for(trial).on_trial_complete(tune_controller, trial, result)
+        self._for(trial).on_trial_complete(self._view(tune_controller, trial), trial, result)
+        self._forget_copy(trial)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self._for(trial).on_trial_remove(tune_controller, trial)
+        self._for(trial).on_trial_remove(self._view(tune_controller, trial), trial)
+
+    def _forget_copy(self, trial) -> None:
+        if population.is_population(self._for(trial)):
+            population.trial_ended(trial)
 
     def debug_string(self) -> str:
         return f"per-family scheduling over {len(self._by_family)} families"
@@ -137,7 +187,11 @@ def build_scheduler(spec: SchedulerSpec, metric: str, mode: str) -> PerFamilySch
                                            grace_period=spec.grace_period,
                                            reduction_factor=spec.reduction_factor,
                                            brackets=spec.brackets, stop_last_trials=False)
+    elif spec.population is not None:
+        def make() -> TrialScheduler:
+            # its own pause, copy and restart: no growth (idle_cores is refused with it)
+            return population.build(spec.population, metric, mode)
     else:
         make = FIFOScheduler
-    return PerFamilyScheduler(make, metric, mode, give_idle_cores=spec.idle_cores == "give",
+    return PerFamilyScheduler(make, metric, mode, give_idle_cores=spec.idle_cores == "give" and spec.population is None,
                               restart_seconds=restart_seconds(os.environ))

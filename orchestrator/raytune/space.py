@@ -135,6 +135,10 @@ def param_kinds(spec: SweepSpec) -> list[tuple[str, str]]:
     from trainables.families import get_family
 
     bookkeeping = {REPEAT_KEY: "str", RACE_KEY: "str", ROUND_KEY: "int", FOLD_KEY: "int", FOLDS_KEY: "int"}
+    if spec.scheduler.population is not None:
+        from trainables.contract.keys import SCHEDULE_KEY
+
+        bookkeeping[SCHEDULE_KEY] = "str"    # a repeat or race run replays a member's schedule (JSON)
     kinds: dict[str, str] = {FACTOR_KEY: "str", FACTOR_VALUE_KEY: "str", **bookkeeping}
     for fam in spec.families:
         for p in get_family(fam.family).all_params:

@@ -154,6 +154,25 @@ def _race_note(race, spec) -> str:
             f"interval is the 95% anytime-valid interval of the mean difference.")
 
 
+def _population(snap, winner, metric: str):
+    """A PBT or PB2 sweep's summary lines, the winner's schedule and the copies made; None
+    for other schedulers (or a report ranked by another metric than the population's)."""
+    population = snap.spec.scheduler.population
+    if population is None or metric != snap.spec.metric:
+        return None
+    from orchestrator.ranking import lineage
+
+    params = [m.name for m in population.mutations]
+    copies = lineage.copies(snap.metrics)
+    sched = lineage.schedule(snap.metrics, winner[S.TRIAL_ID], int(winner["score_epoch"]), params)
+    trainers = list(dict.fromkeys(sched[lineage.TRAINED_BY]))
+    lines = [("population", f"{population.kind}: {len(copies)} copies over the sweep; the winner's weights at "
+                            f"epoch {int(winner['score_epoch'])} were trained by "
+                            f"{' then '.join(trainers) if trainers else 'no recorded epoch'}"),
+             *[("schedule", line) for line in lineage.describe(lineage.changes(sched, params))]]
+    return lines, sched, copies
+
+
 def _count(value) -> str:
     return f"{int(value):,d}" if pd.notna(value) else "an unrecorded number of"
 
@@ -234,6 +253,14 @@ def report_content(snap, boards, holdout, winner, metric, mode, config_cols, fig
     if meta.repeats:
         tables.append(("Phases: the sweep, then each repeat or extension (column phase of the leaderboards)",
                        _phases_table(meta)))
+    population = _population(snap, winner, metric)
+    if population is not None:
+        lines, schedule_table, copies_table = population
+        summary += lines
+        tables.insert(0, ("The winner's schedule: who trained each epoch of its weights, and the mutated "
+                          "parameters in force", schedule_table))
+        tables.append(("The population: who copied whom (each copier continued from the donor's checkpoint of "
+                       "that epoch, with its own new parameters)", copies_table))
     tables += _uncertainty_tables(findings.validation)
     notes += _uncertainty_notes(findings.validation)
     tables += _tradeoff_tables(findings.tradeoff, table, metric)

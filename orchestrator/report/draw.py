@@ -49,6 +49,19 @@ def draw(snap, boards, holdout, metric, config_cols, top_k, fig_dir: Path,
     if importances is not None and len(importances):
         figs.append(("Hyperparameter importance per family (fANOVA)",
                      F.importance(importances, fig_dir / "importance.png")))
+    population = snap.spec.scheduler.population
+    if population is not None and len(ranked) and metric == snap.spec.metric:
+        from orchestrator.ranking import lineage
+
+        params = [m.name for m in population.mutations]
+        winner = ranked.iloc[0]
+        sched = lineage.schedule(snap.metrics, winner[S.TRIAL_ID], int(winner["score_epoch"]), params)
+        if len(sched):
+            figs.append((f"The winner's schedule ({population.kind}): the mutated parameters by epoch, shaded by the "
+                         "member that trained the epoch",
+                         F.schedule(sched, params, lineage.copies(snap.metrics),
+                                    f"{winner[S.TRIAL_ID]}'s weights at epoch {int(winner['score_epoch'])}",
+                                    fig_dir / "schedule.png")))
     figs.append((f"The trade-off: validation {metric} against parameters and latency (Pareto fronts)",
                  F.pareto(findings.tradeoff.table, table, metric, fig_dir / "pareto.png")))
     return figs

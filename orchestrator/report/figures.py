@@ -282,3 +282,25 @@ def anytime_curves(curves: dict[str, pd.DataFrame], metric: str, path: Path) -> 
     ax_e.set(xlabel="epochs trained (all trials)", ylabel=f"best {metric} so far", title="against epochs")
     ax_t.legend(fontsize=7)
     return _save(fig, path)
+
+
+def schedule(sched: pd.DataFrame, params: list[str], copies: pd.DataFrame, title: str, path: Path) -> Path:
+    """The winner's schedule: each mutated parameter over its epochs (a step per change),
+    with the epochs another member trained shaded by trainer."""
+    plt = _plt()
+    fig, axes = plt.subplots(len(params), 1, figsize=(8, 1.9 * len(params) + 0.8), sharex=True, squeeze=False)
+    trainers = list(dict.fromkeys(sched["trained_by"]))
+    colours = plt.cm.Pastel1(np.linspace(0, 1, max(len(trainers), 2)))
+    for ax, p in zip(axes[:, 0], params):
+        for epoch, by in zip(sched[S.EPOCH], sched["trained_by"]):
+            ax.axvspan(epoch - 0.5, epoch + 0.5, color=colours[trainers.index(by) % len(colours)], lw=0)
+        ax.step(sched[S.EPOCH], sched[p], where="mid", color="black")
+        ax.plot(sched[S.EPOCH], sched[p], "o", color="black", ms=3)
+        ax.set_ylabel(p, fontsize=8)
+        if p == "lr" or (sched[p].dropna() > 0).all() and sched[p].max() / max(sched[p].min(), 1e-12) > 20:
+            ax.set_yscale("log")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[i % len(colours)]) for i in range(len(trainers))]
+    axes[0, 0].legend(handles, [f"trained by {t}" for t in trainers], fontsize=7, loc="upper right")
+    axes[0, 0].set_title(title, fontsize=9)
+    axes[-1, 0].set_xlabel("epoch")
+    return _save(fig, path)

@@ -44,6 +44,11 @@ def _extend(location, num_samples: int, family: str | None, max_epochs: int | No
 
     started, started_iso = session_clock()
     with finished_run(location, options, "extend") as (folder, meta, old):
+        if old.scheduler.population is not None:
+            raise UserError(f"{folder.location}: a {old.scheduler.kind} population is trained as one; new members "
+                            "would join without its history, and its members' schedules end at its budget. Start "
+                            "a new sweep (more members, or a larger max_epochs); `tunefm extend --race` races its "
+                            "leaders' schedules")
         old_epochs = old.scheduler.max_epochs
         if max_epochs is not None and max_epochs < old_epochs:
             raise UserError(f"--max-epochs {max_epochs}: below the run's budget of {old_epochs} epochs; an "

@@ -280,13 +280,14 @@ def repeat_phase(cmd: Command, top_k: int, seeds: int) -> Phase:
     from orchestrator.raytune.scheduler import build_scheduler
     from orchestrator.raytune.searcher import QueueSearcher
     from orchestrator.search.repeats import repeat_configs
+    from orchestrator.search.replay import mutated
     from orchestrator.spec.sweep import SchedulerSpec
     from orchestrator.store.snapshot import read_snapshot
 
     spec = cmd.spec
     snap = read_snapshot(cmd.folder)
     configs = repeat_configs(snap.trials, board(leaderboards(snap.trials, snap.metrics, spec.metric, spec.mode)),
-                             top_k, seeds, spec.seed + len(snap.trials))
+                             top_k, seeds, spec.seed + len(snap.trials), snap.metrics, mutated(spec))
     if not configs:
         raise UserError(f"{cmd.folder.location}: no trial has a validation result to repeat")
     scheduler = build_scheduler(SchedulerSpec(kind="fifo", max_epochs=spec.scheduler.max_epochs),

@@ -46,7 +46,7 @@ def race_phase(cmd: Command, more_rounds: int | None = None, seconds: float | No
     runs_before = race.cost(snap.trials)[2]
     return Phase(RACE, 1 + len(cmd.meta.repeats), spec.scheduler.max_epochs, total=None,
                  num_samples=max_trials,
-                 searcher=RaceSearcher(race.plan(snap.trials, chosen, spec), rule, spec.mode, max_trials),
+                 searcher=RaceSearcher(race.plan(snap.trials, chosen, spec, snap.metrics), rule, spec.mode, max_trials),
                  scheduler=scheduler, up_front=False,
                  record=RepeatPhase(top_k=len(chosen), seeds=0, trials=max_trials, kind="race"),
                  budget=Budget(float(seconds), 0.0, time.monotonic()) if seconds else None,

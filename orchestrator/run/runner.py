@@ -158,8 +158,9 @@ def fit_phase(cmd: Command, phase: Phase, tuner) -> RunSummary:
 
 def _history(cmd: Command, phase: Phase) -> dict:
     """What the run recorded before this fit, for its ASHA to start from (a resume, an
-    extension): family -> trial -> epoch -> metric. Empty for a phase without ASHA."""
-    if cmd.spec.scheduler.kind != "asha" or phase.kind not in (SWEEP, EXTENSION):
+    extension), or its population to go on from (a resume of a PBT sweep): family -> trial
+    -> epoch -> metric. Empty for a FIFO phase."""
+    if cmd.spec.scheduler.kind not in ("asha", "pbt", "pb2") or phase.kind not in (SWEEP, EXTENSION):
         return {}
     from orchestrator.search.extension import histories
     from orchestrator.store.parquet import read_metrics, read_trials

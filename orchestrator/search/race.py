@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from orchestrator.ranking.race import RaceRule, Verdict, decide
-from orchestrator.search.row_config import row_config
 from orchestrator.spec.sweep import DecideSpec, SweepSpec
 from orchestrator.store import schema as S
 from trainables.contract.errors import SweepFileError
@@ -110,9 +109,12 @@ class RacePlan:
         return config
 
 
-def plan(trials: pd.DataFrame, chosen: list[str], spec: SweepSpec) -> RacePlan:
-    table = trials.set_index(S.TRIAL_ID)
-    configs = {c: {k: v for k, v in row_config(table.loc[c]).items() if k not in BOOKKEEPING} for c in chosen}
+def plan(trials: pd.DataFrame, chosen: list[str], spec: SweepSpec, metrics: pd.DataFrame | None = None) -> RacePlan:
+    """Each candidate's configuration (a PBT member's: its schedule, ``replay``)."""
+    from orchestrator.search.replay import mutated, rerun_config
+
+    configs = {c: {k: v for k, v in rerun_config(trials, metrics, c, mutated(spec)).items() if k not in BOOKKEEPING}
+               for c in chosen}
     return RacePlan(configs, spec.seed, spec.decide.resplit if spec.decide else None)
 
 

@@ -30,21 +30,23 @@ def config_group(trials: pd.DataFrame) -> pd.Series:
     return configuration(trials)
 
 
-def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seeds: int, base_seed: int) -> list[dict]:
-    """``seeds`` new runs of each of the ``top_k`` best original configurations."""
+def repeat_configs(trials: pd.DataFrame, overall: pd.DataFrame, top_k: int, seeds: int, base_seed: int,
+                   metrics: pd.DataFrame | None = None, mutated: list[str] | None = None) -> list[dict]:
+    """``seeds`` new runs of each of the ``top_k`` best original configurations (a PBT
+    member's: its schedule, ``replay.rerun_config``; ``mutated``: the parameters the
+    population changed)."""
     originals = overall[overall["rank"].notna()]
     if REPEAT_COL in originals:
         originals = originals[originals[REPEAT_COL].isna() | (originals[REPEAT_COL] == "")]
     chosen = originals[S.TRIAL_ID].head(top_k).tolist()
-    table = trials.set_index(S.TRIAL_ID)
     rng = np.random.default_rng([base_seed, 7919])
     configs = []
     for tid in chosen:
-        from orchestrator.search.row_config import row_config
-
         from orchestrator.search.race import BOOKKEEPING
+        from orchestrator.search.replay import rerun_config
 
-        config = {k: v for k, v in row_config(table.loc[tid]).items() if k not in BOOKKEEPING or k == SEED_KEY}
+        config = {k: v for k, v in rerun_config(trials, metrics, tid, mutated or []).items()
+                  if k not in BOOKKEEPING or k == SEED_KEY}
         used = {int(config[SEED_KEY])}
         for _ in range(seeds):
             seed = int(rng.integers(0, 2**31 - 1))

@@ -20,7 +20,7 @@ from trainables.contract.errors import SweepFileError
 from trainables.contract.metrics import SELECTABLE
 
 SEARCHERS = ("random", "grid", "tpe", "ablation")
-SCHEDULERS = ("asha", "fifo")
+SCHEDULERS = ("asha", "fifo", "pbt", "pb2")
 COLOR_MODES = ("grayscale", "rgb")
 MAX_EPOCHS = 10_000
 MAX_IMAGE_SIDE = 1024   # a side larger than this is a typo, or a MemoryError in the making
@@ -80,6 +80,12 @@ class SchedulerBlock(Block):
     reduction_factor: float = Field(3.0, gt=1)
     brackets: int = Field(1, ge=1)
     idle_cores: str = "give"     # "leave": a trial keeps the cores it started with
+    # pbt and pb2 (``population.py`` checks them against the kind and the families)
+    perturbation_interval: Optional[int] = Field(None, ge=1)
+    quantile: Optional[float] = Field(None, gt=0, le=0.5)
+    resample_probability: Optional[float] = Field(None, ge=0, le=1)
+    population: Optional[int] = Field(None, ge=2)
+    mutate: Optional[dict[str, Any]] = None
 
     _kind = field_validator("kind")(one_of(SCHEDULERS))
     _idle = field_validator("idle_cores")(one_of(("give", "leave")))

@@ -16,6 +16,7 @@ import yaml
 
 from orchestrator.spec.dataset import dataset_spec
 from orchestrator.spec.names import segment_problem
+from orchestrator.spec.population import PopulationSpec, population_spec, seeded_spaces
 from orchestrator.spec.schema import MAX_EPOCHS, SCHEDULERS, SEARCHERS, validate
 from orchestrator.spec.spaces import (Choice, Constant, Grid, LogUniform, RandInt, Space, Uniform, parse_space,
                                       values_to_check)
@@ -72,6 +73,7 @@ class SchedulerSpec:
     reduction_factor: float = 3.0
     brackets: int = 1
     idle_cores: str = "give"     # at the tail, a running trial starts again with the cores that fell idle
+    population: PopulationSpec | None = None   # pbt and pb2: the exploit/explore step
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,13 @@ def _sweep(data, source: str) -> SweepSpec:
 
         if importlib.util.find_spec("optuna") is None:
             raise SweepFileError(source, "search", f"tpe needs Optuna, which is not installed: {TPE_EXTRA}")
-    scheduler = SchedulerSpec(**f.scheduler.model_dump())
+    families = _families(f.families, search, source)
+    population = population_spec(f.scheduler, source, families, search)
+    if population is not None:
+        families = _population_members(f, families, source, search)
+        families = seeded_spaces(families, population, f.scheduler.population)
+    scheduler = SchedulerSpec(**{k: v for k, v in f.scheduler.model_dump().items() if k in _SCHEDULER_FIELDS},
+                              population=population)
     asha_only = sorted(set(f.scheduler.model_fields_set) & {"grace_period", "reduction_factor", "brackets"})
     if scheduler.kind != "asha" and asha_only:
         raise SweepFileError(source, f"scheduler.{asha_only[0]}", f"only ASHA stops trials early; kind "
@@ -202,7 +210,7 @@ def _sweep(data, source: str) -> SweepSpec:
         source=source,
         description=f.description,
         dataset=dataset_spec(f.dataset, f.seed, source),
-        families=_families(f.families, search, source),
+        families=families,
         metric=metric,
         mode=mode,
         search=search,
@@ -225,6 +233,24 @@ def _sweep(data, source: str) -> SweepSpec:
         raise SweepFileError(source, "families", f"expand to {sum(counts.values()):,d} trials ({each}), more than "
                              f"{MAX_TRIALS:,d}; lower num_samples or the number of grid values")
     return spec
+
+
+_SCHEDULER_FIELDS = ("kind", "max_epochs", "grace_period", "reduction_factor", "brackets", "idle_cores")
+
+
+def _population_members(f, families, source: str, search: str):
+    """``scheduler.population`` sets every family's members; a family's own num_samples
+    that says otherwise is refused, as is a population of one."""
+    members = f.scheduler.population
+    for fam, (label, entry) in zip(families, f.families.items()):
+        if members is not None and "num_samples" in entry.model_fields_set and entry.num_samples != members:
+            raise SweepFileError(source, f"families.{label}.num_samples", f"{entry.num_samples} members, but "
+                                 f"scheduler.population says {members}; give one of them")
+        count = members if members is not None else fam.trial_count(search)
+        if count < 2:
+            raise SweepFileError(source, f"families.{label}.num_samples", f"a population needs at least 2 "
+                                 f"members to copy from, got {count} (set scheduler.population)")
+    return families
 
 
 def _objectives(raw, source: str) -> tuple[tuple[str, str], ...]:
@@ -380,6 +406,13 @@ def with_overrides(spec: SweepSpec, num_samples: int | None = None, max_epochs: 
     if num_samples is not None:
         spec = dataclasses.replace(spec, families=tuple(
             dataclasses.replace(f, num_samples=num_samples) for f in spec.families))
+    population = spec.scheduler.population
+    if population is not None and max_epochs is not None and max_epochs <= population.perturbation_interval:
+        raise SweepFileError(spec.source, "scheduler.perturbation_interval", f"--max-epochs {max_epochs} leaves "
+                             f"no room for a perturbation every {population.perturbation_interval} epochs")
+    if population is not None and num_samples is not None and num_samples < 2:
+        raise SweepFileError(spec.source, "scheduler.population", "--num-samples 1 is a population of one, "
+                             "with nobody to copy from")
     if max_epochs is not None:
         sched = dataclasses.replace(spec.scheduler, max_epochs=max_epochs,
                                     grace_period=min(spec.scheduler.grace_period, max_epochs))

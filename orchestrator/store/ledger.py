@@ -29,7 +29,7 @@ from trainables.contract.status import Status
 
 _PER_EPOCH = [name for name, _ in EpochReport.columns()]
 # what Ray Tune adds to every result the driver sees
-RAY_ELAPSED, RAY_TIMESTAMP, RAY_NODE_IP = "time_total_s", "timestamp", "node_ip"
+RAY_ELAPSED, RAY_TIMESTAMP, RAY_NODE_IP, RAY_CONFIG = "time_total_s", "timestamp", "node_ip", "config"
 
 
 def _now() -> datetime:
@@ -91,6 +91,11 @@ class Ledger:
         row, or None for a report with no epoch."""
         report = EpochReport.from_dict(result, f"trial {trial_id}'s report")
         rec = self.trials.get(trial_id) or self.start(trial_id, config)
+        ran = result.get(RAY_CONFIG)
+        if isinstance(ran, dict) and ran:
+            # the configuration the epoch ran with: a PBT member's changes when it copies
+            # another (Ray's trial config is already the next one when this result arrives)
+            rec.config = dict(ran)
         rec.params = report.params if report.params is not None else rec.params
         rec.node_ip = result.get(RAY_NODE_IP, rec.node_ip)
         rec.node_id = report.node_id or rec.node_id

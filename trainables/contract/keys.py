@@ -15,6 +15,7 @@ RACE_KEY = "race_of"             # a race run: the candidate configuration it ru
 ROUND_KEY = "race_round"         # ... in this round (every candidate of a round: the same seed, the same fold)
 FOLD_KEY = "fold"                # a race run on re-split data: its training/validation fold ...
 FOLDS_KEY = "folds"              # ... of this many stratified folds of the training and validation images
+SCHEDULE_KEY = "schedule"        # a replayed PBT schedule: JSON {param: [[first epoch, value], ...]}
 FACTOR_KEY = "ablation_factor"   # ablation: the factor this run changes ("baseline" for none)
 FACTOR_VALUE_KEY = "ablation_value"
 BASELINE = "baseline"
@@ -47,3 +48,4 @@ REPORT_DIR = "report"
 # --- the files of one checkpoint ----------------------------------------------------
 MODEL_FILE = "model.keras"
 CHECKPOINT_META_FILE = "checkpoint.json"   # CheckpointMeta
+OPTIMIZER_FILE = "optimizer.npz"           # the optimizer's variables by path (moments, step count)

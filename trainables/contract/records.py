@@ -123,6 +123,9 @@ class EpochReport(Record):
     worker_pid: int | None = col("int64")
     trials_in_worker: int | None = col("int64")
     resumed_from_epoch: int | None = col("int32")    # set on epochs of a retried or resumed trial
+    copied_from: str | None = col("str")             # population-based training: on the first epoch after a
+    copied_epoch: int | None = col("int32")          # copy, the donor trial and the epoch of its checkpoint
+    optimizer_restored: bool | None = col("bool")    # a trial that started again: its optimizer state came back
     node_id: str | None = col("str")
     gpu_ids: str | None = col("str")                 # GPUs Ray assigned the trial ("0", "0,1", "")
     cpus: float | None = col("float64")              # the cores the trial held for this epoch
@@ -171,6 +174,7 @@ class CheckpointMeta(Record):
     best_epoch: int = col("int32", 0)
     improvements: int = col("int64", 0)
     schedule: dict = col("str", None, stored=False)   # the LR schedule's state
+    trial_id: str | None = col("str")                 # the trial that trained it (a PBT copier's may be a donor)
 
     def __post_init__(self) -> None:
         if not isinstance(self.epoch, int) or isinstance(self.epoch, bool) or self.epoch < 0:

@@ -12,9 +12,9 @@ DENSE = Family(
         P("units_decay", "float", 1.0, "each next layer has units * decay (at least 1)", low=0.0, high=4.0),
         P("activation", "str", "relu", "hidden activation", choices=ACTIVATIONS),
         P("initializer", "str", "glorot_uniform", "kernel initializer", choices=INITIALIZERS),
-        P("dropout", "float", 0.0, "dropout after each hidden layer", low=0.0, high=0.95),
+        P("dropout", "float", 0.0, "dropout after each hidden layer", low=0.0, high=0.95, mutable=True),
         P("batch_norm", "bool", False, "batch normalization before each activation"),
-        P("l1", "float", 0.0, "L1 kernel penalty", low=0.0),
-        P("l2", "float", 0.0, "L2 kernel penalty", low=0.0),
+        P("l1", "float", 0.0, "L1 kernel penalty", low=0.0, mutable=True),
+        P("l2", "float", 0.0, "L2 kernel penalty", low=0.0, mutable=True),
     ),
 )

@@ -22,6 +22,10 @@ class ParamSpec:
     choices: tuple | None = None
     low: float | None = None
     high: float | None = None
+    # may change between epochs of one trial (population-based training): the model is
+    # rebuilt with the new value and takes the old weights as they are (no layer gains or
+    # loses a weight: dropout, augmentation, penalties, the optimizer's settings)
+    mutable: bool = False
 
     def check(self, value: Any) -> str | None:
         """Return what is wrong with ``value`` for this parameter, or None."""
@@ -42,11 +46,12 @@ class ParamSpec:
 
     def describe(self) -> str:
         rng = ""
+        mutable = "; mutable during training" if self.mutable else ""
         if self.choices is not None:
             rng = " {" + "|".join(map(str, self.choices)) + "}"
         elif self.low is not None or self.high is not None:
             rng = f" [{'' if self.low is None else self.low}..{'' if self.high is None else self.high}]"
-        return f"{self.name} ({self.kind}{rng}, default {self.default!r}): {self.help}"
+        return f"{self.name} ({self.kind}{rng}, default {self.default!r}{mutable}): {self.help}"
 
 
 def P(name: str, kind: str, default: Any, help: str, **kw: Any) -> ParamSpec:
@@ -59,10 +64,10 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
 
 TRAINING_PARAMS: tuple[ParamSpec, ...] = (
     P("optimizer", "str", "adam", "optimizer", choices=("adam", "adamw", "sgd", "rmsprop")),
-    P("lr", "float", 1e-3, "initial learning rate", low=0.0),
-    P("momentum", "float", 0.9, "momentum (sgd, rmsprop)", low=0.0, high=1.0),
+    P("lr", "float", 1e-3, "initial learning rate", low=0.0, mutable=True),
+    P("momentum", "float", 0.9, "momentum (sgd, rmsprop)", low=0.0, high=1.0, mutable=True),
     P("batch_size", "int", 128, "mini-batch size", low=1),
-    P("weight_decay", "float", 0.0, "decoupled weight decay (all optimizers)", low=0.0),
+    P("weight_decay", "float", 0.0, "decoupled weight decay (all optimizers)", low=0.0, mutable=True),
     P("lr_schedule", "str", "constant", "learning-rate schedule over the epochs",
       choices=("constant", "step", "cosine", "plateau")),
     P("lr_step_every", "int", 5, "step schedule: epochs between drops", low=1),
@@ -70,13 +75,13 @@ TRAINING_PARAMS: tuple[ParamSpec, ...] = (
     P("lr_min_factor", "float", 0.0, "cosine schedule: final lr as a fraction of lr", low=0.0, high=1.0),
     P("lr_plateau_patience", "int", 2, "plateau schedule: epochs without val_loss improvement", low=1),
     P("lr_plateau_factor", "float", 0.5, "plateau schedule: multiply lr by this on a plateau", low=0.0, high=1.0),
-    P("label_smoothing", "float", 0.0, "label smoothing of the training loss", low=0.0, high=0.5),
+    P("label_smoothing", "float", 0.0, "label smoothing of the training loss", low=0.0, high=0.5, mutable=True),
     P("aug_flip", "str", "none", "random flips", choices=("none", "horizontal", "vertical", "horizontal_and_vertical")),
-    P("aug_rotation", "float", 0.0, "random rotation, fraction of a full turn", low=0.0, high=0.5),
-    P("aug_zoom", "float", 0.0, "random zoom, fraction", low=0.0, high=0.9),
-    P("aug_translation", "float", 0.0, "random translation, fraction of size", low=0.0, high=0.9),
-    P("aug_contrast", "float", 0.0, "random contrast factor", low=0.0, high=1.0),
-    P("aug_brightness", "float", 0.0, "random brightness factor", low=0.0, high=1.0),
+    P("aug_rotation", "float", 0.0, "random rotation, fraction of a full turn", low=0.0, high=0.5, mutable=True),
+    P("aug_zoom", "float", 0.0, "random zoom, fraction", low=0.0, high=0.9, mutable=True),
+    P("aug_translation", "float", 0.0, "random translation, fraction of size", low=0.0, high=0.9, mutable=True),
+    P("aug_contrast", "float", 0.0, "random contrast factor", low=0.0, high=1.0, mutable=True),
+    P("aug_brightness", "float", 0.0, "random brightness factor", low=0.0, high=1.0, mutable=True),
     P("aug_erasing", "float", 0.0, "random erasing: probability that an image has one random patch "
-      "(2-33% of its area) replaced by noise", low=0.0, high=1.0),
+      "(2-33% of its area) replaced by noise", low=0.0, high=1.0, mutable=True),
 )

@@ -21,7 +21,7 @@ TRANSFER = Family(
           low=0.0, high=1.0),
         P("head_pooling", "str", "avg", "global pooling of the backbone output", choices=("avg", "max")),
         P("head_units", "int", 0, "units of a dense layer in the head; 0 for none", low=0),
-        P("head_dropout", "float", 0.2, "dropout before the output layer", low=0.0, high=0.95),
+        P("head_dropout", "float", 0.2, "dropout before the output layer", low=0.0, high=0.95, mutable=True),
         P("cache_features", "bool", True, "frozen, no augmentation: compute backbone features once per "
           "sweep and train only the head on them"),
     ),

@@ -28,7 +28,7 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE
+from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, OPTIMIZER_FILE
 
 # report(epoch report, checkpoint folder or None): the trial's report to its tuner, which
 # copies the folder before it returns
@@ -55,15 +55,17 @@ class Checkpoints:
         return self._executor is not None
 
     def save(self, report, meta) -> None:
-        """Save this epoch's weights with ``meta`` and report ``report`` with them."""
+        """Save this epoch's weights and optimizer state with ``meta`` and report
+        ``report`` with them."""
         if not self.background:
-            self._write(self.model, report, meta)
+            self._write(self.model, report, meta, optimizer_state(self.model))
             return
         self.wait()                                  # the twin holds the previous epoch until it is written
         if self.stopped:       # stopped at the previous report: nothing reads this one (it would wait forever)
             return
         self.twin.set_weights(self.model.get_weights())
-        self._pending = self._executor.submit(self._write_beside, report, meta)
+        state = optimizer_state(self.model)          # copied now: the next epoch's steps change it
+        self._pending = self._executor.submit(self._write_beside, report, meta, state)
 
     def report(self, report) -> None:
         """Report an epoch without a checkpoint, after the epochs before it."""
@@ -83,23 +85,39 @@ class Checkpoints:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
 
-    def _write_beside(self, report, meta) -> None:
+    def _write_beside(self, report, meta, state) -> None:
         try:
-            self._write(self.twin, report, meta)
+            self._write(self.twin, report, meta, state)
         except SystemExit:     # Tune's stop at this report (see ``stopped``)
             self.stopped = True
             if self._on_stop is not None:
                 self._on_stop()
 
-    def _write(self, model, report, meta) -> None:
+    def _write(self, model, report, meta, state: dict | None = None) -> None:
         folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
         try:
             model.save(os.path.join(folder, MODEL_FILE))
+            if state:
+                import numpy as np
+
+                np.savez(os.path.join(folder, OPTIMIZER_FILE), **state)
             with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
                 json.dump(meta.to_dict(), f)
             self._report(report, folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def optimizer_state(model) -> dict | None:
+    """The optimizer's variables (moments, step count, ...) by path, as arrays; None when
+    the model has no built optimizer. A trial that starts again from the checkpoint (a
+    retry, a resume, a population member that copied another) continues with them."""
+    import keras
+
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(optimizer, "built", False):
+        return None
+    return {v.path: keras.ops.convert_to_numpy(v) for v in optimizer.variables}
 
 
 def _clone(model):

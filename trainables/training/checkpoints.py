@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trainables.contract.errors import UserError
-from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, RAY_DIR
+from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, OPTIMIZER_FILE, RAY_DIR
 from trainables.contract.records import CheckpointMeta, RecordError
 
 CHECKPOINT_PREFIX = "checkpoint_"
@@ -144,6 +144,24 @@ def load_weights(model, folder: str) -> CheckpointMeta:
                            "the trial cannot continue from this checkpoint")
     model.load_weights(os.path.join(folder, MODEL_FILE))
     return meta
+
+
+def read_optimizer(folder: str) -> dict | None:
+    """The optimizer state saved beside a checkpoint's weights (path -> array), read into
+    memory; None when there is none (a checkpoint from before tunefm saved it) or it
+    cannot be read (the trial then starts its optimizer afresh, and its epochs say so)."""
+    import zipfile
+
+    import numpy as np
+
+    path = os.path.join(folder, OPTIMIZER_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
 
 
 def load_model(folder: str | Path, vanish_ok: bool = False):

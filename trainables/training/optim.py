@@ -84,3 +84,21 @@ def training_labels(config: dict[str, Any], y, num_classes: int):
     import keras
 
     return keras.utils.to_categorical(y, num_classes)
+
+
+def restore_optimizer(model, saved: dict | None) -> bool:
+    """Give the compiled ``model``'s optimizer the variables of ``saved`` (path -> array,
+    ``checkpoint_writer.optimizer_state``): True when every variable matched by path and
+    shape and was set, False when none was (no state, or another optimizer's: it starts
+    afresh). The learning rate saved is set too; the epoch's schedule sets its own."""
+    if not saved:
+        return False
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = list(optimizer.variables)
+    if {v.path for v in variables} != set(saved) or any(tuple(v.shape) != saved[v.path].shape for v in variables):
+        return False
+    for v in variables:
+        v.assign(saved[v.path])
+    return True

@@ -10,9 +10,12 @@ asynchronous, and Tune's stop flag is watched from a thread); a model over the s
 
 Every epoch is checkpointed (Ray keeps the best by the metric and the latest), so a
 trial that is retried, or resumed after the driver died, continues from its last
-epoch: weights, epoch count, best so far and the learning-rate schedule's state.
-Optimizer moments restart. The checkpoints are written and reported from a background
-thread while the next epoch trains (``checkpoints.Checkpoints``).
+epoch: weights, optimizer state (moments and step count, for one model trained in one
+phase), epoch count, best so far and the learning-rate schedule's state. A member of a
+PBT population that copied another starts from the donor's checkpoint the same way,
+with its own new parameters (the model is rebuilt from them), and its first epoch
+names the donor. The checkpoints are written and reported from a background thread
+while the next epoch trains (``checkpoints.Checkpoints``).
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ import contextlib
 import functools
 import math
 import os
+import shutil
+import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trainables.datasets.base import TrialData
-from trainables.training import feed, runtime
+from trainables.training import feed, replay, runtime
 from trainables.training.checkpoint_writer import Checkpoints
 from trainables.training.evaluation import score
 from trainables.training.plan import TrainingPlan, default_plan, trainable_params
@@ -65,13 +70,36 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
         from trainables.datasets.split import refold
 
         data = refold(data, int(config[FOLDS_KEY]), int(config[FOLD_KEY]))
+    parts = replay.spans(config, settings.max_epochs)
+    if len(parts) > 1:                       # a replayed schedule: skip the spans a restored checkpoint covers
+        done = _restored_epoch(context)
+        parts = [part for part in parts if part[1] > done] or parts[-1:]
+    carry: str | None = None
+    try:
+        for span_config, last in parts:
+            carry = _train_span(span_config, data, settings, entered, until=last, carry=carry,
+                                final=last >= settings.max_epochs)
+            if carry is None:
+                return
+            entered = time.perf_counter()
+    finally:
+        if carry is not None:
+            shutil.rmtree(carry, ignore_errors=True)
+
+
+def _train_span(config: dict[str, Any], data: TrialData, settings: TrialSettings, entered: float, until: int,
+                carry: str | None, final: bool) -> str | None:
+    """Train ``config`` up to epoch ``until``, from ``carry`` (the span before's weights and
+    optimizer state) or what the tuner hands the trial. Returns the folder this span's last
+    epoch was kept in for the next span (None for the last span, or a trial that ended)."""
+    context = settings.context
     imported_before = runtime._configured
     cpus = context.cpus() or settings.cpus
     runtime.configure_backend(cpus)
     import keras
 
     from trainables.families import get_family
-    from trainables.training.optim import build_training_state, compile_model, training_labels
+    from trainables.training.optim import build_training_state, compile_model, restore_optimizer, training_labels
 
     # A reused worker drops the previous trial's state. The full garbage collection that
     # clear_session does by default costs ~0.3 s per trial with TensorFlow loaded (measured
@@ -91,8 +119,14 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
     if settings.max_params is not None and params > settings.max_params:
         report(EpochReport(**base, epoch=0, trial_status=Status.OVER_BUDGET.value,
                            setup_seconds=time.perf_counter() - entered))
-        return
-    resumed = _restore(model, context) or _continue(model, config, settings)
+        return None
+    if carry is not None:
+        from trainables.training.checkpoints import load_weights, read_optimizer
+
+        restored: Restored | None = Restored(load_weights(model, carry), read_optimizer(carry))
+    else:
+        restored = _restore(model, context)
+    resumed = restored.meta if restored else _continue(model, config, settings)
     planner = family.planner_function() or (lambda m, c, d, s: default_plan(m, c, d, s.max_epochs))
     plan: TrainingPlan = planner(model, config, data, settings)
     base.update(plan.info)
@@ -109,25 +143,35 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
     start = 0
     if resumed is not None:
         start = resumed.epoch
-        reporter.resume_from(resumed)
+        reporter.resume_from(resumed, carried=carry is not None)
+    if carry is None and restored is not None and restored.meta.trial_id not in (None, context.trial_id()):
+        reporter.copied = (restored.meta.trial_id, restored.meta.epoch)   # a PBT member's copy of a donor
+    # the optimizer's state comes back for one model trained in one phase (whose checkpoints hold it)
+    optimizer_state = restored.optimizer if restored is not None and checkpoints.background else None
     try:
         for phase in plan.phases:
             if phase.end_epoch <= start:
                 continue
+            if start >= until:
+                break
             if phase.prepare is not None:
                 phase.prepare()
             if phase.recompile:
                 compile_model(plan.fit_model, config, settings.jit_compile)   # None: optim.default_jit
             reporter.lr_factor = phase.lr_factor
             build_training_state(plan.fit_model, plan.train_x, y_train)   # one trace of the first step
+            if restored is not None and "optimizer_restored" not in base:
+                restored_now = restore_optimizer(plan.fit_model, optimizer_state)
+                if carry is None:
+                    base["optimizer_restored"] = restored_now
             with runtime.stop_training_on_request(plan.fit_model, context.stop_event()):
                 arrays = train_y is not None   # else a dataset that shuffles and batches (feed.batches)
                 plan.fit_model.fit(train_x, train_y, batch_size=batch_size if arrays else None,
-                                   initial_epoch=start, epochs=phase.end_epoch, shuffle=arrays, verbose=0,
-                                   callbacks=[reporter])
+                                   initial_epoch=start, epochs=min(phase.end_epoch, until), shuffle=arrays,
+                                   verbose=0, callbacks=[reporter])
             if reporter.halted:
                 break
-            start = phase.end_epoch
+            start = min(phase.end_epoch, until)
     except BaseException:
         with contextlib.suppress(Exception):   # the training error is the one to raise
             checkpoints.close()
@@ -140,6 +184,39 @@ def _train(config: dict[str, Any], data: TrialData, settings: TrialSettings) -> 
         # does once it stopped the trial (a reused worker then waits out
         # TUNE_FUNCTION_THREAD_TIMEOUT_S and fails the next trial).
         raise SystemExit(0)
+    if final or reporter.halted or reporter.last_meta is None:
+        return None
+    return _keep_for_next_span(plan.fit_model, reporter.last_meta, carry)
+
+
+def _keep_for_next_span(model, meta: CheckpointMeta, old: str | None) -> str:
+    """The span's last epoch (weights, optimizer state, meta) in a local folder the next
+    span of a replayed schedule starts from."""
+    import json
+
+    import numpy as np
+
+    from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, OPTIMIZER_FILE
+    from trainables.training.checkpoint_writer import optimizer_state
+
+    folder = tempfile.mkdtemp(prefix="tunefm-replay-")
+    model.save(os.path.join(folder, MODEL_FILE))
+    with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
+        json.dump(meta.to_dict(), f)
+    state = optimizer_state(model)
+    if state:
+        np.savez(os.path.join(folder, OPTIMIZER_FILE), **state)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _restored_epoch(context) -> int:
+    """The epoch of the checkpoint the tuner hands this trial (0: none)."""
+    from trainables.training.checkpoints import epoch_of
+
+    with context.restored() as folder:
+        return 0 if folder is None else (epoch_of(folder) or 0)
 
 
 def _report(context, report: EpochReport, checkpoint_dir: str | None = None) -> None:
@@ -147,12 +224,19 @@ def _report(context, report: EpochReport, checkpoint_dir: str | None = None) -> 
     context.report(replace(report, reported_at=time.time()).to_dict(), checkpoint_dir)
 
 
-def _restore(model, context) -> CheckpointMeta | None:
-    """Load the latest checkpoint the tuner hands this trial (a retry or a resume), if any."""
-    from trainables.training.checkpoints import load_weights
+@dataclass(frozen=True)
+class Restored:
+    meta: CheckpointMeta
+    optimizer: dict | None       # the optimizer's variables by path (None: none saved)
+
+
+def _restore(model, context) -> Restored | None:
+    """Load the latest checkpoint the tuner hands this trial (a retry, a resume, or a PBT
+    donor's), if any; its optimizer state is read for after the model is compiled."""
+    from trainables.training.checkpoints import load_weights, read_optimizer
 
     with context.restored() as folder:
-        return None if folder is None else load_weights(model, folder)
+        return None if folder is None else Restored(load_weights(model, folder), read_optimizer(folder))
 
 
 def _continue(model, config: dict[str, Any], settings: TrialSettings) -> CheckpointMeta | None:
@@ -220,14 +304,19 @@ def _reporter_class():
             self.clocks: tuple[float, float | None] = (0.0, None)
             self.setup_seconds: float | None = None
             self.halted = False
+            self.copied: tuple[str, int] | None = None     # (donor, its epoch): named by the next epoch's row
+            self.last_meta: CheckpointMeta | None = None   # the last epoch's, for a replay's next span
             gpu = bool(base.get("gpu_ids"))
             self.eval_batch = settings.eval_batch(gpu, largest_activation(plan.fit_model) if gpu else None)
 
-        def resume_from(self, state: CheckpointMeta) -> None:
+        def resume_from(self, state: CheckpointMeta, carried: bool = False) -> None:
+            """Continue after ``state``'s epoch; ``carried``: the trial's own span before (a
+            replayed schedule), not a restart, so its rows say nothing of a resume."""
             self.best, self.best_epoch = state.best, state.best_epoch
             self.improvements = state.improvements
             self.schedule.restore(state.schedule or {})
-            self.base["resumed_from_epoch"] = state.epoch
+            if not carried:
+                self.base["resumed_from_epoch"] = state.epoch
 
         def stopped(self) -> bool:
             """The tuner asked this trial to stop: seen by its flag, or at a report made off
@@ -266,7 +355,10 @@ def _reporter_class():
                 epoch_seconds=time.perf_counter() - self.epoch_start, train_seconds=train_seconds,
                 setup_seconds=float(self.setup_seconds or 0.0), trial_status=Status.RUNNING.value,
                 cpu_seconds=cpu - self.clocks[0],
-                steal_seconds=None if steal is None or self.clocks[1] is None else steal - self.clocks[1])
+                steal_seconds=None if steal is None or self.clocks[1] is None else steal - self.clocks[1],
+                copied_from=self.copied[0] if self.copied else None,
+                copied_epoch=self.copied[1] if self.copied else None)
+            self.copied = None
             if diverged:
                 nan = float("nan")   # a diverged epoch has no meaningful validation score
                 self.model.stop_training = True
@@ -287,7 +379,9 @@ def _reporter_class():
                              checkpoint_rank=rank)
             meta = CheckpointMeta(epoch=epoch + 1, metric=self.settings.metric, value=finite_or_none(value),
                                   is_best=improved, best=finite_or_none(self.best), best_epoch=self.best_epoch,
-                                  improvements=self.improvements, schedule=self.schedule.state())
+                                  improvements=self.improvements, schedule=self.schedule.state(),
+                                  trial_id=self.settings.context.trial_id())
+            self.last_meta = meta
             self.checkpoints.save(report, meta)
 
     return EpochReporter
