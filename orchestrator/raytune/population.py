@@ -159,7 +159,7 @@ def seed_trial(scheduler, trial, epochs: dict[int, float] | None) -> None:
     last = max(epochs)
     state.last_train_time = last
     state.last_perturbation_time = (last // interval) * interval
-    op = getattr(scheduler, "_metric_op", 1.0) or 1.0
+    op = private.pbt_metric_sign(scheduler)
     value = epochs[last]
     state.last_score = None if value is None or value != value else op * value
 

@@ -190,6 +190,11 @@ def pbt_states(scheduler) -> dict:
     return scheduler._trial_state
 
 
+def pbt_metric_sign(scheduler) -> float:
+    """+1 where the metric is maximised, -1 where minimised: PBT's scores are signed so."""
+    return float(getattr(scheduler, "_metric_op", None) or 1.0)
+
+
 def pbt_interval(scheduler) -> int:
     """The population's epochs between two steps, as the scheduler was built with them."""
     return int(scheduler._perturbation_interval)

@@ -114,7 +114,8 @@ def test_no_other_module_names_a_private_ray_module():
     the underscore attributes read above appear in private.py alone."""
     root = Path(__file__).parents[2]
     patterns = ("ray._private", "ray.tune.tune\"", "._internal", "._checkpoint_results", "._ot_study", '"_brackets"', '"_rungs"',
-                '"_metric_op"', "global_worker", "__RAY_", "RAY_num_")
+                '"_metric_op"', "._trial_state", "._perturbation_interval",
+                "._latest_checkpoint_result", "global_worker", "__RAY_", "RAY_num_")
     found = []
     for path in [*root.glob("orchestrator/**/*.py"), *root.glob("trainables/**/*.py")]:
         if path.name == "private.py":
@@ -132,3 +133,21 @@ def test_the_failure_handler_switch_is_one_ray_reads_from_the_environment():
     source = ray_file("_private", "ray_constants.py").read_text()
     assert f'"{private.NO_FAILURE_SIGNAL_HANDLER_ENV}"' in source
     assert private.NO_FAILURE_SIGNAL_HANDLER_ENV.encode() in ray_file("_raylet.so").read_bytes()
+
+
+def test_pbts_private_state_and_exploit_step_are_where_the_population_reads_them():
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers.pb2 import PB2
+    from ray.tune.experiment import Trial
+
+    pbt = PopulationBasedTraining(time_attr="epoch", metric="val_accuracy", mode="max", perturbation_interval=2,
+                                  hyperparam_mutations={"lr": [0.1, 0.01]}, synch=True)
+    assert private.pbt_states(pbt) == {} and private.pbt_interval(pbt) == 2
+    assert getattr(pbt, private.PBT_NEXT_SYNC) == 2
+    for cls in (PopulationBasedTraining, PB2):
+        assert callable(getattr(cls, private.PBT_EXPLOIT))
+        assert list(inspect.signature(getattr(cls, private.PBT_EXPLOIT)).parameters)[1:] == \
+            ["tune_controller", "trial", "trial_to_clone"]
+    trial = Trial("t", config={}, trial_id="x", stub=True)
+    manager = trial.run_metadata.checkpoint_manager
+    assert hasattr(manager, "_latest_checkpoint_result")

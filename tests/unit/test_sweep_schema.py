@@ -116,8 +116,8 @@ def test_parameter_errors_name_file_key_and_rule(params, message):
      "s.yaml: metric: must be one of val_accuracy, val_loss, val_macro_f1, val_auc; got 'test_accuracy'"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {max_epochs: 3, grace_period: 5}\n",
      "s.yaml: scheduler.grace_period: must be <= max_epochs (3), got 5"),
-    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kind: pbt}\n",
-     "s.yaml: scheduler.kind: must be one of asha, fifo; got 'pbt'"),
+    ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kind: hyperband}\n",
+     "s.yaml: scheduler.kind: must be one of asha, fifo, pbt, pb2; got 'hyperband'"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {reduction_factor: 1}\n",
      "s.yaml: scheduler.reduction_factor: must be > 1, got 1"),
     ("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nresources: {gpus: 1.5}\n",
@@ -357,7 +357,9 @@ def test_an_unknown_key_names_every_key_allowed_there():
     allowed = str(err.value).split("allowed here: ")[1].rstrip(")").split(", ")
     assert {"repeat", "tracking", "scheduler", "time_budget_s", "objectives"} <= set(allowed)
     with pytest.raises(SweepFileError, match=re.escape("scheduler.kindd: unknown key (allowed here: brackets, "
-                                                       "grace_period, idle_cores, kind, max_epochs, reduction_factor)")):
+                                                       "grace_period, idle_cores, kind, max_epochs, mutate, "
+                                                       "perturbation_interval, population, quantile, "
+                                                       "reduction_factor, resample_probability)")):
         parse("name: x\ndataset: {name: fashion_mnist}\nfamilies: {dense: {}}\nscheduler: {kindd: fifo}\n")
     with pytest.raises(SweepFileError, match=re.escape("families.dense.resources.cpu: unknown key (allowed here: "
                                                        "cpus, gpus)")):
