@@ -170,14 +170,18 @@ resources: {{cpus: {cpus}}}
 
 
 def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
+    search, cpus = VARIANTS[args["tool"]]
+    return run_tunefm(args, sweep_text(args, "bench_peers", args["seed"], search, cpus))
+
+
+def run_tunefm(args: dict[str, Any], text: str) -> dict[str, Any]:
+    """One tunefm sweep of ``text`` in this process, answered as every tool's run is."""
     import orchestrator.api as tunefm
     from trainables.training.checkpoints import load_model
     from orchestrator.run.plans import SweepOptions, run_sweep
     from orchestrator.store.parquet import read_metrics, read_trials
     from orchestrator.spec.sweep import parse_sweep
 
-    search, cpus = VARIANTS[args["tool"]]
-    text = sweep_text(args, "bench_peers", args["seed"], search, cpus)
     summary = run_sweep(parse_sweep(text, "<benchmark>"),
                         SweepOptions(cpus=2, results_dir=tempfile.mkdtemp(prefix="tunefm-bench-"), progress=False,
                                      sweep_text=text))
@@ -188,7 +192,7 @@ def _tunefm(args: dict[str, Any]) -> dict[str, Any]:
     ends = [t.timestamp() - args["t0"] for t in trained["wall_time"]]
     epochs = [[str(trial), end - float(seconds), end, int(pid), float(cpus)] for trial, end, seconds, pid, cpus in
               zip(trained["trial_id"], ends, trained["epoch_seconds"], trained["worker_pid"],
-                  trained["cpus"].fillna(cpus))]
+                  trained["cpus"].fillna(1.0))]
     winner = tunefm.open_run(summary.run_dir).leaderboard()["trial_id"].iloc[0]   # by validation
     trials = read_trials(summary.run_dir).set_index("trial_id")
     set_threads(2)
