@@ -11,8 +11,9 @@ What tunefm adds to Ray's schedulers:
   again. At the exploit step the checkpoint is copied into the copier's own folder
   (``copied_from_<donor>_epoch<n>``); it stays until the copier copies again or ends (a
   resume may still start from it), so a trial holds at most one such copy.
-- **No step at the end.** A member that reached ``max_epochs`` is done: Ray's PBT would
-  still copy another into it (``PerFamilyScheduler`` does not ask it).
+- **No step at the end.** A member that reached ``max_epochs``, diverged or was over
+  budget is done: Ray's PBT would still pause it, or copy another into it
+  (``PerFamilyScheduler`` does not ask it: ``ends_here``).
 - **Values stay in range.** Ray's PBT multiplies a value by 0.8 or 1.2 and can leave the
   range (a dropout of 0.9 becomes 1.08): each mutated value is clipped to its range.
 - **A view of the family.** Ray's PBT reads every trial of the controller; each
@@ -60,6 +61,8 @@ class _KeepsDonorCheckpoint:
     and the copier pointed at the copy."""
 
     def _exploit(self, tune_controller, trial, trial_to_clone) -> None:
+        before = private.latest_checkpoint_result(trial)
+        own = None if before is None or before.checkpoint is None else before.checkpoint
         super()._exploit(tune_controller, trial, trial_to_clone)    # type: ignore[misc]
         record = private.latest_checkpoint_result(trial)
         checkpoint = None if record is None else record.checkpoint
@@ -75,7 +78,29 @@ class _KeepsDonorCheckpoint:
         forget_copies(fs, folder)
         fs.create_dir(copy, recursive=True)
         pafs.copy_files(checkpoint.path, copy, source_filesystem=fs, destination_filesystem=fs)
+        if own is not None:
+            keep_own_best(fs, copy, own.filesystem, own.path)
         private.repoint_latest_checkpoint(trial, Checkpoint(path=copy, filesystem=fs))
+
+
+def keep_own_best(fs, copy: str, own_fs, own: str) -> None:
+    """The copy's meta with the copier's own best so far (value, epoch, improvements): the
+    donor's weights and epoch, but the copier's checkpoints keep ranking by its own
+    history, so Ray keeps the copier's best epoch and the ledger finds it."""
+    import json
+
+    from trainables.contract.keys import CHECKPOINT_META_FILE
+    from trainables.training.checkpoints import read_meta
+
+    donor, mine = read_meta(fs, copy), read_meta(own_fs, own)
+    if donor is None or mine is None:
+        return
+    import dataclasses
+
+    merged = dataclasses.replace(donor, best=mine.best, best_epoch=mine.best_epoch, improvements=mine.improvements,
+                                 is_best=False)
+    with fs.open_output_stream(posixpath.join(copy, CHECKPOINT_META_FILE)) as f:
+        f.write(json.dumps(merged.to_dict()).encode())
 
 
 def forget_copies(fs, trial_folder: str) -> None:
@@ -92,6 +117,22 @@ def forget_copies(fs, trial_folder: str) -> None:
                 fs.delete_dir(info.path)
             except OSError:
                 log.debug("could not remove %s", info.path)
+
+
+def remove_copies(storage: dict, ray_name: str) -> None:
+    """Every member's copy of a donor's checkpoint in a phase's folder: the population is
+    done (a phase ended by its time budget stops members without a word to the scheduler)."""
+    import pyarrow.fs as pafs
+
+    fs = storage.get("storage_filesystem") or pafs.LocalFileSystem()
+    root = posixpath.join(storage["storage_path"], ray_name)
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+    except OSError:
+        return
+    for info in infos:
+        if info.type == pafs.FileType.Directory:
+            forget_copies(fs, info.path)
 
 
 def trial_ended(trial) -> None:
@@ -130,6 +171,16 @@ def _ray_range(m: Mutation) -> Any:
     from orchestrator.raytune.space import to_ray
 
     return list(m.space.values) if isinstance(m.space, Choice) else to_ray(m.space)
+
+
+def ends_here(result: dict) -> bool:
+    """A member's report after which it trains no more: its last epoch, or one that
+    diverged or was over budget. A step would copy into (or pause) a member that is done."""
+    from trainables.contract.status import Status
+
+    if result.get("trial_status") in (Status.DIVERGED.value, Status.OVER_BUDGET.value):
+        return True
+    return bool(result.get("max_epochs")) and result.get(TIME_ATTR, 0) >= result["max_epochs"]
 
 
 def is_population(scheduler) -> bool:

@@ -103,14 +103,14 @@ class PerFamilyScheduler(FIFOScheduler):
             population.seed_trial(child, trial, self._recorded(trial))
 
     def on_trial_error(self, tune_controller, trial) -> None:
+        # (a copier's copy stays: a resume runs an errored trial again, from it)
         self._for(trial).on_trial_error(self._view(tune_controller, trial), trial)
-        self._forget_copy(trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         child = self._for(trial)
         if population.is_population(child):
-            if result.get("max_epochs") and result.get(population.TIME_ATTR, 0) >= result["max_epochs"]:
-                return TrialScheduler.CONTINUE    # its last epoch: it ends now, no step copies into it
+            if population.ends_here(result):
+                return TrialScheduler.CONTINUE    # its last epoch, or it diverged: it ends now, no step copies into it
             return child.on_trial_result(population.FamilyView(tune_controller, trial.config.get(FAMILY_KEY, "")),
                                          trial, result)
         action = child.on_trial_result(tune_controller, trial, result)

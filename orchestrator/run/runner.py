@@ -163,9 +163,18 @@ def _history(cmd: Command, phase: Phase) -> dict:
     if cmd.spec.scheduler.kind not in ("asha", "pbt", "pb2") or phase.kind not in (SWEEP, EXTENSION):
         return {}
     from orchestrator.search.extension import histories
+    from orchestrator.store import schema as S
     from orchestrator.store.parquet import read_metrics, read_trials
 
-    return histories(read_metrics(cmd.folder.path), read_trials(cmd.folder.path), cmd.spec.metric)
+    trials = read_trials(cmd.folder.path)
+    if cmd.spec.scheduler.population is not None and len(trials):
+        # a population goes on with the members that will train again; one that ended (its
+        # last epoch, diverged, over budget) must not set the next step back to its epoch
+        trials = trials[~trials[S.STATUS].isin([S.COMPLETED, S.DIVERGED, S.OVER_BUDGET, S.EARLY_STOPPED])]
+    metrics = read_metrics(cmd.folder.path)
+    if cmd.spec.scheduler.population is not None and len(metrics):
+        metrics = metrics[metrics[S.TRIAL_ID].isin(trials[S.TRIAL_ID])]
+    return histories(metrics, trials, cmd.spec.metric)
 
 
 def queues_ahead(spec: SweepSpec, phase: Phase) -> bool:
@@ -205,6 +214,11 @@ def _end_phase(cmd: Command, phase: Phase, recorder: Recorder, fit: Fit, asked_b
     conclusion = None
     if phase.conclude is not None and outcome.status == RunStatus.FINISHED:
         conclusion = phase.conclude(cmd)       # e.g. the race's verdict, read from the files just written
+    if cmd.spec.scheduler.population is not None and outcome.status == RunStatus.FINISHED:
+        # a population ended by its time budget: Tune stops its members without telling the scheduler
+        from orchestrator.raytune.population import remove_copies
+
+        remove_copies(cmd.folder.storage(), phase.ray_name)
     now = time.monotonic()
     wall = now - cmd.clock
     cmd.clock = now

@@ -113,13 +113,13 @@ def population_spec(block, source: str, families, search: str) -> PopulationSpec
     if interval >= block.max_epochs:
         raise SweepFileError(source, f"{where}.perturbation_interval", f"must be below max_epochs "
                              f"({block.max_epochs}) for the population to change even once, got {interval}")
-    mutations = tuple(_mutation(source, f"{where}.mutate.{name}", name, raw, families, block.kind)
+    mutations = tuple(_mutation(source, f"{where}.mutate.{name}", name, raw, families, block.kind, search)
                       for name, raw in block.mutate.items())
     return PopulationSpec(block.kind, interval, block.quantile if block.quantile is not None else 0.25,
                           block.resample_probability if block.resample_probability is not None else 0.25, mutations)
 
 
-def _mutation(source: str, at: str, name: str, raw, families, kind: str) -> Mutation:
+def _mutation(source: str, at: str, name: str, raw, families, kind: str, search: str) -> Mutation:
     from trainables.families import get_family
 
     try:
@@ -146,6 +146,10 @@ def _mutation(source: str, at: str, name: str, raw, families, kind: str) -> Muta
             if problem:
                 raise SweepFileError(source, at, problem)
         fixed = fam.space.get(name)
+        if fixed is None and search == "grid" and isinstance(space, Choice):
+            raise SweepFileError(source, f"families.{fam.label}.params", f"with search: grid, {name}'s choice would "
+                                 f"start the members on a grid axis ({len(space.values)} times as many); give "
+                                 f"{name} its starting value(s) in params")
         if isinstance(fixed, Constant) and not _inside(space, fixed.value):
             raise SweepFileError(source, f"families.{fam.label}.params.{name}", f"{fixed.value!r} is outside "
                                  f"scheduler.mutate.{name}'s range; members start inside it")

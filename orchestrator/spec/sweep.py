@@ -247,6 +247,10 @@ def _population_members(f, families, source: str, search: str):
             raise SweepFileError(source, f"families.{label}.num_samples", f"{entry.num_samples} members, but "
                                  f"scheduler.population says {members}; give one of them")
         count = members if members is not None else fam.trial_count(search)
+        if f.max_concurrent is not None and f.max_concurrent < count:
+            raise SweepFileError(source, "max_concurrent", f"{f.max_concurrent} trials at a time, but the population "
+                                 f"of {label} has {count} members, which must all exist to step together; "
+                                 "remove max_concurrent (the cores decide how many train at once)")
         if count < 2:
             raise SweepFileError(source, f"families.{label}.num_samples", f"a population needs at least 2 "
                                  f"members to copy from, got {count} (set scheduler.population)")

@@ -22,7 +22,7 @@ from typing import Any
 
 from orchestrator.store import schema as S
 from orchestrator.store.records import TrialRow
-from trainables.contract.keys import CONFIG_PREFIX, FAMILY_KEY, MODEL_KEY
+from trainables.contract.keys import CONFIG_PREFIX, FAMILY_KEY, MODEL_KEY, SCHEDULE_KEY
 from trainables.contract.metrics import Mode
 from trainables.contract.records import EpochReport
 from trainables.contract.status import Status
@@ -30,6 +30,23 @@ from trainables.contract.status import Status
 _PER_EPOCH = [name for name, _ in EpochReport.columns()]
 # what Ray Tune adds to every result the driver sees
 RAY_ELAPSED, RAY_TIMESTAMP, RAY_NODE_IP, RAY_CONFIG = "time_total_s", "timestamp", "node_ip", "config"
+
+
+def in_force(config: dict[str, Any], epoch: int) -> dict[str, Any]:
+    """The configuration an epoch ran with: a replayed schedule's values at that epoch.
+
+    >>> in_force({"lr": 0.01, "schedule": '{"lr": [[1, 0.1], [3, 0.01]]}'}, 2)["lr"]
+    0.1
+    """
+    if not config.get(SCHEDULE_KEY):
+        return config
+    from trainables.training.replay import steps_of, value_at
+
+    try:
+        steps = steps_of(config)
+    except ValueError:
+        return config
+    return {**config, **{p: value_at(s, epoch) for p, s in steps.items()}}
 
 
 def _now() -> datetime:
@@ -118,7 +135,8 @@ class Ledger:
         stored = report.to_dict()
         row = {key: stored[key] for key in _PER_EPOCH}
         row.update(self._keys(rec))
-        row.update({CONFIG_PREFIX + k: v for k, v in rec.config.items() if k not in (FAMILY_KEY, MODEL_KEY)})
+        row.update({CONFIG_PREFIX + k: v for k, v in in_force(rec.config, report.epoch).items()
+                    if k not in (FAMILY_KEY, MODEL_KEY)})
         row[S.ELAPSED] = elapsed
         row[S.NODE_IP] = rec.node_ip
         # the trial's own report time (Ray's "timestamp" is whole seconds)

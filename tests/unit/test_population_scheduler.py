@@ -71,3 +71,43 @@ def test_a_resumed_population_takes_its_next_step_after_its_earliest_member():
     assert (state[a].last_train_time, state[a].last_perturbation_time, state[a].last_score) == (4, 3, 0.55)
     assert (state[b].last_train_time, state[b].last_perturbation_time) == (3, 3)
     assert (state[fresh].last_train_time, state[fresh].last_score) == (0, None)
+
+
+def test_a_member_that_is_done_never_reaches_the_population():
+    assert population.ends_here({"epoch": 6, "max_epochs": 6, "trial_status": "running"})
+    assert population.ends_here({"epoch": 2, "max_epochs": 6, "trial_status": "diverged"})
+    assert population.ends_here({"epoch": 0, "trial_status": "over_budget"})
+    assert not population.ends_here({"epoch": 2, "max_epochs": 6, "trial_status": "running"})
+
+
+def test_a_replayed_schedules_rows_carry_the_values_in_force():
+    from orchestrator.store.ledger import in_force
+
+    config = {"lr": 0.01, "dropout": 0.1, "schedule": '{"lr": [[1, 0.1], [3, 0.01]]}'}
+    assert [in_force(config, e)["lr"] for e in (1, 2, 3, 4)] == [0.1, 0.1, 0.01, 0.01]
+    assert in_force({"lr": 0.5}, 3) == {"lr": 0.5}
+
+
+def test_a_copy_keeps_the_copiers_own_best_so_its_checkpoints_rank_by_its_own_history(tmp_path):
+    import json
+
+    import pyarrow.fs as pafs
+
+    from trainables.contract.keys import CHECKPOINT_META_FILE
+    from trainables.contract.records import CheckpointMeta
+    from trainables.training.checkpoints import read_meta
+
+    def meta(folder, **kw):
+        folder.mkdir(parents=True)
+        (folder / CHECKPOINT_META_FILE).write_text(json.dumps(CheckpointMeta(**kw).to_dict()))
+        return str(folder)
+
+    fs = pafs.LocalFileSystem()
+    own = meta(tmp_path / "own", epoch=4, metric="val_accuracy", value=0.6, best=0.7, best_epoch=3, improvements=3,
+               trial_id="copier")
+    copy = meta(tmp_path / "copy", epoch=4, metric="val_accuracy", value=0.8, best=0.8, best_epoch=4, improvements=1,
+                is_best=True, schedule={"scale": 0.5}, trial_id="donor")
+    population.keep_own_best(fs, copy, fs, own)
+    merged = read_meta(fs, copy)
+    assert (merged.epoch, merged.value, merged.trial_id, merged.schedule) == (4, 0.8, "donor", {"scale": 0.5})
+    assert (merged.best, merged.best_epoch, merged.improvements, merged.is_best) == (0.7, 3, 3, False)

@@ -67,6 +67,9 @@ def test_asha_and_fifo_sweeps_have_no_population():
     (("  perturbation_interval: 2", "  perturbation_interval: 2\n  population: 3"), "families.cnn.num_samples",
      "scheduler.population says 3"),
     (("      blocks: 1", "      blocks: 1\n      dropout: 0.7"), "families.cnn.params.dropout", "outside"),
+    (("name: pop", "name: pop\nmax_concurrent: 2"), "max_concurrent", "must all exist to step together"),
+    (("    dropout: {uniform: [0.0, 0.5]}", "    aug_zoom: {choice: [0.0, 0.1]}\nsearch: grid"),
+     "families.cnn.params", "grid axis"),
 ])
 def test_odd_population_blocks_are_refused_in_one_line_naming_the_key(change, where, words):
     with pytest.raises(SweepFileError) as e:

@@ -186,7 +186,7 @@ def _train_span(config: dict[str, Any], data: TrialData, settings: TrialSettings
         raise SystemExit(0)
     if final or reporter.halted or reporter.last_meta is None:
         return None
-    return _keep_for_next_span(plan.fit_model, reporter.last_meta, carry)
+    return _keep_for_next_span(plan.save_model, reporter.last_meta, carry)
 
 
 def _keep_for_next_span(model, meta: CheckpointMeta, old: str | None) -> str:
