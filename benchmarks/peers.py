@@ -82,13 +82,23 @@ def compare(quick: bool, tools: tuple[str, ...] | None = None, seeds: list[int] 
     s = settings(quick)
     if seeds:
         s["seeds"] = list(seeds)
+    # every finished run is kept as it ends (the full run takes about 40 minutes a seed on
+    # 2 cores): a run of this command stopped half way goes on from the runs recorded
+    record = RECORD_FULL if not quick else None
+    done = recorded(record, s)
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
     failed: dict[str, str] = {}
     for seed in s["seeds"]:
         for tool in tools:
+            if (tool, seed) in done:
+                print(f"  peers: {tool} seed {seed}: recorded in {record.name}", flush=True)
+                runs[tool].append(done[(tool, seed)])
+                continue
             print(f"  peers: {tool} seed {seed} ...", flush=True)
             try:
                 runs[tool].append(run_child("benchmarks.peers", {**s, "tool": tool, "seed": seed}, timeout=3600))
+                if record is not None:
+                    keep(record, s, runs[tool][-1])
             except (RuntimeError, subprocess.TimeoutExpired) as e:   # the others still run; the table says so
                 failed[f"{tool} seed {seed}"] = str(e).strip().splitlines()[-1][:300]
                 print(f"  peers: {tool} seed {seed} failed: {failed[f'{tool} seed {seed}']}", flush=True)
@@ -96,6 +106,40 @@ def compare(quick: bool, tools: tuple[str, ...] | None = None, seeds: list[int] 
     return {"task": {**s, "dataset": "fashion_mnist", "space": {**s["space"], **CONTINUOUS_DOC}, **FIXED},
             "runs": runs,
             "summary": summarize(runs), "failed": failed}
+
+
+RECORD_FULL = Path(__file__).resolve().parent / "results" / "full_runs.jsonl"
+
+
+def _task_key(s: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in s.items() if k != "seeds"}, sort_keys=True)
+
+
+def recorded(record: Path | None, s: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """(tool, seed) -> the run recorded for this very task (other tasks' lines are skipped)."""
+    import json
+
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    if record is None or not record.is_file():
+        return out
+    for line in record.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("task") == _task_key(s):
+            out[(row["run"]["tool"], int(row["run"]["seed"]))] = row["run"]
+    return out
+
+
+def keep(record: Path, s: dict[str, Any], run: dict[str, Any]) -> None:
+    import json
+
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with record.open("a") as f:
+        f.write(json.dumps({"task": _task_key(s), "run": run}) + "\n")
 
 
 SPACE = {"blocks": [1, 2], "filters": [8, 16], "dense_units": [32, 64]}

@@ -1,7 +1,9 @@
 """Every tunefm benchmark in one run, on one machine, written as JSON and a Markdown table.
 
     python -m benchmarks.run --quick          # 9-30 minutes on 2 cores (5 tools, 5 seeds each)
-    python -m benchmarks.run --only peers     # issue 31's realistic task against the peers (~2 h on 2 cores)
+    python -m benchmarks.run --only peers     # issue 31's realistic task against the peers (~2 h on 2 cores;
+                                              # each run is kept in results/full_runs.jsonl as it ends, and a
+                                              # stopped run goes on from there)
     python -m benchmarks.run --quick --docs   # also replace the table in docs/benchmarks.md
 
 Sections (``--only`` picks some): ``floor`` (orchestration overhead), ``in_trial`` (a
