@@ -96,16 +96,22 @@ class Checkpoints:
     def _write(self, model, report, meta, state: dict | None = None) -> None:
         folder = tempfile.mkdtemp(prefix="tunefm-ckpt-")
         try:
-            model.save(os.path.join(folder, MODEL_FILE))
-            if state:
-                import numpy as np
-
-                np.savez(os.path.join(folder, OPTIMIZER_FILE), **state)
-            with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
-                json.dump(meta.to_dict(), f)
+            write_checkpoint(folder, model, meta, state)
             self._report(report, folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_checkpoint(folder: str, model, meta, state: dict | None) -> None:
+    """One checkpoint's files in ``folder``: the model, its optimizer's state (if any) and
+    the meta (``CheckpointMeta``)."""
+    model.save(os.path.join(folder, MODEL_FILE))
+    if state:
+        import numpy as np
+
+        np.savez(os.path.join(folder, OPTIMIZER_FILE), **state)
+    with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
+        json.dump(meta.to_dict(), f)
 
 
 def optimizer_state(model) -> dict | None:

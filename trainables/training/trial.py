@@ -192,20 +192,10 @@ def _train_span(config: dict[str, Any], data: TrialData, settings: TrialSettings
 def _keep_for_next_span(model, meta: CheckpointMeta, old: str | None) -> str:
     """The span's last epoch (weights, optimizer state, meta) in a local folder the next
     span of a replayed schedule starts from."""
-    import json
-
-    import numpy as np
-
-    from trainables.contract.keys import CHECKPOINT_META_FILE, MODEL_FILE, OPTIMIZER_FILE
-    from trainables.training.checkpoint_writer import optimizer_state
+    from trainables.training.checkpoint_writer import optimizer_state, write_checkpoint
 
     folder = tempfile.mkdtemp(prefix="tunefm-replay-")
-    model.save(os.path.join(folder, MODEL_FILE))
-    with open(os.path.join(folder, CHECKPOINT_META_FILE), "w") as f:
-        json.dump(meta.to_dict(), f)
-    state = optimizer_state(model)
-    if state:
-        np.savez(os.path.join(folder, OPTIMIZER_FILE), **state)
+    write_checkpoint(folder, model, meta, optimizer_state(model))
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return folder
