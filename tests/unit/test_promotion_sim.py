@@ -1,0 +1,98 @@
+"""The replay of a sweep over recorded curves (benchmarks.promotion_sim): its clock, and
+the decisions of Ray Tune's ASHA under each promotion rule."""
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.promotion_sim import Curve, Rule, replay, score
+from benchmarks.promotions import band, simulate
+
+NO_STOPS = Rule("fifo", grace=3)
+
+
+def curve(name, val, seconds=1.0, setup=0.0):
+    return Curve(name, tuple(val), tuple([seconds] * len(val)) if isinstance(seconds, float) else tuple(seconds),
+                 setup)
+
+
+def test_one_slot_trains_trials_one_after_another():
+    a, b = curve("a", [0.5, 0.6, 0.7], 2.0, setup=1.0), curve("b", [0.4, 0.5, 0.6], 1.0)
+    r = replay([a, b], NO_STOPS, slots=1, seed=0)
+    assert [(t, trial, epoch) for t, trial, epoch, _ in r.epochs] == [
+        (3.0, "a", 1), (5.0, "a", 2), (7.0, "a", 3), (8.0, "b", 1), (9.0, "b", 2), (10.0, "b", 3)]
+    assert r.wall == 10.0 and r.best == 0.7 and not r.stopped
+
+
+def test_two_slots_run_side_by_side_and_a_freed_slot_takes_the_next_trial():
+    a, b, c = curve("a", [0.5] * 3, 1.0), curve("b", [0.5] * 3, 3.0), curve("c", [0.5] * 3, 1.0)
+    r = replay([a, b, c], NO_STOPS, slots=2, seed=0)
+    ends = {(trial, epoch): t for t, trial, epoch, _ in r.epochs}
+    assert ends[("a", 3)] == 3.0 and ends[("c", 1)] == 4.0     # c starts when a's slot frees
+    assert ends[("b", 3)] == 9.0 and r.wall == 9.0
+    assert [t for t, *_ in r.epochs] == sorted(t for t, *_ in r.epochs)
+
+
+def test_asha_stops_a_trial_below_the_rung_and_keeps_the_first():
+    first, worse, better = curve("first", [0.8, 0.85, 0.9]), curve("worse", [0.7, 0.9, 0.95]), \
+        curve("better", [0.82, 0.86, 0.91])
+    r = replay([first, worse, better], Rule("asha", grace=1, reduction=3), slots=1, seed=0)
+    assert r.stopped == ("worse",)       # below the cutoff of rung 1 (the first trial's 0.8)
+    assert [e for _, trial, e, _ in r.epochs if trial == "worse"] == [1]
+    assert r.best == 0.91                 # its 0.95 at epoch 3 is never seen
+    assert replay([first, worse, better], NO_STOPS, slots=1, seed=0).best == 0.95
+
+
+def test_accuracy_per_cost_stops_a_slow_trial_that_plain_accuracy_keeps():
+    cheap, slow = curve("cheap", [0.80, 0.85, 0.9], 1.0), curve("slow", [0.81, 0.88, 0.92], 8.0)
+    assert replay([cheap, slow], Rule("asha"), slots=1, seed=0).stopped == ()
+    assert replay([cheap, slow], Rule("per cost", cost_weight=0.03), slots=1, seed=0).stopped == ("slow",)
+    assert score(slow, 1, 0.03) == pytest.approx(0.81 / 8.0 ** 0.03)
+    assert score(slow, 1, 0.0) == 0.81
+
+
+def test_time_rungs_compare_trials_after_the_same_training_seconds():
+    # rung at 2 s: the cheap trial is judged after its second epoch, the slow one after its first
+    leader, cheap, slow = curve("leader", [0.80, 0.9, 0.9], 2.0), curve("cheap", [0.5, 0.85, 0.9], 1.0), \
+        curve("slow", [0.79, 0.9, 0.9], 2.0)
+    r = replay([leader, cheap, slow], Rule("time", clock="seconds", grace=2.0, reduction=3), slots=1, seed=0)
+    assert "cheap" not in r.stopped and "slow" in r.stopped
+    r = replay([leader, cheap, slow], Rule("epochs", grace=1.0, reduction=3), slots=1, seed=0)
+    assert "cheap" in r.stopped
+
+
+def test_first_time_is_when_an_epoch_first_reaches_the_bar():
+    r = replay([curve("a", [0.5, 0.9, 0.8], 1.0)], NO_STOPS, slots=1, seed=0)
+    assert r.first_time(0.85) == 2.0 and r.first_time(0.95) is None
+
+
+def test_bad_curves_and_rules_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="curve x: 2 accuracies for 1 epochs"):
+        Curve("x", (0.5, 0.6), (1.0,))
+    with pytest.raises(ValueError, match="clock must be epochs or seconds"):
+        Rule("r", clock="minutes")
+    with pytest.raises(ValueError, match="slots must be >= 1"):
+        replay([curve("a", [0.5])], NO_STOPS, slots=0, seed=0)
+
+
+def test_replays_do_not_touch_numpys_global_generator():
+    import numpy as np
+
+    np.random.seed(5)
+    expected = np.random.rand()
+    np.random.seed(5)
+    replay([curve(str(i), [0.5, 0.6, 0.7]) for i in range(4)], Rule("b", brackets=2), slots=2, seed=1)
+    assert np.random.rand() == expected
+
+
+def test_band_counts_never_as_infinitely_late():
+    assert band([1.0, 2.0, 3.0, None, None]) == {"median": 3.0, "p10": 1.0, "p90": None}
+
+
+def test_simulate_gives_every_rule_the_same_draws():
+    curves = [curve(str(i), [0.5 + 0.01 * i, 0.6 + 0.01 * i, 0.7 + 0.01 * i], 1.0 + i % 3) for i in range(12)]
+    out = simulate(curves, trials=6, max_epochs=3, bar=0.75, replays=20)
+    fifo = out["no early stopping"]
+    assert fifo["epochs_trained"] == {"median": 18, "p10": 18, "p90": 18}
+    assert all(s["epochs_trained"]["median"] <= 18 for s in out.values())
+    with pytest.raises(SystemExit, match="12 recorded, a replay needs 20"):
+        simulate(curves, trials=20, max_epochs=3, bar=0.75)
