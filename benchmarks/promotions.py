@@ -72,7 +72,11 @@ def collect_child(args: dict[str, Any]) -> dict[str, Any]:
     m = read_metrics(summary.run_dir)
     m = m[m["epoch"] > 0].sort_values(["trial_id", "epoch"])
     curves = []
-    for trial, rows in m.groupby("trial_id"):
+    # in the order the trials started (the sampler's): the replay of that order is the one
+    # real sweep of the same seed there is to compare with (``fidelity``)
+    began = {trial: (rows["wall_time"].iloc[0].timestamp() - float(rows["epoch_seconds"].iloc[0]))
+             for trial, rows in m.groupby("trial_id")}
+    for trial, rows in sorted(m.groupby("trial_id"), key=lambda kv: began[kv[0]]):
         config = {k[len("config_"):]: _plain(rows[k].iloc[0]) for k in ("config_filters", "config_dense_units",
                                                                           "config_dropout", "config_lr")}
         curves.append({"trial": f"s{args['seed']}-{trial}", "params": int(rows["params"].iloc[0]), "config": config,
@@ -134,7 +138,7 @@ def rules(curves: list[Curve], max_epochs: int) -> tuple[Rule, ...]:
     return (
         Rule("ASHA, grace 1, 1 bracket (the benchmark's)"),
         Rule("ASHA, grace 1, 2 brackets", brackets=2),
-        Rule("ASHA, grace 3", grace=3),
+        Rule("ASHA, grace 3", grace=min(3, max_epochs)),
         Rule("no early stopping", grace=max_epochs),
         Rule("accuracy per cost, w 0.01", cost_weight=0.01),
         Rule("accuracy per cost, w 0.03", cost_weight=0.03),
@@ -169,6 +173,29 @@ def simulate(curves: list[Curve], trials: int, max_epochs: int, bar: float, repl
     for rule in rules(curves, max_epochs):
         runs = [replay([curves[i] for i in order], rule, slots, seed) for order, seed in draws]
         out[rule.name] = summarize(runs, bar)
+    return out
+
+
+def fidelity(recorded: list[tuple[int, Curve]], max_epochs: int) -> list[dict[str, Any]]:
+    """Per collected seed: the replay of its trials in the order they started under the
+    benchmark's rule, beside tunefm's real run of that seed in the full peer comparison
+    (same sampler seed, so the same configurations; the real run also gave its idle cores
+    to the last trials, which the replay does not). ASHA's brackets are drawn afresh."""
+    from benchmarks.peers import RECORD_FULL, settings
+    from benchmarks.peers import recorded as runs_recorded
+
+    real = {seed: run for (tool, seed), run in runs_recorded(RECORD_FULL, settings(quick=False)).items()
+            if tool == "tunefm"}
+    rule = rules([c for _, c in recorded], max_epochs)[0]
+    out = []
+    for seed in sorted({s for s, _ in recorded}):
+        r = replay([c for s, c in recorded if s == seed], rule, SLOTS, seed)
+        row = {"seed": seed, "replay_wall_seconds": round(r.wall, 1), "replay_epochs": len(r.epochs),
+               "replay_best_val": round(r.best, 4)}
+        if seed in real:
+            row.update(real_wall_seconds=real[seed]["wall_seconds"], real_epochs=real[seed]["epochs_trained"],
+                       real_best_val=real[seed]["best_val_accuracy"])
+        out.append(row)
     return out
 
 
@@ -208,7 +235,20 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {name} | {_cell(s['wall_seconds'], 0)} | {_cell(s['epochs_trained'], 0)} | "
                      f"{_cell(s['best_val_accuracy'], 4)} | {_cell(s['seconds_to_bar'], 0)} | "
                      f"{s['reached_bar']:.0%} |")
+    lines += ["", ("The replay against the real sweep: each collected seed's trials in the order they started, "
+                   "under the first rule, beside tunefm's run of that seed in the full peer comparison (which "
+                   "also gave the last trials its idle cores)."), "",
+              "| seed | replay: whole sweep s | epochs | best val | real: whole sweep s | epochs | best val |",
+              "|---|---|---|---|---|---|---|"]
+    for f in res["fidelity"]:
+        lines.append(f"| {f['seed']} | {f['replay_wall_seconds']:.0f} | {f['replay_epochs']} | "
+                     f"{f['replay_best_val']:.4f} | {_na(f.get('real_wall_seconds'), 0)} | "
+                     f"{_na(f.get('real_epochs'), 0)} | {_na(f.get('real_best_val'), 4)} |")
     return "\n".join(lines) + "\n"
+
+
+def _na(x, digits: int) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
 
 
 def _cell(s: dict[str, Any], digits: int) -> str:
@@ -240,7 +280,8 @@ def main() -> None:
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "bar": bar,
            "curves": len(curves), "seeds": sorted({s for s, _ in recorded}), "trials": t["trials"],
            "replays": args.replays,
-           "rules": simulate(curves, t["trials"], t["max_epochs"], bar, args.replays)}
+           "rules": simulate(curves, t["trials"], t["max_epochs"], bar, args.replays),
+           "fidelity": fidelity(recorded, t["max_epochs"])}
     publish(res, "promotions", markdown(res), (START, END) if args.docs else None)
 
 

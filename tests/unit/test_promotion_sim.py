@@ -96,3 +96,16 @@ def test_simulate_gives_every_rule_the_same_draws():
     assert all(s["epochs_trained"]["median"] <= 18 for s in out.values())
     with pytest.raises(SystemExit, match="12 recorded, a replay needs 20"):
         simulate(curves, trials=20, max_epochs=3, bar=0.75)
+
+
+def test_the_table_has_a_row_per_rule_and_per_collected_seed():
+    from benchmarks.promotions import markdown
+
+    curves = [curve(str(i), [0.5 + 0.01 * i, 0.7 + 0.01 * i], 1.0 + i % 3) for i in range(8)]
+    res = {"date": "d", "machine": {"commit": "c", "cpu": "cpu", "cores": 2}, "bar": 0.75, "curves": 8,
+           "seeds": [0], "trials": 4, "replays": 5, "rules": simulate(curves, 4, 2, 0.75, replays=5),
+           "fidelity": [{"seed": 0, "replay_wall_seconds": 12.0, "replay_epochs": 6, "replay_best_val": 0.8}]}
+    table = markdown(res)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 2 + len(res["rules"]) + 1
+    assert "| 0 | 12 | 6 | 0.8000 | n/a | n/a | n/a |" in table
