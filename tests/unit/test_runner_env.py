@@ -228,3 +228,18 @@ def test_ticket_folders_of_drivers_that_are_gone_are_removed(tmp_path):
     new = ticket_folder(str(tmp_path))
     assert os.path.basename(new).startswith(f"{TICKETS_PREFIX}{os.getpid()}.{space}-")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + [os.path.basename(new)])
+
+
+@pytest.mark.parametrize("users, expected", [(None, "false"), ("true", "true")])
+def test_a_tunefm_process_leaves_gpu_memory_to_the_trials_beside_it(users, expected):
+    """Under JAX a process takes 75% of a GPU at its first operation unless told not to:
+    every tunefm process (driver or trial) allocates as needed, unless the user said."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_PYTHON_CLIENT_PREALLOCATE"}
+    if users is not None:
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = users
+    out = subprocess.run([sys.executable, "-c", "import os, trainables; print(os.environ['XLA_PYTHON_CLIENT_PREALLOCATE'])"],
+                         env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert out == expected
