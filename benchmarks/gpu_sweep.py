@@ -47,8 +47,12 @@ REPO = Path(__file__).resolve().parent.parent
 WHEELS = REPO / ".whl"
 # On the device image (KINDS.md, 2026-11): pandas, pyarrow, click, PyYAML, scikit-learn,
 # matplotlib, pillow, numpy, msgpack, protobuf, requests, filelock, fsspec are there.
-MISSING = ("ray==2.60.0", "keras==3.15.1", "pydantic", "pydantic-core", "annotated-types", "typing-inspection",
-           "optree", "namex", "jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "tensorboardX")
+# Pinned, so that pip on the device finds one version of each (pydantic 2.14.4 needs its
+# core 2.50.5 exactly, and typing-extensions >= 4.16, newer than the image may hold).
+MISSING = ("ray==2.60.0", "keras==3.15.1", "pydantic==2.14.4", "pydantic-core==2.50.5", "annotated-types==0.8.0",
+           "typing-inspection==0.4.5", "typing-extensions==4.16.0", "optree==0.20.0", "namex==0.1.0",
+           "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1", "referencing==0.37.0",
+           "rpds-py==2026.9.1", "tensorboardX==2.6.5")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
              "manylinux1_x86_64")
 LEFT_OUT_OF_RAY = ("ray/jars/",)
@@ -58,7 +62,11 @@ SWEEPS = {"one": {"samples": 1, "gpus": 1.0}, "packed": {"samples": 4, "gpus": 0
 # ---- here: the wheels ----------------------------------------------------------------
 
 def wheels(python: str = "3.12") -> None:
-    WHEELS.mkdir(exist_ok=True)
+    """``.whl/`` afresh (two versions of one package stop the install there)."""
+    import shutil
+
+    shutil.rmtree(WHEELS, ignore_errors=True)
+    WHEELS.mkdir()
     for package in MISSING:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                         "--python-version", python, "--implementation", "cp",
@@ -198,19 +206,19 @@ def one_sweep(name: str, args: argparse.Namespace, data: Path, results: Path, sa
     file.write_text(sweep_text(name, s["samples"], gpus, args.train, args.val, args.epochs, cpus))
     env = {**os.environ, "TUNEFM_DATA_DIR": str(data), "PYTHONUNBUFFERED": "1"}
     began = time.time()
-    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", str(file), "--results", str(results),
-                           "--name", name, "--cpus", str(args.cpus), "--gpus", str(args.gpus), "--no-progress"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
+    exit_status, output = _cli([sys.executable, "-m", "orchestrator.cli", "sweep", str(file), "--results",
+                                str(results), "--name", name, "--cpus", str(args.cpus), "--gpus", str(args.gpus),
+                                "--no-progress"], env, args.timeout)
     out: dict[str, Any] = {"sweep": name, "trials": s["samples"], "gpus_per_trial": gpus, "cpus_per_trial": cpus,
-                           "exit": done.returncode, "wall_seconds": round(time.time() - began, 1)}
-    if done.returncode != 0:
-        out["what_broke"] = "\n".join((done.stderr + done.stdout).strip().splitlines()[-25:])
+                           "exit": exit_status, "wall_seconds": round(time.time() - began, 1)}
+    if exit_status != 0:
+        out["what_broke"] = "\n".join(output.strip().splitlines()[-25:])
     run_dir = results / f"gpu_{name}" / name
     if (run_dir / "metrics").is_dir():
-        import pandas as pd
+        from orchestrator.store.parquet import read_metrics
 
-        m = pd.concat([pd.read_parquet(p) for p in sorted((run_dir / "metrics").glob("*.parquet"))])
-        m = m[m["epoch"] > 0].sort_values(["trial_id", "epoch"])
+        m = read_metrics(run_dir)       # empty when the sweep broke before its first epoch
+        m = m[m["epoch"] > 0].sort_values(["trial_id", "epoch"]) if len(m) else m
         if len(m):
             first = m[m["epoch"] == 1]["epoch_seconds"]
             later = m[m["epoch"] > 1]["epoch_seconds"]
@@ -225,7 +233,27 @@ def one_sweep(name: str, args: argparse.Namespace, data: Path, results: Path, sa
     return out
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def _cli(command: list[str], env: dict[str, str], timeout: float) -> tuple[int | str, str]:
+    """(exit status, or "timeout"; stdout and stderr). Past ``timeout`` the command's whole
+    process group (its Ray too) gets SIGTERM, as a user's Ctrl-C would, then SIGKILL."""
+    import signal
+
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, output
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            output, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        return "timeout", output
+
+
+def run(args: argparse.Namespace, save) -> dict[str, Any]:
     # this process asks JAX for its devices: it must not take 75% of the GPU the trials share
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "step"}
@@ -238,8 +266,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         synthetic_data(data)
         for name in SWEEPS:
             res["sweeps"].append(one_sweep(name, args, data, Path(tmp), sampler))
+            res["nvml"] = sampler.error or f"{len(sampler.rows)} samples"
             print(json.dumps(res["sweeps"][-1]), flush=True)
-        res["nvml"] = sampler.error or f"{len(sampler.rows)} samples"
+            save(res)      # each sweep's row as it ends: a later one that hangs loses nothing
     return res
 
 
@@ -275,12 +304,12 @@ def main() -> None:
     if args.step == "wheels":
         wheels()
         return
-    res = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_sweep.json").write_text(json.dumps(res, indent=1))
-    table = markdown(res)
-    (args.out / "gpu_sweep.md").write_text(table)
-    print(table)
+    def save(res: dict[str, Any]) -> None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gpu_sweep.json").write_text(json.dumps(res, indent=1))
+        (args.out / "gpu_sweep.md").write_text(markdown(res))
+
+    print(markdown(run(args, save)))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ class Curve:
     def __post_init__(self):
         if not self.val or len(self.val) != len(self.seconds):
             raise ValueError(f"curve {self.trial}: {len(self.val)} accuracies for {len(self.seconds)} epochs")
+        if not all(math.isfinite(x) and x >= 0 for x in (self.setup, *self.seconds)):
+            raise ValueError(f"curve {self.trial}: set-up and epoch seconds must be finite and >= 0")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class Replay:
 
     epochs: tuple[tuple[float, str, int, float], ...]
     stopped: tuple[str, ...]
+    first_start: float = 0.0     # when the first epoch began (after its trial's set-up)
 
     @property
     def wall(self) -> float:
@@ -93,15 +96,17 @@ def scheduler(rule: Rule, max_epochs: int, max_seconds: float):
                                    brackets=rule.brackets, stop_last_trials=False)
 
 
-def replay(curves: Sequence[Curve], rule: Rule, slots: int, seed: int) -> Replay:
+def replay(curves: Sequence[Curve], rule: Rule, slots: int, seed: int, max_seconds: float | None = None) -> Replay:
     """The sweep of ``curves`` in this order on ``slots`` slots under ``rule``; ``seed``
-    draws ASHA's brackets (Ray draws them from numpy's global generator)."""
+    draws ASHA's brackets (Ray draws them from numpy's global generator). ``max_seconds``
+    (the "seconds" clock's top rung) should be the same for every replay compared: by
+    default the longest of these curves' training."""
     from ray.tune.schedulers import TrialScheduler
 
     if slots < 1:
         raise ValueError(f"slots must be >= 1, got {slots}")
     max_epochs = max(len(c.val) for c in curves)
-    asha = scheduler(rule, max_epochs, max(sum(c.seconds) for c in curves))
+    asha = scheduler(rule, max_epochs, max_seconds or max(sum(c.seconds) for c in curves))
     state = np.random.get_state()
     np.random.seed(seed)
     try:
@@ -110,12 +115,14 @@ def replay(curves: Sequence[Curve], rule: Rule, slots: int, seed: int) -> Replay
         done: list[tuple[float, str, int, float]] = []
         stopped: list[str] = []
         order = 0
+        first_start = float("inf")
 
         def start(now: float) -> None:
-            nonlocal order
+            nonlocal order, first_start
             if pending:
                 i = pending.pop()
                 asha.on_trial_add(None, _trial(curves[i]))
+                first_start = min(first_start, now + curves[i].setup)
                 heapq.heappush(events, (now + curves[i].setup + curves[i].seconds[0], order, i, 1))
                 order += 1
 
@@ -138,7 +145,7 @@ def replay(curves: Sequence[Curve], rule: Rule, slots: int, seed: int) -> Replay
             else:
                 heapq.heappush(events, (now + c.seconds[epoch], order, i, epoch + 1))
                 order += 1
-        return Replay(tuple(done), tuple(stopped))
+        return Replay(tuple(done), tuple(stopped), first_start if done else 0.0)
     finally:
         np.random.set_state(state)
 

@@ -45,3 +45,15 @@ def test_a_sweep_that_broke_shows_its_last_lines():
                        "what_broke": "ImportError: tensorflow"}]}
     table = markdown(res)
     assert "| one | 1 x 1.0 | 1 | 3.0 | 0 |" in table and "ImportError: tensorflow" in table
+
+
+def test_a_sweep_past_its_time_is_stopped_with_what_it_printed():
+    import os
+    import sys
+
+    from benchmarks.gpu_sweep import _cli
+
+    status, output = _cli([sys.executable, "-c", "import time; print('training', flush=True); time.sleep(60)"],
+                          dict(os.environ), timeout=2)
+    assert status == "timeout" and "training" in output
+    assert _cli([sys.executable, "-c", "raise SystemExit(3)"], dict(os.environ), timeout=30)[0] == 3

@@ -61,13 +61,16 @@ def test_time_rungs_compare_trials_after_the_same_training_seconds():
 
 
 def test_first_time_is_when_an_epoch_first_reaches_the_bar():
-    r = replay([curve("a", [0.5, 0.9, 0.8], 1.0)], NO_STOPS, slots=1, seed=0)
-    assert r.first_time(0.85) == 2.0 and r.first_time(0.95) is None
+    r = replay([curve("a", [0.5, 0.9, 0.8], 1.0, setup=0.5)], NO_STOPS, slots=1, seed=0)
+    assert r.first_time(0.85) == 2.5 and r.first_time(0.95) is None
+    assert r.first_start == 0.5
 
 
 def test_bad_curves_and_rules_are_refused_in_one_line():
     with pytest.raises(ValueError, match="curve x: 2 accuracies for 1 epochs"):
         Curve("x", (0.5, 0.6), (1.0,))
+    with pytest.raises(ValueError, match="curve y: set-up and epoch seconds must be finite"):
+        Curve("y", (0.5,), (float("nan"),))
     with pytest.raises(ValueError, match="clock must be epochs or seconds"):
         Rule("r", clock="minutes")
     with pytest.raises(ValueError, match="slots must be >= 1"):
@@ -88,9 +91,21 @@ def test_band_counts_never_as_infinitely_late():
     assert band([1.0, 2.0, 3.0, None, None]) == {"median": 3.0, "p10": 1.0, "p90": None}
 
 
-def test_simulate_gives_every_rule_the_same_draws():
+def test_simulate_gives_every_rule_the_same_draws(monkeypatch):
+    from benchmarks import promotions
+
     curves = [curve(str(i), [0.5 + 0.01 * i, 0.6 + 0.01 * i, 0.7 + 0.01 * i], 1.0 + i % 3) for i in range(12)]
+    seen: dict[str, list] = {}
+
+    def recording(drawn, rule, slots, seed, max_seconds=None):
+        seen.setdefault(rule.name, []).append(([c.trial for c in drawn], seed, max_seconds))
+        return replay(drawn, rule, slots, seed, max_seconds)
+
+    monkeypatch.setattr(promotions, "replay", recording)
     out = simulate(curves, trials=6, max_epochs=3, bar=0.75, replays=20)
+    draws = list(seen.values())
+    assert len(draws) == len(out) > 1 and all(d == draws[0] for d in draws)
+    assert len({tuple(order) for order, _, _ in draws[0]}) > 1      # the draws differ from replay to replay
     fifo = out["no early stopping"]
     assert fifo["epochs_trained"] == {"median": 18, "p10": 18, "p90": 18}
     assert all(s["epochs_trained"]["median"] <= 18 for s in out.values())
