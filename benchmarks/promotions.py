@@ -119,7 +119,8 @@ def collect(seeds: list[int]) -> None:
 
 
 def load(t: dict[str, Any]) -> list[tuple[int, Curve]]:
-    """(seed, curve) for every curve recorded for task ``t``; a line that is not JSON says so."""
+    """(seed, curve) for every curve recorded for task ``t``; a line that is not JSON, or not
+    a curve, stops it in one line naming the line."""
     out = []
     if not CURVES.is_file():
         return out
@@ -130,8 +131,11 @@ def load(t: dict[str, Any]) -> list[tuple[int, Curve]]:
         except ValueError:
             raise SystemExit(f"{CURVES}: line {n} is not JSON")
         if row.get("task") == key:
-            out.append((int(row["seed"]), Curve(row["trial"], tuple(row["val"]), tuple(row["seconds"]),
-                                                float(row["setup"]), int(row["params"]))))
+            try:
+                out.append((int(row["seed"]), Curve(row["trial"], tuple(row["val"]), tuple(row["seconds"]),
+                                                    float(row["setup"]), int(row["params"]))))
+            except (KeyError, TypeError, ValueError) as e:
+                raise SystemExit(f"{CURVES}: line {n}: {e}") from None
     return out
 
 
