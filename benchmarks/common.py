@@ -37,10 +37,11 @@ def machine() -> dict[str, Any]:
     from orchestrator.store.records import versions as _versions
 
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem_gib, "gpu": _gpu_name(),
-            "os": platform.platform(), "versions": _versions(), "commit": _commit()}
+            "os": platform.platform(), "versions": _versions(), "commit": git_commit()}
 
 
-def _commit() -> str:
+def git_commit() -> str:
+    """The short commit of this checkout; "+changes" when tracked files differ from it."""
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, check=True).stdout.strip()

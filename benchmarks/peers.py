@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Task, child_main, r, run_child, set_threads
+from benchmarks.common import Task, child_main, git_commit, r, run_child, set_threads
 
 # The full run is issue 31's realistic task: what a user picks up each tool for. tunefm as its
 # defaults run it (two 1-core trial slots, idle cores given to the trials still running),
@@ -86,26 +86,30 @@ def compare(quick: bool, tools: tuple[str, ...] | None = None, seeds: list[int] 
     # 2 cores): a run of this command stopped half way goes on from the runs recorded
     record = RECORD_FULL if not quick else None
     done = recorded(record, s)
+    commit = git_commit()
     runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
+    taken: list[dict[str, Any]] = []   # (tool, seed, where) of each run read back, for the table's header
     failed: dict[str, str] = {}
     for seed in s["seeds"]:
         for tool in tools:
             if (tool, seed) in done:
                 print(f"  peers: {tool} seed {seed}: recorded in {record.name}", flush=True)
                 runs[tool].append(done[(tool, seed)])
+                taken.append({"tool": tool, "seed": seed, **done[(tool, seed)].get("recorded", {})})
                 continue
             print(f"  peers: {tool} seed {seed} ...", flush=True)
             try:
                 runs[tool].append(run_child("benchmarks.peers", {**s, "tool": tool, "seed": seed}, timeout=3600))
                 if record is not None:
-                    keep(record, s, runs[tool][-1])
+                    keep(record, s, runs[tool][-1], commit)
             except (RuntimeError, subprocess.TimeoutExpired) as e:   # the others still run; the table says so
                 failed[f"{tool} seed {seed}"] = str(e).strip().splitlines()[-1][:300]
                 print(f"  peers: {tool} seed {seed} failed: {failed[f'{tool} seed {seed}']}", flush=True)
     runs = {tool: rs for tool, rs in runs.items() if rs}
     return {"task": {**s, "dataset": "fashion_mnist", "space": {**s["space"], **CONTINUOUS_DOC}, **FIXED},
             "runs": runs,
-            "summary": summarize(runs), "failed": failed}
+            "summary": summarize(runs), "failed": failed,
+            "taken_from_record": {"file": record.name, "runs": taken} if taken else None}
 
 
 RECORD_FULL = Path(__file__).resolve().parent / "results" / "full_runs.jsonl"
@@ -130,16 +134,23 @@ def recorded(record: Path | None, s: dict[str, Any]) -> dict[tuple[str, int], di
         except ValueError:
             continue
         if row.get("task") == _task_key(s):
-            out[(row["run"]["tool"], int(row["run"]["seed"]))] = row["run"]
+            out[(row["run"]["tool"], int(row["run"]["seed"]))] = {
+                **row["run"], "recorded": {k: row[k] for k in ("commit", "at") if k in row}}
     return out
 
 
-def keep(record: Path, s: dict[str, Any], run: dict[str, Any]) -> None:
+def keep(record: Path, s: dict[str, Any], run: dict[str, Any], commit: str) -> None:
+    """Append one finished run, with the commit it ran at (taken when the comparison
+    started) and when it ended: a table made later from the record says which of its runs
+    came from which code."""
     import json
+    from datetime import datetime, timezone
 
     record.parent.mkdir(parents=True, exist_ok=True)
+    row = {"task": _task_key(s), "commit": commit,
+           "at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "run": run}
     with record.open("a") as f:
-        f.write(json.dumps({"task": _task_key(s), "run": run}) + "\n")
+        f.write(json.dumps(row) + "\n")
 
 
 SPACE = {"blocks": [1, 2], "filters": [8, 16], "dense_units": [32, 64]}

@@ -88,7 +88,8 @@ def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
     """The results as Markdown; ``links_from``: the folder of the page it goes into, which
     the figure's link is made relative to (default: as recorded, relative to the repository)."""
     m = res["machine"]
-    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({res['total_minutes']} min), "
+    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({res['total_minutes']} min"
+             f"{_taken_note(res.get('peers', {}).get('taken_from_record'), res['peers']) if 'peers' in res else ''}), "
              f"commit {m['commit']}, on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
              f"GPU: {m['gpu'] or 'none'}; Ray {m['versions'].get('ray')}, Keras {m['versions'].get('keras')}, "
              f"TensorFlow {m['versions'].get('tensorflow')}.", ""]
@@ -105,6 +106,27 @@ def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
 
         lines += race(res["race"])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
+    """'; 4 of 12 runs read back from full_runs.jsonl (commit 31db0dd, ended 2026-12-06 ...)':
+    a table finished from a record made by earlier invocations says which runs those were
+    and which code made them, instead of crediting them to this command's minutes."""
+    if not taken:
+        return ""
+    total = sum(len(rs) for rs in peers.get("runs", {}).values())
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for t in taken["runs"]:
+        groups.setdefault(t.get("commit", "commit not recorded"), []).append(t)
+    parts = []
+    for commit, ts in groups.items():
+        ats = sorted(t["at"] for t in ts if t.get("at"))
+        when = f", ended {ats[0]}" + (f" to {ats[-1]}" if ats[-1] != ats[0] else "") if ats else ""
+        seeds = sorted({t["seed"] for t in ts})
+        parts.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
+                     f"{commit if commit.startswith('commit') else 'commit ' + commit}{when}")
+    return (f" for the runs it made; {len(taken['runs'])} of {total} runs read back from "
+            f"{taken['file']} ({'; '.join(parts)})")
 
 
 def _floor(f: dict[str, Any]) -> list[str]:

@@ -2,6 +2,8 @@
 that turns measured curves into the table, and the replacement of docs/benchmarks.md's block)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmarks.search_stats import first_time, summarize
@@ -157,3 +159,28 @@ def test_the_floor_table_gives_keras_own_set_up_beside_the_sweep_s():
     assert "74.0% over the Tune phase (not met)" in text
     assert "0.063 s per trial (median), 1.2 s in all, against the sweep's 1.54 s of trial set-up" in text
     assert "the Tune-phase share would be 90.2%" in text
+
+
+def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_did_not_make(tmp_path):
+    from benchmarks.peers import keep, recorded
+
+    record, task = tmp_path / "runs.jsonl", {"train": 100, "seeds": [0, 1]}
+    keep(record, task, {"tool": "a", "seed": 0, "wall_seconds": 5.0}, commit="abc1234")
+    keep(record, {**task, "train": 200}, {"tool": "a", "seed": 1}, commit="other")   # another task: not this table's
+    first = json.loads(record.read_text().splitlines()[0])
+    with record.open("a") as f:   # a line kept before lines carried their commit
+        f.write(json.dumps({"task": first["task"], "run": {"tool": "b", "seed": 0}}) + "\n")
+    done = recorded(record, task)
+    assert set(done) == {("a", 0), ("b", 0)}
+    assert done[("a", 0)]["recorded"]["commit"] == "abc1234" and done[("a", 0)]["wall_seconds"] == 5.0
+    assert done[("b", 0)]["recorded"] == {}
+
+    res = _result()
+    res["peers"]["taken_from_record"] = {"file": "runs.jsonl", "runs": [
+        {"tool": "a", "seed": 0, "commit": "abc1234", "at": "2026-12-06 01:00 UTC"},
+        {"tool": "b", "seed": 0, "commit": "abc1234", "at": "2026-12-06 01:10 UTC"},
+        {"tool": "b", "seed": 1}]}
+    header = markdown(res).splitlines()[0]
+    assert "(1.0 min for the runs it made; 3 of 9 runs read back from runs.jsonl (seed 0: commit abc1234, " \
+           "ended 2026-12-06 01:00 UTC to 2026-12-06 01:10 UTC; seed 1: commit not recorded))" in header, header
+    assert "read back" not in markdown(_result()).splitlines()[0]
