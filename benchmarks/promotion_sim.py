@@ -162,3 +162,16 @@ def score(curve: Curve, epoch: int, cost_weight: float) -> float:
 
 def _trial(curve: Curve) -> SimpleNamespace:
     return SimpleNamespace(trial_id=curve.trial)
+
+
+def cost_tilted_draw(params: Sequence[int], k: int, tilt: float, rng: np.random.Generator) -> list[int]:
+    """``k`` of the curves, drawn without replacement with probability proportional to
+    params ** -tilt (0: uniform): proposals that know what a model costs before it trains
+    (its parameter count) and favour the cheap ones, as a cost-aware sampler would (an
+    acquisition per second, Snoek et al. 2012, or a cost-weighted prior). Over a pool
+    recorded by a uniform sampler this re-weights the pool; it cannot propose a model the
+    pool lacks."""
+    if tilt < 0 or k > len(params) or any(p <= 0 for p in params):
+        raise ValueError(f"cost_tilted_draw: tilt >= 0, k <= {len(params)} curves and parameter counts > 0")
+    w = np.asarray(params, dtype=float) ** -tilt
+    return [int(i) for i in rng.choice(len(params), size=k, replace=False, p=w / w.sum())]

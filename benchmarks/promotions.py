@@ -22,18 +22,20 @@ epoch at one thread), and the restarts that costs; both are the same for every r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, publish, run_child
-from benchmarks.promotion_sim import Curve, Replay, Rule, replay
+from benchmarks.promotion_sim import Curve, Replay, Rule, cost_tilted_draw, replay
 
 CURVES = Path(__file__).resolve().parent / "results" / "curves.jsonl"
 START, END = "<!-- promotions:start -->", "<!-- promotions:end -->"
 REPLAYS = 200
 SLOTS = 2
+TILTS = (0.5, 1.0)   # cost-aware proposals: a model 16x the parameters drawn 4x / 16x less often
 
 
 def task() -> dict[str, Any]:
@@ -132,6 +134,8 @@ def load(t: dict[str, Any]) -> list[tuple[int, Curve]]:
             raise SystemExit(f"{CURVES}: line {n} is not JSON")
         if row.get("task") == key:
             try:
+                if int(row["params"]) <= 0:
+                    raise ValueError(f"params must be a model's parameter count > 0, got {row['params']}")
                 out.append((int(row["seed"]), Curve(row["trial"], tuple(row["val"]), tuple(row["seconds"]),
                                                     float(row["setup"]), int(row["params"]))))
             except (KeyError, TypeError, ValueError) as e:
@@ -184,6 +188,16 @@ def simulate(curves: list[Curve], trials: int, max_epochs: int, bar: float, repl
     out = {}
     for rule in rules(curves, max_epochs):
         runs = [replay([curves[i] for i in order], rule, slots, seed, longest) for order, seed in draws]
+        out[rule.name] = summarize(runs, bar)
+    # the proposals' side: the benchmark's ASHA over draws tilted to cheap models (each
+    # replay keeps its uniform twin's ASHA seed)
+    base = rules(curves, max_epochs)[0]
+    params = [c.params for c in curves]
+    tilted_rng = np.random.default_rng(1)
+    for tilt in TILTS:
+        rule = dataclasses.replace(base, name=f"{base.name}; proposals tilted to cheap models (p ~ params^-{tilt:g})")
+        runs = [replay([curves[i] for i in cost_tilted_draw(params, trials, tilt, tilted_rng)], rule, slots,
+                       seed, longest) for _, seed in draws]
         out[rule.name] = summarize(runs, bar)
     return out
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.promotion_sim import Curve, Rule, replay, score
+from benchmarks.promotion_sim import Curve, Rule, cost_tilted_draw, replay, score
 from benchmarks.promotions import band, simulate
 
 NO_STOPS = Rule("fifo", grace=3)
 
 
-def curve(name, val, seconds=1.0, setup=0.0):
+def curve(name, val, seconds=1.0, setup=0.0, params=1000):
     return Curve(name, tuple(val), tuple([seconds] * len(val)) if isinstance(seconds, float) else tuple(seconds),
-                 setup)
+                 setup, params)
 
 
 def test_one_slot_trains_trials_one_after_another():
@@ -103,9 +103,15 @@ def test_simulate_gives_every_rule_the_same_draws(monkeypatch):
 
     monkeypatch.setattr(promotions, "replay", recording)
     out = simulate(curves, trials=6, max_epochs=3, bar=0.75, replays=20)
-    draws = list(seen.values())
-    assert len(draws) == len(out) > 1 and all(d == draws[0] for d in draws)
+    rules = {name: d for name, d in seen.items() if "proposals" not in name}
+    draws = list(rules.values())
+    assert len(draws) > 1 and all(d == draws[0] for d in draws)
     assert len({tuple(order) for order, _, _ in draws[0]}) > 1      # the draws differ from replay to replay
+    # the cost-tilted proposals' rows: their own draws, each replay with its uniform twin's ASHA seed
+    tilted = [d for name, d in seen.items() if "proposals" in name]
+    assert len(tilted) == 2 and len(out) == len(rules) + len(tilted)
+    assert all([seed for _, seed, _ in d] == [seed for _, seed, _ in draws[0]] for d in tilted)
+    assert all([order for order, _, _ in d] != [order for order, _, _ in draws[0]] for d in tilted)
     fifo = out["no early stopping"]
     assert fifo["epochs_trained"] == {"median": 18, "p10": 18, "p90": 18}
     assert all(s["epochs_trained"]["median"] <= 18 for s in out.values())
@@ -124,3 +130,17 @@ def test_the_table_has_a_row_per_rule_and_per_collected_seed():
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 2 + len(res["rules"]) + 1
     assert "| 0 | 12 | 6 | 0.8000 | n/a | n/a | n/a |" in table
+
+
+def test_cost_tilted_proposals_favour_cheap_models_by_the_tilt():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    firsts = [cost_tilted_draw([1000, 16000], 1, 1.0, rng)[0] for _ in range(2000)]
+    assert 0.90 < firsts.count(0) / 2000 < 0.97           # 16:1 odds, 94%
+    firsts = [cost_tilted_draw([1000, 16000], 1, 0.0, rng)[0] for _ in range(2000)]
+    assert 0.45 < firsts.count(0) / 2000 < 0.55           # no tilt: uniform
+    drawn = cost_tilted_draw([5, 1, 9, 3], 4, 0.5, rng)
+    assert sorted(drawn) == [0, 1, 2, 3]                  # without replacement
+    with pytest.raises(ValueError, match="parameter counts > 0"):
+        cost_tilted_draw([1000, 0], 1, 1.0, rng)
