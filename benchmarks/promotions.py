@@ -229,6 +229,21 @@ def fidelity(recorded: list[tuple[int, Curve]], max_epochs: int) -> list[dict[st
     return out
 
 
+def cost_and_accuracy(curves: list[Curve]) -> dict[str, Any]:
+    """Whether cheap configurations are as good here: Spearman's rank correlation between
+    a curve's median seconds per epoch and its best validation accuracy, and the median of
+    both in each third of the curves by cost (cheapest first)."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    cost = np.array([statistics.median(c.seconds) for c in curves])
+    best = np.array([max(c.val) for c in curves])
+    thirds = np.array_split(np.argsort(cost, kind="stable"), 3)
+    return {"spearman": round(float(spearmanr(cost, best).statistic), 2),
+            "thirds": [{"seconds_per_epoch": round(float(np.median(cost[i])), 1),
+                        "best_val_accuracy": round(float(np.median(best[i])), 4), "curves": len(i)} for i in thirds]}
+
+
 def summarize(runs: list[Replay], bar: float) -> dict[str, Any]:
     """Per rule: the whole sweep, the time to the bar and to half a point below it (the
     peer table's second bar: ``search_stats.HALF_POINT``), the best accuracy seen."""
@@ -274,6 +289,12 @@ def markdown(res: dict[str, Any]) -> str:
                      f"{_cell(s['best_val_accuracy'], 4)} | {_cell(s['seconds_to_bar'], 0)} "
                      f"({s['reached_bar']:.0%}) | {_cell(s['seconds_to_bar_minus_half_point'], 0)} "
                      f"({s['reached_bar_minus_half_point']:.0%}) |")
+    if "cost_and_accuracy" in res:
+        ca = res["cost_and_accuracy"]
+        lines += ["", (f"Cost and quality of the recorded curves: Spearman's rank correlation between an epoch's "
+                       f"seconds and the best validation accuracy, {ca['spearman']}; by thirds of the curves "
+                       f"from cheapest, median " + ", ".join(f"{t['best_val_accuracy']:.4f} at {t['seconds_per_epoch']} "
+                                                              f"s an epoch" for t in ca["thirds"]) + ".")]
     lines += ["", ("The replay against the real sweep: each collected seed's trials in the order they started, "
                    "under the first rule, beside tunefm's run of that seed in the full peer comparison (which "
                    "also gave the last trials its idle cores)."), "",
@@ -320,7 +341,7 @@ def main() -> None:
            "curves": len(curves), "seeds": sorted({s for s, _ in recorded}), "trials": t["trials"],
            "replays": args.replays,
            "rules": simulate(curves, t["trials"], t["max_epochs"], bar, args.replays),
-           "fidelity": fidelity(recorded, t["max_epochs"])}
+           "fidelity": fidelity(recorded, t["max_epochs"]), "cost_and_accuracy": cost_and_accuracy(curves)}
     publish(res, "promotions", markdown(res), (START, END) if args.docs else None)
 
 

@@ -144,3 +144,15 @@ def test_cost_tilted_proposals_favour_cheap_models_by_the_tilt():
     assert sorted(drawn) == [0, 1, 2, 3]                  # without replacement
     with pytest.raises(ValueError, match="parameter counts > 0"):
         cost_tilted_draw([1000, 0], 1, 1.0, rng)
+
+
+def test_cost_and_accuracy_ranks_cost_against_the_best_accuracy():
+    from benchmarks.promotions import cost_and_accuracy
+
+    rising = [curve(str(i), [0.5, 0.6 + 0.01 * i], 1.0 + i) for i in range(6)]
+    out = cost_and_accuracy(rising)
+    assert out["spearman"] == 1.0
+    assert [t["seconds_per_epoch"] for t in out["thirds"]] == [1.5, 3.5, 5.5]
+    assert [t["best_val_accuracy"] for t in out["thirds"]] == [0.605, 0.625, 0.645]
+    falling = [curve(str(i), [0.5, 0.7 - 0.01 * i], 1.0 + i) for i in range(6)]
+    assert cost_and_accuracy(falling)["spearman"] == -1.0
