@@ -14,7 +14,8 @@ whether a settled verdict holds up; not in the default set: ``--only race``, abo
 minutes on 2 cores with ``--quick``). ``--quality-run DIR`` adds the summary of a
 finished, reported quality sweep (see benchmarks/quality.py). Numbers are printed and
 written, never asserted; ``--docs`` (or its old name ``--readme``) replaces docs/benchmarks.md's
-block of the sections run.
+block of the sections run (the full peer comparison's also goes into README.md's
+benchmark section).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ SECTIONS = ("floor", "in_trial", "peers", "race")
 DEFAULT = ("floor", "in_trial", "peers")
 RACE_START, RACE_END = "<!-- race:start -->", "<!-- race:end -->"
 FULL_START, FULL_END = "<!-- full:start -->", "<!-- full:end -->"   # the full run's block; --quick's is the default
+README = REPO / "README.md"
 
 
 def preflight(sections: tuple[str, ...], quick: bool, quality_runs: list[str]) -> None:
@@ -311,6 +313,9 @@ def main() -> None:
             update_docs(page, start=RACE_START, end=RACE_END)
         elif not args.quick:
             update_docs(page, start=FULL_START, end=FULL_END)
+            if "peers" in res:   # the full comparison is also the README's benchmark section
+                update_docs(markdown(res, links_from=README.parent), page=README, start=FULL_START, end=FULL_END)
+                print(f"{README.relative_to(REPO)} table replaced")
         else:
             update_docs(page)
         print(f"{DOCS.relative_to(REPO)} table replaced")

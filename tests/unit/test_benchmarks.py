@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.search_stats import first_time, summarize
 from benchmarks.common import DOCS, DOCS_END, DOCS_START, REPO, update_docs
-from benchmarks.run import RACE_END, RACE_START, markdown
+from benchmarks.run import FULL_END, FULL_START, RACE_END, RACE_START, markdown
 
 
 def test_first_time_uses_the_running_best():
@@ -96,8 +96,11 @@ def test_update_docs_replaces_only_the_marked_section(tmp_path):
 def test_the_docs_page_holds_both_marked_blocks():
     text = DOCS.read_text()
     assert DOCS == REPO / "docs" / "benchmarks.md"
-    for start, end in ((DOCS_START, DOCS_END), (RACE_START, RACE_END)):
+    for start, end in ((DOCS_START, DOCS_END), (RACE_START, RACE_END), (FULL_START, FULL_END)):
         assert text.count(start) == 1 and text.count(end) == 1 and text.index(start) < text.index(end)
+    readme = (REPO / "README.md").read_text()   # the full comparison is also the README's benchmark section
+    assert readme.count(FULL_START) == 1 and readme.count(FULL_END) == 1
+    assert readme.index(FULL_START) < readme.index(FULL_END)
 
 
 def test_gpu_epoch_extras_are_the_trials_additions_as_a_share_of_its_epoch():
