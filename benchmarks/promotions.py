@@ -15,6 +15,9 @@ drawn from those curves in a random order, 200 times per rule, under each rule o
 ``rules`` (``promotion_sim``: Ray Tune's own ASHA deciding, the recorded seconds as the
 clock), and gives per rule the whole sweep's time, the time to the bar (the peers' median
 best validation accuracy of the full peer comparison) and the best validation accuracy.
+Two more rows replay the benchmark's rule over draws tilted to cheap models (each curve
+drawn with probability ~ params^-tilt, ``TILTS``): proposals that know what a model
+costs, over the same recorded pool.
 
 What the replay leaves out: the idle cores tunefm gives the last trials (it counts every
 epoch at one thread), and the restarts that costs; both are the same for every rule.
