@@ -119,7 +119,7 @@ def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
     total = sum(len(rs) for rs in peers.get("runs", {}).values())
     groups: dict[str, list[dict[str, Any]]] = {}
     for t in taken["runs"]:
-        groups.setdefault(t.get("commit", "commit not recorded"), []).append(t)
+        groups.setdefault(str(t.get("commit") or "commit not recorded"), []).append(t)
     parts = []
     for commit, ts in groups.items():
         ats = sorted(t["at"] for t in ts if t.get("at"))
