@@ -281,7 +281,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [(f"Measured {res['date']}, commit {m['commit']}, {m['cpu']} ({m['cores']} cores); "
               f"`python -m benchmarks.promotions simulate --docs` over {res['curves']} curves recorded by "
               f"`collect` (sampler seeds {', '.join(map(str, res['seeds']))}). Each row: {res['replays']} replays "
-              f"of a {res['trials']}-trial sweep on {SLOTS} one-thread slots, the same draws for every rule; "
+              f"of a {res['trials']}-trial sweep on {SLOTS} one-thread slots, the same draws for every rule (the "
+              "proposals rows draw their own, tilted to cheap models); "
               f"median (10th-90th percentile). The bar is the peers' median best validation accuracy "
               f"({res['bar']})."), "",
              ("| rule | whole sweep s | epochs trained | best val acc | s to the bar (replays reaching it) | "
