@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import DOCS, REPO, machine, update_docs
+from benchmarks.search_stats import STALL_RATIO
 
 SECTIONS = ("floor", "in_trial", "peers", "race")
 DEFAULT = ("floor", "in_trial", "peers")
@@ -205,15 +206,15 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
              f"of every tool but tunefm's) and 0.5 points below it ({summary['bar_minus_half_point']}); "
              "\"never\" where a run did not reach it.", "",
              "| tool | wall s | epochs trained | best val acc | winner's test acc | s to the bar "
-             "| s to 0.5 pt below the bar | slot-time idle |", "|---|---|---|---|---|---|---|---|"]
+             "| s to 0.5 pt below the bar | slot-time idle | stalled epochs |", "|---|---|---|---|---|---|---|---|---|"]
     for tool, row in summary["tools"].items():
         idle = row.get("idle_slot_share") or {"median": None, "min": None, "max": None}
         lines.append(f"| {tool} | {_cell(row['wall_seconds'], 0)} | {_cell(row['epochs_trained'], 0)} "
                      f"| {_cell(row['best_val_accuracy'], 4)} | {_cell(row['winner_test_accuracy'], 4)} "
                      f"| {_cell(row['seconds_to_bar'], 1)} | {_cell(row['seconds_to_bar_minus_half_point'], 1)} "
-                     f"| {_share(idle)} |")
+                     f"| {_share(idle)} | {_stalls(row.get('stalled_epochs'))} |")
     for run, why in p.get("failed", {}).items():
-        lines.append(f"| {run} | failed: {why} | | | | | | |")
+        lines.append(f"| {run} | failed: {why} | | | | | | | |")
     if p.get("figure"):
         figure = p["figure"]
         if links_from is not None:
@@ -225,13 +226,37 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
             timeline = Path(os.path.relpath(REPO / timeline, links_from)).as_posix()
         lines += ["", "Slot-time idle: the share of each run's slot-time, from its first epoch's start to its "
                       "last one's end, in which a slot trained nothing (KerasTuner and Optuna: one process, "
-                      "one slot of both threads; tunefm and Ray Tune: two 1-core slots).", "",
+                      "one slot of both threads; tunefm and Ray Tune: two 1-core slots). Stalled epochs: "
+                      f"epochs that took over {STALL_RATIO:g} times their trial's median epoch at the same "
+                      "thread count (a trial's first epoch, which traces, left out).", "",
                   f"![one run of each tool over time]({timeline})"]
+    for tool, t in summary.get("targets", {}).items():
+        wall, test, idle = t["wall_seconds"], t["winner_test_accuracy"], t["idle_slot_share"]
+        lines += ["", f"Targets ({tool}), medians over seeds: whole sweep at most the fastest peer's "
+                      f"({_num(wall['ours'], 0)} s against {wall['peer_tool']}'s {_num(wall['peer'], 0)} s): "
+                      f"{_met(wall['met'])}; winner's test accuracy at least the best peer's "
+                      f"({_num(test['ours'], 4)} against {test['peer_tool']}'s {_num(test['peer'], 4)}): "
+                      f"{_met(test['met'])}; slot-time idle under {idle['target']:.0%} "
+                      f"({_pct(idle['ours'])}): {_met(idle['met'])}."]
     for tool, v in summary.get("verdict", {}).items():
         lines += ["", f"Target ({tool}): median time to the peers' median best below every peer's median: "
                       f"{'met' if v['beats_every_peer'] else 'not met'}; within half the fastest peer's: "
                       f"{'met' if v['within_half_of_fastest_peer'] else 'not met'}."]
     return lines + [""]
+
+
+def _met(met: bool | None) -> str:
+    return "not measured" if met is None else "met" if met else "not met"
+
+
+def _num(x: float | None, digits: int) -> str:
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def _stalls(s: dict[str, Any] | None) -> str:
+    if not s or s.get("median") is None:
+        return "n/a"
+    return f"{s['median']:g} ({s['min']:g}-{s['max']:g})"
 
 
 def _cell(s: dict[str, Any], digits: int) -> str:

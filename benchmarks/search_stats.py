@@ -17,6 +17,8 @@ from typing import Any
 
 OURS_PREFIX = "tunefm"
 HALF_POINT = 0.005
+IDLE_TARGET = 0.05    # issue 31: idle slot-time under 5%
+STALL_RATIO = 2.0     # an epoch over twice its trial's median counts as stalled
 
 
 def first_time(curve: list[list[float]], threshold: float) -> float | None:
@@ -56,11 +58,62 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         for run in rs:
             run["seconds_to_bar"] = None if bar is None else first_time(run["curve"], bar)
             run["seconds_to_bar_minus_half_point"] = None if bar is None else first_time(run["curve"], bar - HALF_POINT)
+            run["stalled_epochs"] = stalled_epochs(run["epochs"]) if run.get("epochs") else None
         tools[tool] = {"runs": len(rs), **{key: spread([run.get(key) for run in rs]) for key in (
             "wall_seconds", "epochs_trained", "trials", "best_val_accuracy", "winner_test_accuracy",
-            "seconds_to_bar", "seconds_to_bar_minus_half_point", "idle_slot_share")}}
+            "seconds_to_bar", "seconds_to_bar_minus_half_point", "idle_slot_share")},
+            "stalled_epochs": spread([run["stalled_epochs"] for run in rs if run["stalled_epochs"] is not None])}
     return {"bar": bar, "bar_minus_half_point": None if bar is None else round(bar - HALF_POINT, 4),
-            "tools": tools, "verdict": verdict(tools)}
+            "tools": tools, "verdict": verdict(tools), "targets": targets(tools)}
+
+
+def targets(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Issue 31's other targets per tunefm variant, on the medians over seeds: the whole
+    sweep at most the fastest peer's, the winner's test accuracy at least the best peer's,
+    idle slot-time under ``IDLE_TARGET``. Each: our median, the peer's it is held to (and
+    which peer), and met (None where a median is missing)."""
+    peers = [t for t in tools if not t.startswith(OURS_PREFIX)]
+
+    def median(tool: str, key: str) -> float | None:
+        return (tools[tool].get(key) or {}).get("median")
+
+    def against(tool: str, key: str, pick, ok) -> dict[str, Any]:
+        known = [(median(t, key), t) for t in peers if median(t, key) is not None]
+        mine = median(tool, key)
+        if not known or mine is None:
+            return {"ours": mine, "peer": None, "peer_tool": None, "met": None}
+        value, who = pick(known)
+        return {"ours": mine, "peer": value, "peer_tool": who, "met": ok(mine, value)}
+
+    out = {}
+    for tool in (t for t in tools if t.startswith(OURS_PREFIX)):
+        idle = median(tool, "idle_slot_share")
+        out[tool] = {"wall_seconds": against(tool, "wall_seconds", min, lambda a, b: a <= b),
+                     "winner_test_accuracy": against(tool, "winner_test_accuracy", max, lambda a, b: a >= b),
+                     "idle_slot_share": {"ours": idle, "target": IDLE_TARGET,
+                                         "met": None if idle is None else idle < IDLE_TARGET}}
+    return out
+
+
+def stalled_epochs(epochs: list[list]) -> int:
+    """Epochs that took over ``STALL_RATIO`` times their trial's median epoch at the same
+    slot count; ``epochs`` holds [trial, start, end, worker, (slots, default 1)]. A trial's
+    first epoch at each slot count (it traces the train step) is left out, and a trial
+    with fewer than 3 other epochs at that count is not judged.
+
+    >>> stalled_epochs([["a", 0, 9, 1]] + [["a", 9 + i, 10 + i, 1] for i in range(3)] + [["a", 12, 15, 1]])
+    1
+    """
+    groups: dict[tuple[str, float], list[float]] = {}
+    for e in sorted(epochs, key=lambda e: e[1]):
+        groups.setdefault((str(e[0]), e[4] if len(e) > 4 else 1), []).append(e[2] - e[1])
+    stalled = 0
+    for seconds in groups.values():
+        rest = seconds[1:]
+        if len(rest) >= 3:
+            m = statistics.median(rest)
+            stalled += sum(x > STALL_RATIO * m for x in rest)
+    return stalled
 
 
 def verdict(tools: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -187,3 +187,37 @@ def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_
     assert "(1.0 min for the runs it made; 3 of 9 runs read back from runs.jsonl (seed 0: commit abc1234, " \
            "ended 2026-12-06 01:00 UTC to 2026-12-06 01:10 UTC; seed 1: commit not recorded))" in header, header
     assert "read back" not in markdown(_result()).splitlines()[0]
+
+
+def test_a_stalled_epoch_is_one_over_twice_its_trials_median_at_the_same_thread_count():
+    from benchmarks.search_stats import stalled_epochs
+
+    steady = [["a", 0, 30, 1]] + [["a", 30 + 10 * i, 40 + 10 * i, 1] for i in range(4)]   # a first epoch that traces
+    assert stalled_epochs(steady) == 0
+    assert stalled_epochs(steady + [["a", 70, 95, 1]]) == 1                              # 25 s against 10 s
+    assert stalled_epochs(steady + [["a", 70, 85, 1]]) == 0                              # 15 s: slow, not stalled
+    # the same trial grown to two slots: its own first epoch there and its own median
+    grown = [["a", 100, 140, 2, 2]] + [["a", 140 + 5 * i, 145 + 5 * i, 2, 2] for i in range(3)]
+    assert stalled_epochs(steady + grown) == 0
+    assert stalled_epochs([["b", 0, 1, 1], ["b", 1, 2, 1], ["b", 2, 30, 1]]) == 0        # too few epochs to judge
+
+
+def test_the_table_gives_issue_31s_targets_against_the_peer_each_is_held_to():
+    res = _result()
+    for run, (wall, test, idle) in zip(res["peers"]["runs"]["tunefm_asha"], ((90, 0.90, 0.01), (100, 0.89, 0.03),
+                                                                              (300, 0.80, 0.2))):
+        run.update(wall_seconds=wall, winner_test_accuracy=test, idle_slot_share=idle)
+    for tool, walls in (("a", (120, 150, 200)), ("b", (110, 90, 400))):
+        for run, wall in zip(res["peers"]["runs"][tool], walls):
+            run["wall_seconds"] = wall
+    res["peers"]["summary"] = s = summarize(res["peers"]["runs"])
+    t = s["targets"]["tunefm_asha"]
+    assert t["wall_seconds"] == {"ours": 100.0, "peer": 110.0, "peer_tool": "b", "met": True}
+    assert t["winner_test_accuracy"]["peer_tool"] == "a" and t["winner_test_accuracy"]["met"] is True
+    assert t["idle_slot_share"]["met"] is True
+    text = markdown(res)
+    assert ("Targets (tunefm_asha), medians over seeds: whole sweep at most the fastest peer's (100 s against b's "
+            "110 s): met; winner's test accuracy at least the best peer's (0.8900 against a's 0.8600): met; "
+            "slot-time idle under 5% (3.0%): met.") in text, text
+    res["peers"]["runs"]["tunefm_asha"][1]["idle_slot_share"] = 0.06
+    assert summarize(res["peers"]["runs"])["targets"]["tunefm_asha"]["idle_slot_share"]["met"] is False
