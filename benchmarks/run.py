@@ -256,7 +256,7 @@ def _num(x: float | None, digits: int) -> str:
 def _stalls(s: dict[str, Any] | None) -> str:
     if not s or s.get("median") is None:
         return "n/a"
-    return f"{s['median']:g} ({s['min']:g}-{s['max']:g})"
+    return f"{s['median']:g}" if s["min"] == s["max"] else f"{s['median']:g} ({s['min']:g}-{s['max']:g})"
 
 
 def _cell(s: dict[str, Any], digits: int) -> str:
