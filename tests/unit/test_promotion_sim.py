@@ -156,3 +156,23 @@ def test_cost_and_accuracy_ranks_cost_against_the_best_accuracy():
     assert [t["best_val_accuracy"] for t in out["thirds"]] == [0.605, 0.625, 0.645]
     falling = [curve(str(i), [0.5, 0.7 - 0.01 * i], 1.0 + i) for i in range(6)]
     assert cost_and_accuracy(falling)["spearman"] == -1.0
+
+
+def test_a_curves_file_that_lies_stops_load_in_one_line_naming_the_line(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import promotions
+
+    t = promotions.task()
+    good = {"task": promotions.task_key(t), "seed": 0, "trial": "a", "params": 1000, "config": {},
+            "setup": 1.0, "val": [0.5, 0.6], "seconds": [1.0, 1.0]}
+    path = tmp_path / "curves.jsonl"
+    monkeypatch.setattr(promotions, "CURVES", path)
+    path.write_text(json.dumps(good) + "\n")
+    assert [c.trial for _, c in promotions.load(t)] == ["a"]
+    for lie, says in (({"params": 0}, "line 2: params must be a model's parameter count > 0, got 0"),
+                      ({"val": [0.5, 0.6, 0.7]}, "line 2: curve b: 3 accuracies for 2 epochs"),
+                      ({"seconds": "fast"}, "line 2")):
+        path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "trial": "b", **lie}) + "\n")
+        with pytest.raises(SystemExit, match=says):
+            promotions.load(t)
