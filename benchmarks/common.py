@@ -41,11 +41,14 @@ def machine() -> dict[str, Any]:
 
 
 def git_commit() -> str:
-    """The short commit of this checkout; "+changes" when tracked files differ from it."""
+    """The short commit of this checkout; "+changes" when tracked files other than the
+    benchmarks' own results and Markdown differ from it."""
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+        # what the benchmarks write themselves (results, the docs' tables) is not a change to the code measured
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)benchmarks/results", ":(exclude)*.md"],
                                capture_output=True, text=True).stdout.strip()
         return out + ("+changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

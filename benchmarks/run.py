@@ -91,8 +91,9 @@ def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
     """The results as Markdown; ``links_from``: the folder of the page it goes into, which
     the figure's link is made relative to (default: as recorded, relative to the repository)."""
     m = res["machine"]
-    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({res['total_minutes']} min"
-             f"{_taken_note(res.get('peers', {}).get('taken_from_record'), res['peers']) if 'peers' in res else ''}), "
+    taken = _taken_note(res["peers"].get("taken_from_record"), res["peers"]) if "peers" in res else ""
+    minutes = "" if taken.startswith("no run made") else f"{res['total_minutes']} min"
+    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({minutes}{taken}), "
              f"commit {m['commit']}, on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
              f"GPU: {m['gpu'] or 'none'}; Ray {m['versions'].get('ray')}, Keras {m['versions'].get('keras')}, "
              f"TensorFlow {m['versions'].get('tensorflow')}.", ""]
@@ -111,6 +112,17 @@ def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def readme_worthy(sections: tuple[str, ...], res: dict[str, Any]) -> bool:
+    """Whether this run is the README's benchmark section: the full peer comparison alone
+    (no other section's tables), over every default seed, no run failed."""
+    from benchmarks.peers import settings
+
+    if sections != ("peers",) or res.get("quick") or "peers" not in res:
+        return False
+    p = res["peers"]
+    return set(p["task"].get("seeds", [])) >= set(settings(quick=False)["seeds"]) and not p.get("failed")
+
+
 def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
     """'; 4 of 12 runs read back from full_runs.jsonl (commit 31db0dd, ended 2026-12-06 ...)':
     a table finished from a record made by earlier invocations says which runs those were
@@ -123,13 +135,13 @@ def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
         groups.setdefault(str(t.get("commit") or "commit not recorded"), []).append(t)
     parts = []
     for commit, ts in groups.items():
-        ats = sorted(t["at"] for t in ts if t.get("at"))
+        ats = sorted(str(t["at"]) for t in ts if t.get("at"))
         when = f", ended {ats[0]}" + (f" to {ats[-1]}" if ats[-1] != ats[0] else "") if ats else ""
         seeds = sorted({t["seed"] for t in ts})
         parts.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
                      f"{commit if commit.startswith('commit') else 'commit ' + commit}{when}")
-    return (f" for the runs it made; {len(taken['runs'])} of {total} runs read back from "
-            f"{taken['file']} ({'; '.join(parts)})")
+    made = "no run made; " if len(taken["runs"]) >= total else " for the runs it made; "
+    return (f"{made}{len(taken['runs'])} of {total} runs read back from {taken['file']} ({'; '.join(parts)})")
 
 
 def _floor(f: dict[str, Any]) -> list[str]:
@@ -206,7 +218,7 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
              f"of every tool but tunefm's) and 0.5 points below it ({summary['bar_minus_half_point']}); "
              "\"never\" where a run did not reach it.", "",
              "| tool | wall s | epochs trained | best val acc | winner's test acc | s to the bar "
-             "| s to 0.5 pt below the bar | slot-time idle | stalled epochs |", "|---|---|---|---|---|---|---|---|---|"]
+             "| s to 0.5 pt below the bar | slot-time idle | epochs over 2x their trial's median |", "|---|---|---|---|---|---|---|---|---|"]
     for tool, row in summary["tools"].items():
         idle = row.get("idle_slot_share") or {"median": None, "min": None, "max": None}
         lines.append(f"| {tool} | {_cell(row['wall_seconds'], 0)} | {_cell(row['epochs_trained'], 0)} "
@@ -226,16 +238,16 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
             timeline = Path(os.path.relpath(REPO / timeline, links_from)).as_posix()
         lines += ["", "Slot-time idle: the share of each run's slot-time, from its first epoch's start to its "
                       "last one's end, in which a slot trained nothing (KerasTuner and Optuna: one process, "
-                      "one slot of both threads; tunefm and Ray Tune: two 1-core slots). Stalled epochs: "
-                      f"epochs that took over {STALL_RATIO:g} times their trial's median epoch at the same "
-                      "thread count (a trial's first epoch, which traces, left out).", "",
+                      "one slot of both threads; tunefm and Ray Tune: two 1-core slots). Epochs over "
+                      f"{STALL_RATIO:g}x their trial's median: stalls, counted among a trial's epochs at one "
+                      "thread count after its first there (which traces), where there are 3 or more.", "",
                   f"![one run of each tool over time]({timeline})"]
     for tool, t in summary.get("targets", {}).items():
         wall, test, idle = t["wall_seconds"], t["winner_test_accuracy"], t["idle_slot_share"]
         lines += ["", f"Targets ({tool}), medians over seeds: whole sweep at most the fastest peer's "
-                      f"({_num(wall['ours'], 0)} s against {wall['peer_tool']}'s {_num(wall['peer'], 0)} s): "
+                      f"({_num(wall['ours'], 0)} s against {_peer(wall, 0, ' s')}): "
                       f"{_met(wall['met'])}; winner's test accuracy at least the best peer's "
-                      f"({_num(test['ours'], 4)} against {test['peer_tool']}'s {_num(test['peer'], 4)}): "
+                      f"({_num(test['ours'], 4)} against {_peer(test, 4)}): "
                       f"{_met(test['met'])}; slot-time idle under {idle['target']:.0%} "
                       f"({_pct(idle['ours'])}): {_met(idle['met'])}."]
     for tool, v in summary.get("verdict", {}).items():
@@ -247,6 +259,12 @@ def _peers(p: dict[str, Any], links_from: Path | None = None) -> list[str]:
 
 def _met(met: bool | None) -> str:
     return "not measured" if met is None else "met" if met else "not met"
+
+
+def _peer(target: dict[str, Any], digits: int, unit: str = "") -> str:
+    if target["peer_tool"] is None:
+        return "no peer measured"
+    return f"{target['peer_tool']}'s {_num(target['peer'], digits)}{unit}"
 
 
 def _num(x: float | None, digits: int) -> str:
@@ -338,9 +356,12 @@ def main() -> None:
             update_docs(page, start=RACE_START, end=RACE_END)
         elif not args.quick:
             update_docs(page, start=FULL_START, end=FULL_END)
-            if "peers" in res:   # the full comparison is also the README's benchmark section
+            if readme_worthy(sections, res):   # the full comparison is also the README's benchmark section
                 update_docs(markdown(res, links_from=README.parent), page=README, start=FULL_START, end=FULL_END)
                 print(f"{README.relative_to(REPO)} table replaced")
+            elif "peers" in res:
+                print(f"{README.relative_to(REPO)} left as it is: its section is the full peer comparison alone, "
+                      f"every default seed (python -m benchmarks.run --only peers --docs)")
         else:
             update_docs(page)
         print(f"{DOCS.relative_to(REPO)} table replaced")

@@ -64,18 +64,23 @@ def summarize(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
             "seconds_to_bar", "seconds_to_bar_minus_half_point", "idle_slot_share")},
             "stalled_epochs": spread([run["stalled_epochs"] for run in rs if run["stalled_epochs"] is not None])}
     return {"bar": bar, "bar_minus_half_point": None if bar is None else round(bar - HALF_POINT, 4),
-            "tools": tools, "verdict": verdict(tools), "targets": targets(tools)}
+            "tools": tools, "verdict": verdict(tools), "targets": targets(runs)}
 
 
-def targets(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+def targets(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
     """Issue 31's other targets per tunefm variant, on the medians over seeds: the whole
     sweep at most the fastest peer's, the winner's test accuracy at least the best peer's,
     idle slot-time under ``IDLE_TARGET``. Each: our median, the peer's it is held to (and
-    which peer), and met (None where a median is missing)."""
-    peers = [t for t in tools if not t.startswith(OURS_PREFIX)]
+    which peer), and met. A tool with a run that lacks the value has no median for it
+    (not "never", as for a time to the bar): a peer without one is left out, and our own
+    missing median makes the target not measured (met None)."""
+    peers = [t for t in runs if not t.startswith(OURS_PREFIX)]
 
     def median(tool: str, key: str) -> float | None:
-        return (tools[tool].get(key) or {}).get("median")
+        values = [run.get(key) for run in runs[tool]]
+        if not values or any(v is None for v in values):
+            return None
+        return round(statistics.median(float(v) for v in values), 4)
 
     def against(tool: str, key: str, pick, ok) -> dict[str, Any]:
         known = [(median(t, key), t) for t in peers if median(t, key) is not None]
@@ -86,7 +91,7 @@ def targets(tools: dict[str, dict[str, Any]]) -> dict[str, dict[str, dict[str, A
         return {"ours": mine, "peer": value, "peer_tool": who, "met": ok(mine, value)}
 
     out = {}
-    for tool in (t for t in tools if t.startswith(OURS_PREFIX)):
+    for tool in (t for t in runs if t.startswith(OURS_PREFIX)):
         idle = median(tool, "idle_slot_share")
         out[tool] = {"wall_seconds": against(tool, "wall_seconds", min, lambda a, b: a <= b),
                      "winner_test_accuracy": against(tool, "winner_test_accuracy", max, lambda a, b: a >= b),
@@ -106,7 +111,7 @@ def stalled_epochs(epochs: list[list]) -> int:
     """
     groups: dict[tuple[str, float], list[float]] = {}
     for e in sorted(epochs, key=lambda e: e[1]):
-        groups.setdefault((str(e[0]), e[4] if len(e) > 4 else 1), []).append(e[2] - e[1])
+        groups.setdefault((str(e[0]), (e[4] if len(e) > 4 else None) or 1), []).append(e[2] - e[1])
     stalled = 0
     for seconds in groups.values():
         rest = seconds[1:]

@@ -187,6 +187,21 @@ def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_
     assert "(1.0 min for the runs it made; 3 of 9 runs read back from runs.jsonl (seed 0: commit abc1234, " \
            "ended 2026-12-06 01:00 UTC to 2026-12-06 01:10 UTC; seed 1: commit not recorded))" in header, header
     assert "read back" not in markdown(_result()).splitlines()[0]
+    every = [{"tool": t, "seed": i} for t in ("tunefm_asha", "a", "b") for i in range(3)]
+    res["peers"]["taken_from_record"] = {"file": "runs.jsonl", "runs": every}
+    assert "(no run made; 9 of 9 runs read back from runs.jsonl (seeds 0, 1, 2: commit not recorded))" \
+        in markdown(res).splitlines()[0]
+
+
+def test_only_the_complete_peer_comparison_becomes_the_readmes_section():
+    from benchmarks.run import readme_worthy
+
+    full = {"quick": False, "peers": {"task": {"seeds": [0, 1, 2]}, "failed": {}}}
+    assert readme_worthy(("peers",), full)
+    assert not readme_worthy(("floor", "in_trial", "peers"), full)                    # other sections' tables
+    assert not readme_worthy(("peers",), {**full, "peers": {"task": {"seeds": [0]}, "failed": {}}})
+    assert not readme_worthy(("peers",), {**full, "peers": {**full["peers"], "failed": {"optuna seed 1": "x"}}})
+    assert not readme_worthy(("peers",), {**full, "quick": True})
 
 
 def test_a_stalled_epoch_is_one_over_twice_its_trials_median_at_the_same_thread_count():
@@ -200,6 +215,8 @@ def test_a_stalled_epoch_is_one_over_twice_its_trials_median_at_the_same_thread_
     grown = [["a", 100, 140, 2, 2]] + [["a", 140 + 5 * i, 145 + 5 * i, 2, 2] for i in range(3)]
     assert stalled_epochs(steady + grown) == 0
     assert stalled_epochs([["b", 0, 1, 1], ["b", 1, 2, 1], ["b", 2, 30, 1]]) == 0        # too few epochs to judge
+    # a slot count written as None is one slot, as in idle_share
+    assert stalled_epochs(steady + [["a", 70, 95, 1, None]]) == 1
 
 
 def test_the_table_gives_issue_31s_targets_against_the_peer_each_is_held_to():
@@ -221,3 +238,12 @@ def test_the_table_gives_issue_31s_targets_against_the_peer_each_is_held_to():
             "slot-time idle under 5% (3.0%): met.") in text, text
     res["peers"]["runs"]["tunefm_asha"][1]["idle_slot_share"] = 0.06
     assert summarize(res["peers"]["runs"])["targets"]["tunefm_asha"]["idle_slot_share"]["met"] is False
+    # a run without a test accuracy: no median to hold to the peers (not a "never" that could win)
+    res["peers"]["runs"]["tunefm_asha"][2]["winner_test_accuracy"] = None
+    assert summarize(res["peers"]["runs"])["targets"]["tunefm_asha"]["winner_test_accuracy"]["met"] is None
+    res["peers"]["runs"]["tunefm_asha"][2]["winner_test_accuracy"] = 0.80
+    res["peers"]["runs"]["a"][0]["winner_test_accuracy"] = None          # that peer drops out; b is the best left
+    assert summarize(res["peers"]["runs"])["targets"]["tunefm_asha"]["winner_test_accuracy"]["peer_tool"] == "b"
+    only_ours = summarize({"tunefm_asha": res["peers"]["runs"]["tunefm_asha"]})
+    res["peers"]["summary"] = only_ours
+    assert "against no peer measured): not measured" in markdown(res)

@@ -172,7 +172,7 @@ def test_a_curves_file_that_lies_stops_load_in_one_line_naming_the_line(tmp_path
     assert [c.trial for _, c in promotions.load(t)] == ["a"]
     for lie, says in (({"params": 0}, "line 2: params must be a model's parameter count > 0, got 0"),
                       ({"val": [0.5, 0.6, 0.7]}, "line 2: curve b: 3 accuracies for 2 epochs"),
-                      ({"seconds": "fast"}, "line 2")):
+                      ({"seconds": ["a", "b"]}, "line 2: .*real number")):
         path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "trial": "b", **lie}) + "\n")
         with pytest.raises(SystemExit, match=says):
             promotions.load(t)
