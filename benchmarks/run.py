@@ -91,9 +91,7 @@ def markdown(res: dict[str, Any], links_from: Path | None = None) -> str:
     """The results as Markdown; ``links_from``: the folder of the page it goes into, which
     the figure's link is made relative to (default: as recorded, relative to the repository)."""
     m = res["machine"]
-    taken = _taken_note(res["peers"].get("taken_from_record"), res["peers"]) if "peers" in res else ""
-    minutes = "" if taken.startswith("no run made") else f"{res['total_minutes']} min"
-    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({minutes}{taken}), "
+    lines = [f"Measured {res['date']} with `{res['command'].strip()}` ({_duration(res)}), "
              f"commit {m['commit']}, on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
              f"GPU: {m['gpu'] or 'none'}; Ray {m['versions'].get('ray')}, Keras {m['versions'].get('keras')}, "
              f"TensorFlow {m['versions'].get('tensorflow')}.", ""]
@@ -123,15 +121,22 @@ def readme_worthy(sections: tuple[str, ...], res: dict[str, Any]) -> bool:
     return set(p["task"].get("seeds", [])) >= set(settings(quick=False)["seeds"]) and not p.get("failed")
 
 
-def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
-    """'; 4 of 12 runs read back from full_runs.jsonl (commit 31db0dd, ended 2026-12-06 ...)':
-    a table finished from a record made by earlier invocations says which runs those were
-    and which code made them, instead of crediting them to this command's minutes."""
+def _duration(res: dict[str, Any]) -> str:
+    """'12.0 min', or with runs read back from the peers' record, which runs those were and
+    which code made them ('... for the runs it made; 4 of 12 runs read back from
+    full_runs.jsonl (seed 0: commit 31db0dd, ended ...)'), instead of crediting them to this
+    command's minutes."""
+    taken = res.get("peers", {}).get("taken_from_record")
     if not taken:
-        return ""
-    total = sum(len(rs) for rs in peers.get("runs", {}).values())
+        return f"{res['total_minutes']} min"
+    total = sum(len(rs) for rs in res["peers"].get("runs", {}).values())
+    made = "no run made" if len(taken["runs"]) >= total else f"{res['total_minutes']} min for the runs it made"
+    return f"{made}; {len(taken['runs'])} of {total} runs read back from {taken['file']} ({_provenance(taken['runs'])})"
+
+
+def _provenance(taken: list[dict[str, Any]]) -> str:
     groups: dict[str, list[dict[str, Any]]] = {}
-    for t in taken["runs"]:
+    for t in taken:
         groups.setdefault(str(t.get("commit") or "commit not recorded"), []).append(t)
     parts = []
     for commit, ts in groups.items():
@@ -140,8 +145,7 @@ def _taken_note(taken: dict[str, Any] | None, peers: dict[str, Any]) -> str:
         seeds = sorted({t["seed"] for t in ts})
         parts.append(f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: "
                      f"{commit if commit.startswith('commit') else 'commit ' + commit}{when}")
-    made = "no run made; " if len(taken["runs"]) >= total else " for the runs it made; "
-    return (f"{made}{len(taken['runs'])} of {total} runs read back from {taken['file']} ({'; '.join(parts)})")
+    return "; ".join(parts)
 
 
 def _floor(f: dict[str, Any]) -> list[str]:
