@@ -128,14 +128,15 @@ def recorded(record: Path | None, s: dict[str, Any]) -> dict[tuple[str, int], di
     out: dict[tuple[str, int], dict[str, Any]] = {}
     if record is None or not record.is_file():
         return out
-    for line in record.read_text().splitlines():
-        try:
+    for n, line in enumerate(record.read_text().splitlines(), 1):
+        try:   # a line cut short by a kill mid-write, or edited by hand, is said and its run made again
             row = json.loads(line)
-        except ValueError:
-            continue
-        if row.get("task") == _task_key(s):
-            out[(row["run"]["tool"], int(row["run"]["seed"]))] = {
-                **row["run"], "recorded": {k: row[k] for k in ("commit", "at") if k in row}}
+            if row.get("task") == _task_key(s):
+                key = (str(row["run"]["tool"]), int(row["run"]["seed"]))
+                out[key] = {**row["run"], "recorded": {k: row[k] for k in ("commit", "at") if k in row}}
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            print(f"  peers: {record.name} line {n} is not a recorded run ({type(e).__name__}: {e}); "
+                  "skipped, so that run is made again", flush=True)
     return out
 
 

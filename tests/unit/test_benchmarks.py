@@ -164,7 +164,7 @@ def test_the_floor_table_gives_keras_own_set_up_beside_the_sweep_s():
     assert "the Tune-phase share would be 90.2%" in text
 
 
-def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_did_not_make(tmp_path):
+def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_did_not_make(tmp_path, capsys):
     from benchmarks.peers import keep, recorded
 
     record, task = tmp_path / "runs.jsonl", {"train": 100, "seeds": [0, 1]}
@@ -173,10 +173,14 @@ def test_a_kept_run_comes_back_with_its_commit_and_the_table_says_which_runs_it_
     first = json.loads(record.read_text().splitlines()[0])
     with record.open("a") as f:   # a line kept before lines carried their commit
         f.write(json.dumps({"task": first["task"], "run": {"tool": "b", "seed": 0}}) + "\n")
+    with record.open("a") as f:   # a line cut short by a kill mid-write, and one without its run
+        f.write('{"task": "x", "run": {"tool"\n' + json.dumps({"task": first["task"]}) + "\n")
     done = recorded(record, task)
     assert set(done) == {("a", 0), ("b", 0)}
     assert done[("a", 0)]["recorded"]["commit"] == "abc1234" and done[("a", 0)]["wall_seconds"] == 5.0
     assert done[("b", 0)]["recorded"] == {}
+    said = capsys.readouterr().out
+    assert "runs.jsonl line 4 is not a recorded run (JSONDecodeError" in said and "line 5 is not a recorded run (KeyError" in said
 
     res = _result()
     res["peers"]["taken_from_record"] = {"file": "runs.jsonl", "runs": [
